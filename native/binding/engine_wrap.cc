@@ -1,0 +1,95 @@
+#include "engine_wrap.h"
+
+#include <cstring>
+
+#include "errors.h"
+
+namespace weft::binding {
+
+namespace {
+
+uint32_t U32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
+
+}  // namespace
+
+Napi::Function EngineWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeEngine",
+                     {
+                         InstanceMethod<&EngineWrap::JsStop>("stop"),
+                         InstanceMethod<&EngineWrap::JsFatalErrno>("fatalErrno"),
+                     });
+}
+
+// config: { device, queues, persist, configureDevice, deviceAddr, mtu, network,
+//           networkPrefixLen, bindIp, port, socketBuffer, backend, vni,
+//           ownMac: Buffer(6), checkPeers }
+EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) {
+    ThrowType(env, "NativeEngine(config, table)");
+    return;
+  }
+  Napi::Object c = info[0].As<Napi::Object>();
+  Napi::Object t = info[1].As<Napi::Object>();
+  table_wrap_ = TableWrap::Unwrap(t);
+  if (table_wrap_ == nullptr || table_wrap_->table() == nullptr) {
+    ThrowType(env, "table is closed");
+    return;
+  }
+
+  EngineConfig config;
+  config.device = c.Get("device").As<Napi::String>();
+  config.queues = U32(c, "queues");
+  config.persist = c.Get("persist").ToBoolean();
+  config.configure_device = c.Get("configureDevice").ToBoolean();
+  config.device_addr = U32(c, "deviceAddr");
+  config.mtu = U32(c, "mtu");
+  config.network = U32(c, "network");
+  config.network_prefix_len = static_cast<uint8_t>(U32(c, "networkPrefixLen"));
+  config.bind_ip = U32(c, "bindIp");
+  config.port = static_cast<uint16_t>(U32(c, "port"));
+  config.socket_buffer = static_cast<int>(U32(c, "socketBuffer"));
+  config.worker.backend = static_cast<uint8_t>(U32(c, "backend"));
+  config.worker.vni = U32(c, "vni");
+  config.worker.peer_port = config.port;
+  config.worker.own_addr = config.device_addr;
+  config.worker.check_peers = c.Get("checkPeers").ToBoolean();
+  Napi::Value mac = c.Get("ownMac");
+  if (mac.IsBuffer() && mac.As<Napi::Buffer<uint8_t>>().Length() == 6) {
+    std::memcpy(config.worker.own_mac, mac.As<Napi::Buffer<uint8_t>>().Data(), 6);
+  }
+
+  const Status s = Engine::Start(config, table_wrap_->table(), &engine_);
+  if (!s.ok()) {
+    ThrowStatus(env, s);
+    return;
+  }
+  table_ref_ = Napi::Persistent(t);
+  table_wrap_->AddUser();
+  env_ = env;
+  napi_add_env_cleanup_hook(env_, &EngineWrap::Cleanup, this);
+}
+
+void EngineWrap::StopNow() {
+  if (!engine_) return;
+  engine_->Stop();
+  engine_.reset();
+  table_wrap_->RemoveUser();
+  napi_remove_env_cleanup_hook(env_, &EngineWrap::Cleanup, this);
+}
+
+void EngineWrap::Cleanup(void* self) { static_cast<EngineWrap*>(self)->StopNow(); }
+
+EngineWrap::~EngineWrap() { StopNow(); }
+
+Napi::Value EngineWrap::JsStop(const Napi::CallbackInfo& info) {
+  StopNow();
+  if (!table_ref_.IsEmpty()) table_ref_.Reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::JsFatalErrno(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_ ? engine_->fatal_errno() : 0);
+}
+
+}  // namespace weft::binding

@@ -1,0 +1,200 @@
+#include "table_wrap.h"
+
+#include "errors.h"
+
+namespace weft::binding {
+
+namespace {
+
+Napi::Object EntryToJs(Napi::Env env, const table::EntryData& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("subnet", Napi::Number::New(env, e.subnet));
+  o.Set("prefixLen", Napi::Number::New(env, e.prefix_len));
+  o.Set("backend", Napi::Number::New(env, e.backend));
+  o.Set("family", Napi::Number::New(env, e.family));
+  o.Set("publicIp", Napi::Buffer<uint8_t>::Copy(env, e.public_ip, e.family == 4 ? 4 : 16));
+  if (e.has_mac) o.Set("vtepMac", Napi::Buffer<uint8_t>::Copy(env, e.vtep_mac, 6));
+  return o;
+}
+
+}  // namespace
+
+Napi::Function TableWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeTable",
+                     {
+                         InstanceMethod<&TableWrap::JsReattached>("reattached"),
+                         InstanceMethod<&TableWrap::JsHeader>("header"),
+                         InstanceMethod<&TableWrap::JsSetInfo>("setInfo"),
+                         InstanceMethod<&TableWrap::JsSet>("set"),
+                         InstanceMethod<&TableWrap::JsDelete>("delete"),
+                         InstanceMethod<&TableWrap::JsEntries>("entries"),
+                         InstanceMethod<&TableWrap::JsLookup>("lookup"),
+                         InstanceMethod<&TableWrap::JsIsPeer>("isPeer"),
+                         InstanceMethod<&TableWrap::JsCounters>("counters"),
+                         InstanceMethod<&TableWrap::JsClose>("close"),
+                     });
+}
+
+TableWrap::TableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TableWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString()) {
+    ThrowType(env, "NativeTable(path, geometry|null)");
+    return;
+  }
+  const std::string path = info[0].As<Napi::String>();
+  Status s;
+  if (info[1].IsObject()) {
+    Napi::Object g = info[1].As<Napi::Object>();
+    table::GeometryParams geo{};
+    geo.network = g.Get("network").As<Napi::Number>().Uint32Value();
+    geo.network_prefix_len = static_cast<uint8_t>(g.Get("networkPrefixLen").As<Napi::Number>().Uint32Value());
+    geo.subnet_len = static_cast<uint8_t>(g.Get("subnetLen").As<Napi::Number>().Uint32Value());
+    geo.backend = static_cast<uint8_t>(g.Get("backend").As<Napi::Number>().Uint32Value());
+    s = Table::OpenWriter(path, geo, &table_, &reattached_);
+  } else {
+    s = Table::OpenReader(path, &table_);
+  }
+  if (!s.ok()) ThrowStatus(env, s);
+}
+
+bool TableWrap::Usable(Napi::Env env, bool need_writer) {
+  if (!table_) {
+    Napi::Error::New(env, "table is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+  if (need_writer && !table_->writable()) {
+    Napi::Error::New(env, "table is open read-only").ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
+Napi::Value TableWrap::JsReattached(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), reattached_);
+}
+
+Napi::Value TableWrap::JsHeader(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  const table::TableHeader& h = table_->header();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("layoutVersion", h.layout_version);
+  o.Set("generation", Napi::Number::New(env, static_cast<double>(table_->Generation())));
+  o.Set("entryCount", table_->EntryCount());
+  o.Set("network", h.network);
+  o.Set("networkPrefixLen", h.network_prefix_len);
+  o.Set("subnetLen", h.subnet_len);
+  o.Set("backend", h.backend);
+  o.Set("directSlots", h.direct_slots);
+  o.Set("overflowSlots", h.overflow_slots);
+  o.Set("fileSize", Napi::Number::New(env, static_cast<double>(h.file_size)));
+  o.Set("ownSubnet", h.own_subnet);
+  o.Set("vni", h.vni);
+  o.Set("port", h.port);
+  o.Set("mtu", h.mtu);
+  o.Set("ownMac", Napi::Buffer<uint8_t>::Copy(env, h.own_mac, 6));
+  o.Set("device", Napi::String::New(env, std::string(h.device, strnlen(h.device, sizeof(h.device)))));
+  o.Set("writerPid", h.writer_pid);
+  o.Set("queues", h.queues);
+  o.Set("offloads", Napi::Number::New(env, static_cast<double>(h.offloads)));
+  o.Set("createdUnixMs", Napi::Number::New(env, static_cast<double>(h.created_unix_ms)));
+  return o;
+}
+
+// setInfo(ownSubnet, vni, port, mtu, mac: Buffer(6), device)
+Napi::Value TableWrap::JsSetInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  Napi::Buffer<uint8_t> mac = info[4].As<Napi::Buffer<uint8_t>>();
+  if (mac.Length() != 6) return ThrowType(env, "mac must be 6 bytes"), env.Undefined();
+  const std::string device = info[5].As<Napi::String>();
+  table_->SetInfo(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+                  static_cast<uint16_t>(info[2].As<Napi::Number>().Uint32Value()),
+                  static_cast<uint16_t>(info[3].As<Napi::Number>().Uint32Value()), mac.Data(), device.c_str());
+  return env.Undefined();
+}
+
+// set(subnet, prefixLen, publicIp: Buffer(4|16), vtepMac: Buffer(6)|null, backend)
+Napi::Value TableWrap::JsSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  table::EntryData e{};
+  e.subnet = info[0].As<Napi::Number>().Uint32Value();
+  e.prefix_len = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
+  Napi::Buffer<uint8_t> ip = info[2].As<Napi::Buffer<uint8_t>>();
+  if (ip.Length() != 4 && ip.Length() != 16) return ThrowType(env, "publicIp must be 4 or 16 bytes"), env.Undefined();
+  e.family = ip.Length() == 4 ? 4 : 6;
+  std::memcpy(e.public_ip, ip.Data(), ip.Length());
+  if (info[3].IsBuffer()) {
+    Napi::Buffer<uint8_t> mac = info[3].As<Napi::Buffer<uint8_t>>();
+    if (mac.Length() != 6) return ThrowType(env, "vtepMac must be 6 bytes"), env.Undefined();
+    std::memcpy(e.vtep_mac, mac.Data(), 6);
+    e.has_mac = 1;
+  }
+  e.backend = static_cast<uint8_t>(info[4].As<Napi::Number>().Uint32Value());
+  const Status s = table_->Set(e);
+  if (!s.ok()) ThrowStatus(env, s);
+  return env.Undefined();
+}
+
+Napi::Value TableWrap::JsDelete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  return Napi::Boolean::New(env, table_->Delete(info[0].As<Napi::Number>().Uint32Value(),
+                                                static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value())));
+}
+
+Napi::Value TableWrap::JsEntries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  table_->ForEach([&](const table::EntryData& e) { out.Set(i++, EntryToJs(env, e)); });
+  return out;
+}
+
+Napi::Value TableWrap::JsLookup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  table::EntryData e;
+  if (!table_->Lookup(info[0].As<Napi::Number>().Uint32Value(), &e)) return env.Null();
+  return EntryToJs(env, e);
+}
+
+Napi::Value TableWrap::JsIsPeer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  return Napi::Boolean::New(env, table_->IsPeer(info[0].As<Napi::Number>().Uint32Value()));
+}
+
+// counters(): { counters: {name: n}, drops: {name: n} }, summed over all blocks.
+Napi::Value TableWrap::JsCounters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, false)) return env.Undefined();
+  Napi::Object counters = Napi::Object::New(env);
+  for (uint32_t i = 0; i < kDropFirst; i++) {
+    if (kCounterNames[i] != nullptr) {
+      counters.Set(kCounterNames[i], Napi::Number::New(env, static_cast<double>(table_->CounterSum(i))));
+    }
+  }
+  Napi::Object drops = Napi::Object::New(env);
+  for (uint32_t i = kDropFirst; i < kDropLast; i++) {
+    drops.Set(kDropNames[i - kDropFirst], Napi::Number::New(env, static_cast<double>(table_->CounterSum(i))));
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("counters", counters);
+  o.Set("drops", drops);
+  return o;
+}
+
+Napi::Value TableWrap::JsClose(const Napi::CallbackInfo& info) {
+  if (users_ > 0) {
+    Napi::Error::New(info.Env(), "table is in use by a running engine").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  if (table_) table_->Detach();
+  table_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace weft::binding

@@ -1,0 +1,17 @@
+#include "counters.h"
+
+namespace weft {
+
+const char* const kCounterNames[kDropFirst] = {
+    "tunRxPackets",  "tunRxBytes",  "tunTxPackets",  "tunTxBytes",
+    "udpRxPackets",  "udpRxBytes",  "udpTxPackets",  "udpTxBytes",
+    "icmpUnreachableSent", "udpTxSyscalls", "udpRxSyscalls", "tunRxSyscalls",
+    "tunTxSyscalls", nullptr, nullptr, nullptr,
+};
+
+const char* const kDropNames[kDropLast - kDropFirst] = {
+    "noRoute", "malformed", "badVni", "badMac",  "ttlExpired",     "unknownPeer",
+    "txError", "badFlags",  "ownMac", "notIp",   "tunWriteError",
+};
+
+}  // namespace weft

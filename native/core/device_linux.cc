@@ -1,0 +1,157 @@
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "device.h"
+
+namespace weft {
+
+namespace {
+
+void CloseAll(std::vector<int>* fds) {
+  for (int fd : *fds) close(fd);
+  fds->clear();
+}
+
+Status OpenQueue(const std::string& name, bool multi_queue, int* out) {
+  const int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return Status::FromErrno("open", "cannot open /dev/net/tun");
+  struct ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0));
+  if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+    const Status s = Status::FromErrno("ioctl(TUNSETIFF)", "cannot attach to TUN device " + name);
+    close(fd);
+    return s;
+  }
+  *out = fd;
+  return Status::Ok();
+}
+
+sockaddr_in InetAddr(uint32_t ip) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(ip);
+  return sa;
+}
+
+Status IfIoctl(int sock, unsigned long req, struct ifreq* ifr, const char* what, const std::string& name) {
+  if (ioctl(sock, req, ifr) != 0) return Status::FromErrno(what, "cannot configure device " + name);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status OpenTun(const std::string& name, uint32_t queues, bool persist, std::vector<int>* fds) {
+  if (name.empty() || name.size() >= IFNAMSIZ) return Status::Errno(EINVAL, "open", "bad device name " + name);
+  // Multi-queue always, so a persistent device can be re-attached with any
+  // number of queues. A pre-existing single-queue device is attached as is.
+  int fd = -1;
+  Status s = OpenQueue(name, true, &fd);
+  if (!s.ok() && s.err() == EINVAL && queues == 1) s = OpenQueue(name, false, &fd);
+  if (!s.ok()) return s;
+  fds->push_back(fd);
+  for (uint32_t q = 1; q < queues; q++) {
+    s = OpenQueue(name, true, &fd);
+    if (!s.ok()) {
+      CloseAll(fds);
+      return s;
+    }
+    fds->push_back(fd);
+  }
+  // Only ever turn persistence on: a device an operator made persistent stays so.
+  if (persist && ioctl(fds->front(), TUNSETPERSIST, 1) != 0) {
+    s = Status::FromErrno("ioctl(TUNSETPERSIST)", "cannot set persistence of " + name);
+    CloseAll(fds);
+    return s;
+  }
+  return Status::Ok();
+}
+
+Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len) {
+  const int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return Status::FromErrno("socket", "cannot configure device " + name);
+  struct ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  Status s;
+
+  ifr.ifr_mtu = static_cast<int>(mtu);
+  s = IfIoctl(sock, SIOCSIFMTU, &ifr, "ioctl(SIOCSIFMTU)", name);
+  if (s.ok()) {
+    sockaddr_in sa = InetAddr(addr);
+    std::memcpy(&ifr.ifr_addr, &sa, sizeof(sa));
+    s = IfIoctl(sock, SIOCSIFADDR, &ifr, "ioctl(SIOCSIFADDR)", name);
+  }
+  if (s.ok()) {
+    sockaddr_in sa = InetAddr(0xffffffffu);
+    std::memcpy(&ifr.ifr_netmask, &sa, sizeof(sa));
+    s = IfIoctl(sock, SIOCSIFNETMASK, &ifr, "ioctl(SIOCSIFNETMASK)", name);
+  }
+  if (s.ok()) s = IfIoctl(sock, SIOCGIFFLAGS, &ifr, "ioctl(SIOCGIFFLAGS)", name);
+  if (s.ok()) {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    s = IfIoctl(sock, SIOCSIFFLAGS, &ifr, "ioctl(SIOCSIFFLAGS)", name);
+  }
+  if (s.ok()) {
+    struct rtentry rt{};
+    sockaddr_in dst = InetAddr(network);
+    sockaddr_in mask = InetAddr(prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len));
+    std::memcpy(&rt.rt_dst, &dst, sizeof(dst));
+    std::memcpy(&rt.rt_genmask, &mask, sizeof(mask));
+    rt.rt_flags = RTF_UP;
+    char dev[IFNAMSIZ] = {};
+    std::strncpy(dev, name.c_str(), IFNAMSIZ - 1);
+    rt.rt_dev = dev;
+    if (ioctl(sock, SIOCADDRT, &rt) != 0 && errno != EEXIST) {
+      s = Status::FromErrno("ioctl(SIOCADDRT)", "cannot add the network route via " + name);
+    }
+  }
+  close(sock);
+  return s;
+}
+
+Status OpenUdpSocket(uint32_t ip, uint16_t port, bool reuse_port, int buf_bytes, int* out) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("socket", "cannot create UDP socket");
+  const int one = 1;
+  Status s;
+  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    s = Status::FromErrno("setsockopt(SO_REUSEPORT)", "cannot share UDP port");
+  }
+  // Ask for big buffers; the FORCE variants pass rmem_max/wmem_max as root.
+  if (s.ok() && buf_bytes > 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf_bytes, sizeof(buf_bytes)) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf_bytes, sizeof(buf_bytes));
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf_bytes, sizeof(buf_bytes)) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf_bytes, sizeof(buf_bytes));
+    }
+  }
+  if (s.ok()) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(ip);
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &sa.sin_addr, text, sizeof(text));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+      s = Status::FromErrno("bind", std::string("cannot bind UDP ") + text + ":" + std::to_string(port));
+    }
+  }
+  if (!s.ok()) {
+    close(fd);
+    return s;
+  }
+  *out = fd;
+  return Status::Ok();
+}
+
+}  // namespace weft

@@ -1,0 +1,63 @@
+// The engine: owns the TUN queues, the UDP sockets and the worker threads of
+// one data plane, and stops them all on Stop() or destruction.
+//
+// Lifecycle:  Start() --ok--> running --Stop()--> stopped (idempotent)
+//             Start() --error--> nothing left open (fds closed, threads never started)
+// The table is owned by the caller and must outlive the engine.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "device.h"
+#include "status.h"
+#include "table.h"
+#include "worker.h"
+
+namespace weft {
+
+struct EngineConfig {
+  std::string device;
+  uint32_t queues = 1;
+  bool persist = false;         // keep the TUN device after the process exits
+  bool configure_device = true; // address, MTU, up, network route
+  uint32_t device_addr = 0;     // host order, the lease subnet's .0
+  uint32_t mtu = 1450;
+  uint32_t network = 0;
+  uint8_t network_prefix_len = 0;
+  uint32_t bind_ip = 0;  // host order; PublicIP
+  uint16_t port = 0;     // local port and peers' port
+  int socket_buffer = 4 << 20;
+  WorkerConfig worker{};
+};
+
+class Engine {
+ public:
+  static Status Start(const EngineConfig& config, Table* table, std::unique_ptr<Engine>* out);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Signals every thread, joins them and closes every fd. Idempotent.
+  void Stop();
+  bool running() const { return running_; }
+  // First fatal errno a worker hit (0 when none): the device or socket broke.
+  int fatal_errno() const;
+
+ private:
+  Engine() = default;
+
+  Table* table_ = nullptr;
+  bool running_ = false;
+  int stop_fd_ = -1;
+  std::vector<int> tun_fds_;
+  std::vector<int> udp_fds_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace weft

@@ -1,0 +1,57 @@
+// Byte-level views of the headers the data plane touches, and protocol numbers.
+//
+// All multi-byte fields are big-endian on the wire; the helpers read and
+// write them with explicit byte order and never assume alignment.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace weft {
+
+inline constexpr size_t kEthHeaderLen = 14;
+inline constexpr size_t kIpv4MinHeaderLen = 20;
+inline constexpr size_t kIpv6HeaderLen = 40;
+inline constexpr size_t kUdpHeaderLen = 8;
+inline constexpr size_t kVxlanHeaderLen = 8;
+// What VXLAN adds in front of the inner IP packet inside the UDP payload.
+inline constexpr size_t kVxlanEncapLen = kVxlanHeaderLen + kEthHeaderLen;
+
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
+inline constexpr uint8_t kProtoIcmp = 1;
+inline constexpr uint8_t kProtoTcp = 6;
+inline constexpr uint8_t kProtoUdp = 17;
+
+inline uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+inline uint32_t Load32(const uint8_t* p) {
+  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
+         (static_cast<uint32_t>(p[2]) << 8) | p[3];
+}
+inline void Store16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+inline void Store32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+
+// IPv4 header field offsets.
+namespace ipv4 {
+inline constexpr size_t kVerIhl = 0;
+inline constexpr size_t kTotalLen = 2;
+inline constexpr size_t kId = 4;
+inline constexpr size_t kFragOff = 6;
+inline constexpr size_t kTtl = 8;
+inline constexpr size_t kProto = 9;
+inline constexpr size_t kCheck = 10;
+inline constexpr size_t kSrc = 12;
+inline constexpr size_t kDst = 16;
+inline constexpr uint16_t kMoreFragments = 0x2000;
+inline constexpr uint16_t kOffsetMask = 0x1fff;
+}  // namespace ipv4
+
+}  // namespace weft

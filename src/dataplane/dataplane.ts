@@ -1,0 +1,165 @@
+// DataPlane: the library's entry point (design §7).
+//
+//   const dp = await DataPlane.open({ backend: 'vxlan', publicIp, network, subnet });
+//   dp.table.set({ subnet: '10.244.2.0/24', publicIp: '198.18.0.2', vtepMac: '…' });
+//   dp.stats(); await dp.close();
+//
+// open() validates every option before it touches the host, then: table
+// (create or re-attach) -> TUN device, address, MTU, route -> UDP sockets ->
+// worker threads. If a step fails, what the earlier steps made is undone.
+
+import { unlinkSync } from 'node:fs';
+import { ErrorCode, WeftError } from '../errors';
+import { formatMac, parseMac } from '../net/mac';
+import { formatIPv4 } from '../net/ip';
+import { BackendId, loadAddon, type NativeEngine, type NativeTable } from './native';
+import { maskOf, randomMac, resolveOptions, type DataPlaneOptions, type ResolvedOptions } from './options';
+import { snapshot, type DataPlaneStats } from './stats';
+import { LeaseTable } from './table';
+
+function engineError(cause: unknown, o: ResolvedOptions): WeftError {
+  const err = cause as { code?: string; message?: string; syscall?: string };
+  const code = err.code ?? 'EIO';
+  const base = { cause, sysCode: code, ...(err.syscall ? { syscall: err.syscall } : {}) };
+  if (err.syscall?.startsWith('ioctl') || err.message?.includes('/dev/net/tun')) {
+    const hint = code === 'EPERM' || code === 'EACCES' ? ' (needs CAP_NET_ADMIN and access to /dev/net/tun)' : '';
+    return new WeftError(ErrorCode.TUN, `cannot set up TUN device ${o.device}: ${err.message}${hint}`, {
+      ...base,
+      option: 'device',
+    });
+  }
+  if (err.syscall === 'bind') {
+    const hint =
+      code === 'EADDRNOTAVAIL' ? ` (${o.publicIp} is not an address of this host)` : code === 'EADDRINUSE' ? ' (port in use)' : '';
+    return new WeftError(ErrorCode.SOCKET, `cannot bind UDP ${o.publicIp}:${o.port}${hint}: ${err.message}`, {
+      ...base,
+      option: code === 'EADDRINUSE' ? 'port' : 'publicIp',
+    });
+  }
+  return new WeftError(ErrorCode.SOCKET, `cannot start the data plane: ${err.message}`, base);
+}
+
+export class DataPlane {
+  readonly options: ResolvedOptions;
+  /** The VTEP MAC in use (vxlan); undefined for udp. */
+  readonly vtepMac: string | undefined;
+  /** True when open() found and kept a table from an earlier run. */
+  readonly reattached: boolean;
+  readonly table: LeaseTable;
+  #native: NativeTable | undefined;
+  #engine: NativeEngine | undefined;
+
+  private constructor(options: ResolvedOptions, native: NativeTable, engine: NativeEngine, vtepMac: string | undefined) {
+    this.options = options;
+    this.#native = native;
+    this.#engine = engine;
+    this.vtepMac = vtepMac;
+    this.reattached = native.reattached();
+    this.table = new LeaseTable(() => this.#live(), options.backend, options.network);
+  }
+
+  static async open(options: DataPlaneOptions): Promise<DataPlane> {
+    const o = resolveOptions(options);
+    const addon = loadAddon();
+    let native: NativeTable;
+    try {
+      native = new addon.NativeTable(o.tablePath, {
+        network: o.network.ip,
+        networkPrefixLen: o.network.prefixLen,
+        subnetLen: o.subnet.prefixLen,
+        backend: BackendId[o.backend],
+      });
+    } catch (cause) {
+      const held = (cause as { code?: string }).code === 'EAGAIN';
+      throw new WeftError(
+        ErrorCode.TABLE,
+        held
+          ? `table ${o.tablePath} is in use by another weft process (one writer per table; pick another tablePath)`
+          : `cannot open table ${o.tablePath}: ${(cause as Error).message}`,
+        { cause, option: 'tablePath' },
+      );
+    }
+    const reattached = native.reattached();
+    // A restarted vxlan node keeps its VtepMAC: peers know it from its lease.
+    let vtepMac: string | undefined;
+    if (o.backend === 'vxlan') {
+      const kept = native.header().ownMac;
+      vtepMac = o.vtepMac ?? (reattached && kept.some((b) => b !== 0) ? formatMac(kept) : randomMac());
+    }
+    const mac = vtepMac ? parseMac(vtepMac)! : Buffer.alloc(6);
+    native.setInfo(o.subnet.ip, o.backend === 'vxlan' ? o.vni : 0, o.port, o.mtu, mac, o.device);
+    let engine: NativeEngine;
+    try {
+      engine = new addon.NativeEngine(
+        {
+          device: o.device,
+          queues: o.queues,
+          persist: o.persist,
+          configureDevice: true,
+          deviceAddr: o.subnet.ip,
+          mtu: o.mtu,
+          network: o.network.ip & maskOf(o.network.prefixLen),
+          networkPrefixLen: o.network.prefixLen,
+          bindIp: o.publicIpNum,
+          port: o.port,
+          socketBuffer: o.socketBuffer,
+          backend: BackendId[o.backend],
+          vni: o.vni,
+          ownMac: mac,
+          checkPeers: !o.allowUnknownPeers,
+        },
+        native,
+      );
+    } catch (cause) {
+      native.close();
+      if (!reattached) unlinkQuietly(o.tablePath);
+      throw engineError(cause, o);
+    }
+    return new DataPlane(o, native, engine, vtepMac);
+  }
+
+  /** Counters, drops by reason, negotiated offloads and the table, as `weft table --json` prints them. */
+  stats(): DataPlaneStats {
+    return snapshot(this.#live(), this.options.tablePath);
+  }
+
+  /** The errno of a fatal worker error (device deleted, socket broken), 0 while healthy. */
+  fatalErrno(): number {
+    return this.#engine?.fatalErrno() ?? 0;
+  }
+
+  get closed(): boolean {
+    return this.#native === undefined;
+  }
+
+  /**
+   * Stops the workers, closes the device and sockets, and (unless `persist`)
+   * removes the table file. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.#engine?.stop();
+    this.#engine = undefined;
+    if (this.#native) {
+      this.#native.close();
+      this.#native = undefined;
+      if (!this.options.persist) unlinkQuietly(this.options.tablePath);
+    }
+  }
+
+  toString(): string {
+    return `DataPlane(${this.options.backend} ${this.options.device} ${formatIPv4(this.options.subnet.ip)}/${this.options.subnet.prefixLen})`;
+  }
+
+  #live(): NativeTable {
+    if (!this.#native) throw new WeftError(ErrorCode.CLOSED, `${this.toString()} is closed`);
+    return this.#native;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,166 @@
+// The only module that loads the addon. It checks, once, that the addon's
+// table layout is the one this TypeScript was written for.
+
+import { join } from 'node:path';
+import { ErrorCode, WeftError } from '../errors';
+
+/** Geometry of a table: what must match for a writer to keep a file's entries. */
+export interface NativeGeometry {
+  network: number;
+  networkPrefixLen: number;
+  subnetLen: number;
+  backend: number;
+}
+
+export interface NativeEntry {
+  subnet: number;
+  prefixLen: number;
+  backend: number;
+  family: 4 | 6;
+  publicIp: Buffer;
+  vtepMac?: Buffer;
+}
+
+export interface NativeHeader {
+  layoutVersion: number;
+  generation: number;
+  entryCount: number;
+  network: number;
+  networkPrefixLen: number;
+  subnetLen: number;
+  backend: number;
+  directSlots: number;
+  overflowSlots: number;
+  fileSize: number;
+  ownSubnet: number;
+  vni: number;
+  port: number;
+  mtu: number;
+  ownMac: Buffer;
+  device: string;
+  writerPid: number;
+  queues: number;
+  offloads: number;
+  createdUnixMs: number;
+}
+
+export interface NativeCounters {
+  counters: Record<string, number>;
+  drops: Record<string, number>;
+}
+
+export interface NativeTable {
+  reattached(): boolean;
+  header(): NativeHeader;
+  setInfo(ownSubnet: number, vni: number, port: number, mtu: number, mac: Buffer, device: string): void;
+  set(subnet: number, prefixLen: number, publicIp: Buffer, vtepMac: Buffer | null, backend: number): void;
+  delete(subnet: number, prefixLen: number): boolean;
+  entries(): NativeEntry[];
+  lookup(dst: number): NativeEntry | null;
+  isPeer(ip: number): boolean;
+  counters(): NativeCounters;
+  close(): void;
+}
+
+export interface NativeEngineConfig {
+  device: string;
+  queues: number;
+  persist: boolean;
+  configureDevice: boolean;
+  deviceAddr: number;
+  mtu: number;
+  network: number;
+  networkPrefixLen: number;
+  bindIp: number;
+  port: number;
+  socketBuffer: number;
+  backend: number;
+  vni: number;
+  ownMac: Buffer;
+  checkPeers: boolean;
+}
+
+export interface NativeEngine {
+  stop(): void;
+  fatalErrno(): number;
+}
+
+export type CodecVerdict =
+  | { verdict: 'forward'; packet: Buffer }
+  | { verdict: Exclude<string, 'forward'>; packet?: undefined };
+
+export interface NativeCodec {
+  udpEncap(ip: Buffer): CodecVerdict;
+  udpDecap(payload: Buffer): CodecVerdict;
+  vxlanEncap(ip: Buffer, vni: number, dstMac: Buffer, srcMac: Buffer): CodecVerdict;
+  vxlanDecap(payload: Buffer, vni: number, ownMac: Buffer): CodecVerdict;
+  netUnreachable(offender: Buffer, srcIp: number): Buffer | null;
+  checksum(data: Buffer): number;
+  benchCodec(kind: 'udp' | 'vxlan', ip: Buffer, iterations: number): { ns: number; sink: number };
+}
+
+export interface NativeLayout {
+  magic: bigint;
+  version: number;
+  headerSize: number;
+  entrySize: number;
+  counterCount: number;
+  counterBlocks: number;
+  overflowSlots: number;
+  maxDirectBits: number;
+  maxQueues: number;
+  maxPacket: number;
+}
+
+export interface Addon {
+  NativeTable: new (path: string, geometry: NativeGeometry | null) => NativeTable;
+  NativeEngine: new (config: NativeEngineConfig, table: NativeTable) => NativeEngine;
+  codec: NativeCodec;
+  layout: NativeLayout;
+}
+
+/** The table layout this TypeScript understands (native/core/table_format.h). */
+export const kExpectedLayout = {
+  magic: 0x004c425454464557n, // "WEFTTBL\0"
+  version: 1,
+  headerSize: 4096,
+  entrySize: 64,
+} as const;
+
+export const BackendId = { udp: 1, vxlan: 2, 'host-gw': 3 } as const;
+export type BackendName = keyof typeof BackendId;
+
+export function backendName(id: number): BackendName | undefined {
+  return (Object.keys(BackendId) as BackendName[]).find((k) => BackendId[k] === id);
+}
+
+let cached: Addon | undefined;
+
+export function loadAddon(): Addon {
+  if (cached) return cached;
+  const root = join(__dirname, '..', '..', '..');
+  let addon: Addon;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    addon = require('node-gyp-build')(root) as Addon;
+  } catch (cause) {
+    throw new WeftError(
+      ErrorCode.ADDON,
+      `cannot load weft's native addon from ${root}/build: ${(cause as Error).message}. ` +
+        'Build it with `npm install` (needs python3, make and g++) or `npm run build:native`.',
+      { cause },
+    );
+  }
+  const l = addon.layout;
+  for (const key of Object.keys(kExpectedLayout) as (keyof typeof kExpectedLayout)[]) {
+    if (l[key] !== kExpectedLayout[key]) {
+      throw new WeftError(
+        ErrorCode.ADDON,
+        `native addon table layout ${key}=${String(l[key])} but this code expects ${String(kExpectedLayout[key])}: ` +
+          'rebuild the addon (`npm run build:native`)',
+      );
+    }
+  }
+  cached = addon;
+  return addon;
+}

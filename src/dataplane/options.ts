@@ -1,0 +1,207 @@
+// DataPlane options: validated and resolved before anything touches the host.
+//
+// Every check is flat and explicit, and every failure is a WeftError with
+// code ERR_WEFT_INVALID_OPTION naming the option (`options.subnet must be …`).
+
+import { availableParallelism, networkInterfaces } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
+import { invalidOption } from '../errors';
+import { cidrContains, maskOf, parseCidr, type Cidr } from '../net/cidr';
+import { formatIPv4, parseIPv4 } from '../net/ip';
+import { isUnicastMac, normalizeMac, parseMac, randomMac } from '../net/mac';
+import type { BackendName } from './native';
+
+export type DataPlaneBackend = Extract<BackendName, 'udp' | 'vxlan'>;
+
+export interface DataPlaneOptions {
+  /** Encapsulation: flannel's `udp` format or VXLAN. */
+  backend: DataPlaneBackend;
+  /** TUN device name; created if absent. Default `flannel.<vni>` (vxlan) / `flannel0` (udp). */
+  device?: string;
+  /** Underlay IPv4 address to bind and send from; peers send to it. */
+  publicIp: string;
+  /** Overlay network, e.g. 10.244.0.0/16: routed through the device. */
+  network: string;
+  /** Own lease, e.g. 10.244.1.0/24: the device gets `<subnet>.0/32`. */
+  subnet: string;
+  /** UDP port, here and at every peer. Default 8472 (vxlan) / 8285 (udp). */
+  port?: number;
+  /** VXLAN network identifier. Default 1. */
+  vni?: number;
+  /** Own VTEP MAC (vxlan). Default: kept from a re-attached table, else random. */
+  vtepMac?: string;
+  /** Device MTU. Default: underlay MTU − 50 (vxlan) / − 28 (udp). */
+  mtu?: number;
+  /** Worker queues (TUN queues × threads). Default: min(cores, 4). */
+  queues?: number;
+  /** Shared-memory table file. Default unique per network namespace and device. */
+  tablePath?: string;
+  /** Keep the TUN device and the table after close, for a restart to re-attach. */
+  persist?: boolean;
+  /** Accept encapsulated traffic from any source, not only from lease PublicIPs (NAT). */
+  allowUnknownPeers?: boolean;
+  /** Socket buffer size in bytes (SO_RCVBUF/SO_SNDBUF). Default 4 MiB. */
+  socketBuffer?: number;
+}
+
+export interface ResolvedOptions {
+  readonly backend: DataPlaneBackend;
+  readonly device: string;
+  readonly publicIp: string;
+  readonly publicIpNum: number;
+  readonly network: Cidr;
+  readonly subnet: Cidr;
+  readonly port: number;
+  readonly vni: number;
+  readonly vtepMac: string | undefined;
+  readonly mtu: number;
+  readonly queues: number;
+  readonly tablePath: string;
+  readonly persist: boolean;
+  readonly allowUnknownPeers: boolean;
+  readonly socketBuffer: number;
+}
+
+/** Bytes each encapsulation adds to an inner packet (outer IPv4 + UDP [+ VXLAN + Ethernet]). */
+export const kOverhead: Record<DataPlaneBackend, number> = { udp: 28, vxlan: 50 };
+export const kDefaultPort: Record<DataPlaneBackend, number> = { udp: 8285, vxlan: 8472 };
+const kMaxVni = 0xffffff;
+const kMaxQueues = 16;
+const kMaxDirectBits = 20;
+const kDeviceName = /^[A-Za-z0-9_.-]{1,15}$/;
+
+const kKnown = new Set([
+  'backend', 'device', 'publicIp', 'network', 'subnet', 'port', 'vni', 'vtepMac', 'mtu', 'queues',
+  'tablePath', 'persist', 'allowUnknownPeers', 'socketBuffer',
+]);
+
+function int(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidOption(`options.${name}`, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function bool(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidOption(`options.${name}`, 'a boolean', value);
+  return value;
+}
+
+/** The network namespace's inode: makes default table paths unique per namespace. */
+export function netnsId(): string {
+  try {
+    return String(statSync('/proc/self/ns/net').ino);
+  } catch {
+    return 'host';
+  }
+}
+
+export function defaultTablePath(device: string): string {
+  return `/dev/shm/weft-${netnsId()}-${device}.table`;
+}
+
+/** MTU of the local interface that holds `ip`, or undefined when none does. */
+export function underlayMtu(ip: string): number | undefined {
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (addrs?.some((a) => a.family === 'IPv4' && a.address === ip)) {
+      try {
+        return Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim());
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
+  for (const key of Object.keys(options)) {
+    if (!kKnown.has(key)) throw invalidOption(`options.${key}`, 'absent (unknown option)', (options as unknown as Record<string, unknown>)[key]);
+  }
+  const backend = options.backend;
+  if (backend !== 'udp' && backend !== 'vxlan') throw invalidOption('options.backend', '"udp" or "vxlan"', backend);
+
+  const publicIpNum = typeof options.publicIp === 'string' ? parseIPv4(options.publicIp) : undefined;
+  if (publicIpNum === undefined || publicIpNum === 0 || publicIpNum >>> 28 >= 14) {
+    throw invalidOption('options.publicIp', 'a unicast IPv4 address', options.publicIp);
+  }
+  const network = typeof options.network === 'string' ? parseCidr(options.network, { strict: true }) : undefined;
+  if (!network || network.prefixLen > 30) {
+    throw invalidOption('options.network', 'an IPv4 CIDR without host bits, prefix at most /30', options.network);
+  }
+  const subnet = typeof options.subnet === 'string' ? parseCidr(options.subnet, { strict: true }) : undefined;
+  if (!subnet || subnet.prefixLen > 30) {
+    throw invalidOption('options.subnet', 'an IPv4 CIDR without host bits, prefix at most /30', options.subnet);
+  }
+  if (!cidrContains(network, subnet)) {
+    throw invalidOption('options.subnet', `a subnet inside options.network ${options.network}`, options.subnet);
+  }
+  if (subnet.prefixLen - network.prefixLen > kMaxDirectBits) {
+    throw invalidOption(
+      'options.subnet',
+      `at most /${network.prefixLen + kMaxDirectBits} in a /${network.prefixLen} network (the table holds 2^${kMaxDirectBits} subnets)`,
+      options.subnet,
+    );
+  }
+
+  const vni = options.vni === undefined ? 1 : int('vni', options.vni, 0, kMaxVni);
+  if (backend === 'udp' && options.vni !== undefined) throw invalidOption('options.vni', 'absent for the udp backend', options.vni);
+  let vtepMac: string | undefined;
+  if (options.vtepMac !== undefined) {
+    if (backend === 'udp') throw invalidOption('options.vtepMac', 'absent for the udp backend', options.vtepMac);
+    const bytes = typeof options.vtepMac === 'string' ? parseMac(options.vtepMac) : undefined;
+    if (!bytes || !isUnicastMac(bytes)) {
+      throw invalidOption('options.vtepMac', 'a unicast MAC like 0e:2a:0a:f4:01:00', options.vtepMac);
+    }
+    vtepMac = normalizeMac(options.vtepMac as string);
+  }
+
+  const device = options.device ?? (backend === 'vxlan' ? `flannel.${vni}` : 'flannel0');
+  if (typeof device !== 'string' || !kDeviceName.test(device)) {
+    throw invalidOption('options.device', 'an interface name of 1-15 letters, digits, "_", "." or "-"', device);
+  }
+  const port = options.port === undefined ? kDefaultPort[backend] : int('port', options.port, 1, 65535);
+
+  let mtu: number;
+  if (options.mtu === undefined) {
+    const under = underlayMtu(options.publicIp);
+    if (under === undefined) {
+      throw invalidOption('options.mtu', `given: publicIp ${options.publicIp} is on no local interface to derive it from`, undefined);
+    }
+    mtu = under - kOverhead[backend];
+  } else {
+    mtu = int('mtu', options.mtu, 576, 65535 - kOverhead[backend]);
+  }
+  if (mtu < 576) throw invalidOption('options.mtu', 'at least 576 (the underlay MTU is too small)', mtu);
+
+  const queues =
+    options.queues === undefined ? Math.min(availableParallelism(), 4) : int('queues', options.queues, 1, kMaxQueues);
+  const socketBuffer =
+    options.socketBuffer === undefined ? 4 << 20 : int('socketBuffer', options.socketBuffer, 65536, 1 << 30);
+  if (options.tablePath !== undefined && (typeof options.tablePath !== 'string' || !options.tablePath.startsWith('/'))) {
+    throw invalidOption('options.tablePath', 'an absolute path', options.tablePath);
+  }
+  const tablePath = options.tablePath ?? defaultTablePath(device);
+
+  return Object.freeze({
+    backend,
+    device,
+    publicIp: formatIPv4(publicIpNum),
+    publicIpNum,
+    network,
+    subnet,
+    port,
+    vni,
+    vtepMac,
+    mtu,
+    queues,
+    tablePath,
+    persist: bool('persist', options.persist, false),
+    allowUnknownPeers: bool('allowUnknownPeers', options.allowUnknownPeers, false),
+    socketBuffer,
+  });
+}
+
+export { randomMac, maskOf };
