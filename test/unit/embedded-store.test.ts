@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { ErrorCode, WeftError } from '../../src/errors';
 import { formatCidr, parseCidr } from '../../src/net/cidr';
 import { EmbeddedStore } from '../../src/store/embedded-store';
@@ -158,6 +159,24 @@ describe('embedded store', () => {
       () => new EmbeddedStore({ dataDir }),
       (err: unknown) => err instanceof WeftError && err.code === ErrorCode.STORE && /weft\.db is corrupted or not a weft database/.test(err.message),
     );
+  });
+
+  it('reports a database held locked by another connection as a recoverable error naming the file', async () => {
+    const dataDir = tempDir();
+    const store = new EmbeddedStore({ dataDir, busyTimeoutMs: 100 });
+    const other = new Database(join(dataDir, 'weft.db'));
+    other.exec('BEGIN EXCLUSIVE');
+    try {
+      await assert.rejects(store.put(cidr('10.244.1.0/24'), leaseAttrsFor('udp', '198.18.0.1'), 60), (err: unknown) => {
+        assert.ok(err instanceof WeftError && err.code === ErrorCode.STORE && err.recoverable);
+        assert.match(err.message, /weft\.db is locked: another process held it for more than 100 ms/);
+        return true;
+      });
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+      await store.close();
+    }
   });
 
   it('lets exactly one of 6 processes create the same key', async () => {

@@ -1,0 +1,4 @@
+// Store-agnostic lease handling: acquisition, renewal, peer tracking.
+export * from './lease-manager';
+export * from './lease-watcher';
+export * from './subnet-allocator';
