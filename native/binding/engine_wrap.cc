@@ -52,7 +52,6 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   config.worker.backend = static_cast<uint8_t>(U32(c, "backend"));
   config.worker.vni = U32(c, "vni");
   config.worker.peer_port = config.port;
-  config.worker.own_addr = config.device_addr;
   config.worker.check_peers = c.Get("checkPeers").ToBoolean();
   Napi::Value mac = c.Get("ownMac");
   if (mac.IsBuffer() && mac.As<Napi::Buffer<uint8_t>>().Length() == 6) {

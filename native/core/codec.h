@@ -71,7 +71,7 @@ Verdict VxlanDecap(const uint8_t* payload, size_t len, uint32_t vni, const uint8
                    size_t* inner_off, size_t* inner_len);
 
 // Builds ICMP "destination unreachable / net unreachable" (type 3 code 0)
-// from `src_ip` (host order; our device address) back to the offender's
+// from `src_ip` (host order) back to the offender's
 // source, as flannel's proxy does: TTL 8, the offender's IP header plus 8
 // bytes of its payload. Returns the length written to `out`, or 0 when none
 // must be sent (the offender is ICMP, a non-first fragment, or `cap` is too

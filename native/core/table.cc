@@ -358,6 +358,7 @@ void Table::PeerRef(const EntryData& e, int delta) {
     if (w != 0 && static_cast<uint32_t>(w >> 32) == ip) {
       const uint32_t count = static_cast<uint32_t>(static_cast<int64_t>(static_cast<uint32_t>(w)) + delta);
       Atomic(words[i]).store((uint64_t{ip} << 32) | count, std::memory_order_release);
+      if (count == 0) TrimDeadPeers(words, i);
       return;
     }
     if (w == 0) break;
@@ -368,6 +369,22 @@ void Table::PeerRef(const EntryData& e, int delta) {
   // ended the probe. There is always room: peer_slots >= 2 x entry slots.
   const uint32_t slot = reusable >= 0 ? static_cast<uint32_t>(reusable) : i;
   Atomic(words[slot]).store((uint64_t{ip} << 32) | static_cast<uint32_t>(delta), std::memory_order_release);
+}
+
+// Empties dead slots (count 0) at the end of a probe run, starting at `i`
+// and walking back. Without this, every PublicIP ever used stays as a dead
+// slot: after enough peer churn no slot is empty, and every IsPeer miss and
+// every new peer walks the whole index. Safe under lock-free readers: a slot
+// is emptied only while the slot after it is empty, so it is the end of its
+// run and no live address's probe chain (hash .. position, all non-empty)
+// passes through it; runs are never split.
+void Table::TrimDeadPeers(uint64_t* words, uint32_t i) {
+  for (uint32_t n = 0; n <= peer_mask_; n++, i = (i - 1) & peer_mask_) {
+    const uint64_t w = Atomic(words[i]).load(std::memory_order_relaxed);
+    if (w == 0 || static_cast<uint32_t>(w) != 0) return;
+    if (Atomic(words[(i + 1) & peer_mask_]).load(std::memory_order_relaxed) != 0) return;
+    Atomic(words[i]).store(0, std::memory_order_release);
+  }
 }
 
 void Table::Publish() { Atomic(header_->generation).fetch_add(1, std::memory_order_release); }

@@ -73,6 +73,7 @@ class Table {
   // Returns the slot for (subnet, len): direct, or overflow (existing or free).
   uint32_t* SlotFor(uint32_t subnet, uint8_t prefix_len, bool allocate, bool* is_overflow) const;
   void PeerRef(const table::EntryData& e, int delta);
+  void TrimDeadPeers(uint64_t* words, uint32_t i);
   void Publish();
 
   std::string path_;

@@ -31,9 +31,11 @@
 // acts on a torn entry. A writer killed mid-update leaves an odd `seq`;
 // readers give up after kSeqlockSpins and treat the entry as absent, and the
 // next writer to attach repairs it. Peer-index words are single 64-bit
-// atomics and need no seqlock; their slots are never emptied (a slot whose
-// count fell to 0 may be reused for another address), so probe chains never
-// break under a reader.
+// atomics and need no seqlock (open addressing, linear probing). A slot whose
+// count fell to 0 stays as a dead slot, reusable for another address, unless
+// it ends its probe run (the next slot is empty): then it is emptied, and so
+// are the dead slots before it. A run is therefore never split, and probe
+// chains never break under a reader.
 #pragma once
 
 #include <cstddef>

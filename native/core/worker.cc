@@ -27,6 +27,7 @@ Worker::Worker(const WorkerConfig& config, const Table* table, int tun_fd, int u
       stop_fd_(stop_fd),
       tx_block_(tx_counters),
       rx_block_(rx_counters),
+      subnet_mask_(table->header().subnet_len == 0 ? 0 : ~uint32_t{0} << (32 - table->header().subnet_len)),
       tx_mem_(new uint8_t[kTxSlot * kBatch]),
       rx_mem_(new uint8_t[kRxSlot * kBatch]) {
   std::memset(tx_msgs_, 0, sizeof(tx_msgs_));
@@ -93,7 +94,13 @@ bool Worker::Encapsulate(uint8_t* pkt, size_t len, size_t queued) {
   table::EntryData peer;
   if (!table_->Lookup(Load32(pkt + ipv4::kDst), &peer) || peer.family != 4) {
     c[kDropNoRoute]++;
-    const size_t n = BuildNetUnreachable(pkt, ip_len, config_.own_addr, icmp_buf_, sizeof(icmp_buf_));
+    // flannel sources this error from the node's own device address, which
+    // the receiving kernel discards as a martian (a local address arriving
+    // from outside). weft sources it from the gateway address (.0) of the
+    // subnet that has no lease, so the sender actually learns why.
+    const uint32_t dst = Load32(pkt + ipv4::kDst);
+    const uint32_t gateway = dst & subnet_mask_;
+    const size_t n = BuildNetUnreachable(pkt, ip_len, gateway, icmp_buf_, sizeof(icmp_buf_));
     if (n > 0 && write(tun_fd_, icmp_buf_, n) == static_cast<ssize_t>(n)) c[kIcmpUnreachableSent]++;
     return false;
   }

@@ -38,7 +38,6 @@ struct WorkerConfig {
   uint32_t vni;           // vxlan
   uint8_t own_mac[6];     // vxlan
   uint16_t peer_port;     // destination port of outgoing datagrams
-  uint32_t own_addr;      // device address (<subnet>.0), source of ICMP errors
   bool check_peers;       // accept datagrams only from lease PublicIPs
 };
 
@@ -72,6 +71,7 @@ class Worker {
   const int stop_fd_;
   uint64_t* const tx_block_;
   uint64_t* const rx_block_;
+  const uint32_t subnet_mask_;  // the network's SubnetLen as a mask
   std::atomic<int> fatal_errno_{0};
 
   // Encapsulation side: kBatch buffers with headroom, their iovecs, peer

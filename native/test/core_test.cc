@@ -1,0 +1,268 @@
+// Standalone tests of native/core (no Node, no N-API): checksum, TTL
+// decrement, the codecs, and the shared-memory table under real concurrency.
+//
+//   core_test                  runs every test; prints "core_test: PASS ..." and exits 0,
+//                              or prints each failed check and exits 1
+//   core_test --reader PATH    torture reader for test/native/table.test.ts: looks up
+//                              random destinations in PATH (mapped read-only) until
+//                              SIGTERM, checks the torture invariant (below) of every
+//                              entry it gets back, then prints one JSON line of counts
+//
+// Torture invariant (shared with test/native/table-writer.ts): an entry
+// written with counter c (1 <= c < 2^32) has publicIp = c (big-endian) and
+// vtepMac = 02:<prefix_len>:<~c as 4 big-endian bytes>, backend vxlan. A torn
+// read mixes words of two writes and breaks the MAC/IP relation.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+namespace weft::test {
+int g_checks = 0;
+int g_failures = 0;
+void RunCodecTests();
+}  // namespace weft::test
+
+using namespace weft;
+using namespace weft::test;
+using table::EntryData;
+
+namespace {
+
+// ---------------------------------------------------------------- table
+
+constexpr uint32_t kNet = 0x0af40000;  // 10.244.0.0/16
+constexpr uint8_t kNetLen = 16;
+constexpr uint8_t kSubLen = 24;
+
+EntryData TortureEntry(uint32_t subnet, uint8_t len, uint32_t c) {
+  EntryData e{};
+  e.subnet = subnet;
+  e.prefix_len = len;
+  e.backend = table::kBackendVxlan;
+  e.family = 4;
+  Store32(e.public_ip, c);
+  e.vtep_mac[0] = 0x02;
+  e.vtep_mac[1] = len;
+  Store32(e.vtep_mac + 2, ~c);
+  e.has_mac = 1;
+  return e;
+}
+
+// True when `e`, returned for destination `dst`, satisfies the invariant.
+bool TortureOk(const EntryData& e, uint32_t dst) {
+  const uint32_t mask = e.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - e.prefix_len);
+  const uint32_t c = Load32(e.public_ip);
+  return e.state == table::kValid && e.family == 4 && e.backend == table::kBackendVxlan && e.has_mac == 1 &&
+         e.prefix_len <= 32 && (e.subnet & ~mask) == 0 && (dst & mask) == e.subnet && c != 0 &&
+         e.vtep_mac[0] == 0x02 && e.vtep_mac[1] == e.prefix_len && Load32(e.vtep_mac + 2) == ~c;
+}
+
+struct ReadStats {
+  uint64_t reads = 0, hits = 0, violations = 0;
+};
+
+// Looks up random destinations in 10.244.0.0/16 until `stop`, checking every hit.
+void ReadLoop(const Table& t, const std::atomic<bool>& stop, uint32_t seed, ReadStats* st) {
+  std::mt19937 rng(seed);
+  const uint32_t net = t.header().network;
+  const uint32_t span = t.header().network_prefix_len == 0 ? ~uint32_t{0} : (1u << (32 - t.header().network_prefix_len)) - 1;
+  while (!stop.load(std::memory_order_relaxed)) {
+    for (int i = 0; i < 1024; i++) {
+      const uint32_t dst = net + (rng() & span);
+      EntryData e;
+      st->reads++;
+      if (t.Lookup(dst, &e)) {
+        st->hits++;
+        if (!TortureOk(e, dst)) {
+          if (st->violations++ < 5) std::fprintf(stderr, "torn entry for dst %08x: subnet %08x/%u\n", dst, e.subnet, e.prefix_len);
+        }
+      }
+    }
+  }
+}
+
+std::string TempDir() {
+  char tmpl[] = "/dev/shm/weft-core-test-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) {
+    std::perror("mkdtemp");
+    std::exit(2);
+  }
+  return tmpl;
+}
+
+std::unique_ptr<Table> OpenTestWriter(const std::string& path) {
+  std::unique_ptr<Table> t;
+  bool reattached = false;
+  const Status s = Table::OpenWriter(path, {kNet, kNetLen, kSubLen, table::kBackendVxlan}, &t, &reattached);
+  if (!s.ok()) {
+    std::fprintf(stderr, "OpenWriter: %s\n", s.ToString().c_str());
+    std::exit(2);
+  }
+  return t;
+}
+
+void TestTableBasics(const std::string& dir) {
+  auto t = OpenTestWriter(dir + "/basic.table");
+  CHECK(t->Set(TortureEntry(0x0af40200, 24, 7)).ok());
+  CHECK(t->Set(TortureEntry(0x0af40280, 25, 9)).ok());  // overflow, longer
+  CHECK(t->Set(TortureEntry(0x0a000000, 8, 11)).ok());  // overflow, shorter, wider than Network
+  EntryData e;
+  CHECK(t->Lookup(0x0af40205, &e) && e.prefix_len == 24 && Load32(e.public_ip) == 7);
+  CHECK(t->Lookup(0x0af40285, &e) && e.prefix_len == 25 && Load32(e.public_ip) == 9);
+  CHECK(t->Lookup(0x0af40305, &e) && e.prefix_len == 8 && Load32(e.public_ip) == 11);
+  CHECK(t->Lookup(0x0a010101, &e) && e.prefix_len == 8);
+  CHECK(!t->Lookup(0x0b000001, &e));
+  CHECK(t->IsPeer(7) && t->IsPeer(9) && t->IsPeer(11) && !t->IsPeer(8));
+  CHECK(t->Set(TortureEntry(0x0af40200, 24, 8)).ok());  // replace: peer 7 -> 8
+  CHECK(!t->IsPeer(7) && t->IsPeer(8));
+  CHECK(t->EntryCount() == 3);
+  CHECK(t->Delete(0x0af40280, 25) && !t->Delete(0x0af40280, 25));
+  CHECK(t->Lookup(0x0af40285, &e) && e.prefix_len == 24);
+  CHECK(!t->IsPeer(9) && t->EntryCount() == 2);
+  EntryData bad = TortureEntry(0x0af40201, 24, 1);  // host bits
+  CHECK(t->Set(bad).err() == EINVAL);
+  // Peer churn: 200,000 distinct PublicIPs through one entry must leave the
+  // peer index answering misses quickly (deleted peers must not pile up as
+  // tombstones that every probe walks).
+  for (uint32_t c = 100; c < 200100; c++) t->Set(TortureEntry(0x0af40500, 24, c));
+  CHECK(t->IsPeer(200099) && !t->IsPeer(200098) && !t->IsPeer(100));
+  const auto t0 = std::chrono::steady_clock::now();
+  uint32_t hits = 0;
+  for (uint32_t ip = 1; ip <= 1000000; ip++) hits += t->IsPeer(0xc6120000 + ip);
+  const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / 1e6;
+  CHECK(hits == 0);
+  CHECK(ns < 200);  // a handful of probes, not a scan of every slot
+  std::printf("  IsPeer miss after 200k peer changes: %.1f ns\n", ns);
+}
+
+// One writer thread, three reader threads and one forked reader process.
+void TestTableTorture(const std::string& dir) {
+  const std::string path = dir + "/torture.table";
+  auto t = OpenTestWriter(path);
+  // 64 direct /24s and 16 overflow /25s inside some of them (LPM must pick the /25).
+  std::vector<std::pair<uint32_t, uint8_t>> keys;
+  for (uint32_t i = 0; i < 64; i++) keys.emplace_back(kNet | (i * 4) << 8, 24);
+  for (uint32_t i = 0; i < 16; i++) keys.emplace_back((kNet | (i * 16) << 8) | 0x80, 25);
+  uint32_t counter = 1;
+  for (const auto& [s, l] : keys) t->Set(TortureEntry(s, l, counter++));
+
+  std::atomic<bool> stop{false};
+  int pipefd[2];
+  CHECK(pipe(pipefd) == 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    close(pipefd[0]);
+    std::unique_ptr<Table> r;
+    if (!Table::OpenReader(path, &r).ok() || r->writable()) _exit(3);
+    static std::atomic<bool> child_stop{false};
+    signal(SIGTERM, [](int) { child_stop.store(true); });
+    ReadStats st;
+    ReadLoop(*r, child_stop, 99, &st);
+    if (write(pipefd[1], &st, sizeof(st)) != sizeof(st)) _exit(4);
+    _exit(0);
+  }
+  close(pipefd[1]);
+
+  constexpr uint64_t kUpdates = 6'000'000;
+  std::vector<ReadStats> stats(3);
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 3; i++) readers.emplace_back(ReadLoop, std::cref(*t), std::cref(stop), 1 + i, &stats[i]);
+  const auto t0 = std::chrono::steady_clock::now();
+  uint64_t deletes = 0;
+  std::thread writer([&] {
+    std::mt19937 rng(7);
+    for (uint64_t n = 0; n < kUpdates; n++) {
+      const auto& [s, l] = keys[rng() % keys.size()];
+      if (l == 24 && (n & 1023) == 0) {  // now and then a /24 goes away and comes back
+        t->Delete(s, l);
+        deletes++;
+      }
+      if (++counter == 0) counter = 1;
+      t->Set(TortureEntry(s, l, counter));
+    }
+  });
+  writer.join();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stop.store(true);
+  for (auto& r : readers) r.join();
+  kill(child, SIGTERM);
+  ReadStats cst;
+  CHECK(read(pipefd[0], &cst, sizeof(cst)) == sizeof(cst));
+  int status = 0;
+  waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  close(pipefd[0]);
+
+  ReadStats sum = cst;
+  for (const auto& s : stats) {
+    sum.reads += s.reads;
+    sum.hits += s.hits;
+    sum.violations += s.violations;
+  }
+  std::printf("  torture: %llu updates (+%llu deletes) in %.2f s; %llu reads (%llu hits, %llu in the forked reader), %llu violations\n",
+              static_cast<unsigned long long>(kUpdates), static_cast<unsigned long long>(deletes), secs,
+              static_cast<unsigned long long>(sum.reads), static_cast<unsigned long long>(sum.hits),
+              static_cast<unsigned long long>(cst.reads), static_cast<unsigned long long>(sum.violations));
+  CHECK(sum.violations == 0);
+  CHECK(cst.hits > 10000);  // the forked reader really saw the writer's entries
+  for (const auto& s : stats) CHECK(s.hits > 10000);
+  CHECK(t->Generation() >= kUpdates);
+  CHECK(t->EntryCount() == keys.size());
+}
+
+// --reader PATH: see the top of this file.
+std::atomic<bool> g_reader_stop{false};
+
+int ReaderMain(const char* path) {
+  std::unique_ptr<Table> r;
+  const Status s = Table::OpenReader(path, &r);
+  if (!s.ok()) {
+    std::fprintf(stderr, "OpenReader: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  signal(SIGTERM, [](int) { g_reader_stop.store(true); });
+  std::printf("{\"ready\":true}\n");
+  std::fflush(stdout);
+  ReadStats st;
+  ReadLoop(*r, g_reader_stop, static_cast<uint32_t>(getpid()), &st);
+  std::printf("{\"reads\":%llu,\"hits\":%llu,\"violations\":%llu,\"generation\":%llu}\n",
+              static_cast<unsigned long long>(st.reads), static_cast<unsigned long long>(st.hits),
+              static_cast<unsigned long long>(st.violations), static_cast<unsigned long long>(r->Generation()));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--reader") == 0) return ReaderMain(argv[2]);
+  if (argc != 1) {
+    std::fprintf(stderr, "usage: core_test [--reader PATH]\n");
+    return 2;
+  }
+  std::printf("codec and checksum\n");
+  RunCodecTests();
+  const std::string dir = TempDir();
+  std::printf("table\n");
+  TestTableBasics(dir);
+  TestTableTorture(dir);
+  std::string rm = "rm -rf '" + dir + "'";
+  if (std::system(rm.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir.c_str());
+  if (g_failures != 0) {
+    std::printf("core_test: FAIL %d of %d checks\n", g_failures, g_checks);
+    return 1;
+  }
+  std::printf("core_test: PASS %d checks\n", g_checks);
+  return 0;
+}

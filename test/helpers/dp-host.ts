@@ -1,0 +1,53 @@
+// A data plane in a child process, for end-to-end tests: started inside a
+// network namespace (`ip netns exec NS node dp-host.js '<options json>'`),
+// driven by JSON lines on stdin, answering with JSON lines on stdout.
+//
+//   -> {"id":1,"op":"set","arg":{"subnet":"10.244.2.0/24","publicIp":"198.18.0.2","vtepMac":"…"}}
+//   <- {"id":1,"ok":true,"result":null}
+//
+// The first line it prints is {"ready":true,"vtepMac":…} or {"ready":false,"error":…}.
+
+import { createInterface } from 'node:readline';
+import { DataPlane } from '../../src/index';
+
+type Op = 'set' | 'delete' | 'stats' | 'entries' | 'close';
+
+async function main(): Promise<void> {
+  let dp: DataPlane;
+  try {
+    dp = await DataPlane.open(JSON.parse(process.argv[2] ?? '{}'));
+  } catch (e) {
+    const err = e as { code?: string; message?: string; option?: string };
+    process.stdout.write(JSON.stringify({ ready: false, error: { code: err.code, message: err.message, option: err.option } }) + '\n');
+    process.exit(2);
+  }
+  process.stdout.write(JSON.stringify({ ready: true, vtepMac: dp.vtepMac ?? null, reattached: dp.reattached }) + '\n');
+  const shutdown = async (): Promise<void> => {
+    await dp.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown());
+  const lines = createInterface({ input: process.stdin });
+  lines.on('close', () => void shutdown());
+  for await (const line of lines) {
+    const { id, op, arg } = JSON.parse(line) as { id: number; op: Op; arg: unknown };
+    try {
+      let result: unknown = null;
+      if (op === 'set') dp.table.set(arg as Parameters<typeof dp.table.set>[0]);
+      else if (op === 'delete') result = dp.table.delete(arg as string);
+      else if (op === 'stats') result = dp.stats();
+      else if (op === 'entries') result = dp.table.entries();
+      else if (op === 'close') {
+        await dp.close();
+        process.stdout.write(JSON.stringify({ id, ok: true, result }) + '\n');
+        process.exit(0);
+      }
+      process.stdout.write(JSON.stringify({ id, ok: true, result }) + '\n');
+    } catch (e) {
+      const err = e as { code?: string; message?: string };
+      process.stdout.write(JSON.stringify({ id, ok: false, error: { code: err.code, message: err.message } }) + '\n');
+    }
+  }
+}
+
+void main();

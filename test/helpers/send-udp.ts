@@ -1,0 +1,15 @@
+// Sends raw UDP datagrams: `send-udp SRC_IP DST_IP PORT HEX [HEX...]`.
+// Used inside a namespace to throw malformed frames at a data plane.
+
+import { createSocket } from 'node:dgram';
+
+const [src, dst, port, ...payloads] = process.argv.slice(2);
+const sock = createSocket('udp4');
+sock.bind(0, src, async () => {
+  for (const hex of payloads) {
+    await new Promise<void>((resolve, reject) =>
+      sock.send(Buffer.from(hex, 'hex'), Number(port), dst, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+  sock.close();
+});
