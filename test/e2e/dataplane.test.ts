@@ -180,7 +180,7 @@ describe('malformed datagrams are dropped and counted while good traffic flows',
       flags + '000000' + vni + '00' + dst + src + type + body;
     const good = (body: string): string => frame('08', '000001', macA, macB, '0800', body);
     const send = (src: string, payloads: string[]): void => {
-      execFileSync('ip', ['netns', 'exec', p!.b.name, process.execPath, join(__dirname, '..', 'helpers', 'send-udp.js'), src, '198.18.0.1', '8472', ...payloads]);
+      execFileSync('ip', ['netns', 'exec', p!.b.name, process.execPath, join(__dirname, '..', '..', 'src', 'lab', 'send-udp.js'), src, '198.18.0.1', '8472', ...payloads]);
     };
     const before = await p!.hostA!.stats();
     send('198.18.0.2', [

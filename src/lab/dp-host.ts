@@ -8,7 +8,7 @@
 // The first line it prints is {"ready":true,"vtepMac":…} or {"ready":false,"error":…}.
 
 import { createInterface } from 'node:readline';
-import { DataPlane } from '../../src/index';
+import { DataPlane } from '../index';
 
 type Op = 'set' | 'delete' | 'stats' | 'entries' | 'close';
 

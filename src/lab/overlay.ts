@@ -1,0 +1,158 @@
+// Parent-side helpers for end-to-end tests: a data plane running in a
+// namespace (WeftHost), pings, checked transfers, and a kernel VXLAN peer
+// configured exactly as flanneld configures flannel.1.
+
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
+import type { DataPlaneOptions, DataPlaneStats, TableEntry } from '../index';
+import type { Netns } from './netns';
+
+const kHelpers = __dirname;
+
+export class WeftHost {
+  readonly ns: Netns;
+  readonly vtepMac: string | undefined;
+  readonly reattached: boolean;
+  readonly #child: ChildProcess;
+  readonly #pending = new Map<number, (msg: { ok: boolean; result?: unknown; error?: { message: string } }) => void>();
+  #next = 1;
+
+  private constructor(ns: Netns, child: ChildProcess, ready: { vtepMac: string | null; reattached: boolean }) {
+    this.ns = ns;
+    this.#child = child;
+    this.vtepMac = ready.vtepMac ?? undefined;
+    this.reattached = ready.reattached;
+  }
+
+  static async start(ns: Netns, options: DataPlaneOptions): Promise<WeftHost> {
+    const child = ns.spawn(process.execPath, [join(kHelpers, 'dp-host.js'), JSON.stringify(options)]);
+    const lines = createInterface({ input: child.stdout! });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const first = await new Promise<string>((resolve, reject) => {
+      lines.once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`dp-host exited with ${code}: ${stderr}`)));
+    });
+    const ready = JSON.parse(first) as { ready: boolean; error?: { message: string }; vtepMac: string | null; reattached: boolean };
+    if (!ready.ready) throw new Error(`data plane did not open: ${ready.error?.message}`);
+    const host = new WeftHost(ns, child, ready);
+    lines.on('line', (line) => {
+      const msg = JSON.parse(line) as { id: number; ok: boolean };
+      host.#pending.get(msg.id)?.(msg);
+      host.#pending.delete(msg.id);
+    });
+    return host;
+  }
+
+  async #call(op: string, arg?: unknown): Promise<unknown> {
+    const id = this.#next++;
+    const reply = new Promise<{ ok: boolean; result?: unknown; error?: { message: string } }>((resolve) =>
+      this.#pending.set(id, resolve),
+    );
+    this.#child.stdin!.write(JSON.stringify({ id, op, arg }) + '\n');
+    const msg = await reply;
+    if (!msg.ok) throw new Error(msg.error?.message ?? 'failed');
+    return msg.result;
+  }
+
+  set(entry: TableEntry): Promise<unknown> {
+    return this.#call('set', entry);
+  }
+
+  delete(subnet: string): Promise<boolean> {
+    return this.#call('delete', subnet) as Promise<boolean>;
+  }
+
+  stats(): Promise<DataPlaneStats> {
+    return this.#call('stats') as Promise<DataPlaneStats>;
+  }
+
+  async close(): Promise<void> {
+    if (this.#child.exitCode !== null) return;
+    const exited = once(this.#child, 'exit');
+    await this.#call('close').catch(() => undefined);
+    await exited;
+  }
+}
+
+/** Pings `dst` from `ns` (optionally from source `src`); returns packets received. */
+export function ping(ns: Netns, dst: string, opts: { count?: number; src?: string; size?: number } = {}): number {
+  const args = ['-c', String(opts.count ?? 3), '-i', '0.2', '-W', '2'];
+  if (opts.src) args.push('-I', opts.src);
+  if (opts.size) args.push('-s', String(opts.size));
+  try {
+    const out = ns.exec('ping', ...args, dst);
+    return Number(/(\d+) received/.exec(out)?.[1] ?? 0);
+  } catch (e) {
+    const out = String((e as { stdout?: string }).stdout ?? '');
+    return Number(/(\d+) received/.exec(out)?.[1] ?? 0);
+  }
+}
+
+export interface TransferResult {
+  sha256: string;
+  bytes: number;
+  serverSha256: string;
+  serverBytes: number;
+  seconds: number;
+  gbps: number;
+}
+
+/** Moves `bytes` random bytes over TCP from `from` to `to` (server on `toIp`) and returns both ends' hashes. */
+export async function transfer(
+  from: Netns,
+  to: Netns,
+  toIp: string,
+  bytes: number,
+  opts: { fromIp?: string; port?: number } = {},
+): Promise<TransferResult> {
+  const port = String(opts.port ?? 5201);
+  const script = join(kHelpers, 'transfer.js');
+  const server = to.spawn(process.execPath, [script, 'serve', toIp, port]);
+  const serverLines = createInterface({ input: server.stdout! });
+  await new Promise<void>((resolve, reject) => {
+    serverLines.once('line', () => resolve());
+    server.once('exit', (code) => reject(new Error(`transfer server exited with ${code}`)));
+  });
+  const client = from.spawn(process.execPath, [script, 'send', toIp, port, String(bytes), ...(opts.fromIp ? [opts.fromIp] : [])]);
+  let out = '';
+  let err = '';
+  client.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  client.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const timer = setTimeout(() => client.kill('SIGKILL'), 120_000);
+  const [code] = (await once(client, 'exit')) as [number | null];
+  clearTimeout(timer);
+  server.kill();
+  if (code !== 0) throw new Error(`transfer failed (exit ${code}): ${err}`);
+  return JSON.parse(out) as TransferResult;
+}
+
+/**
+ * Makes `ns` a node whose `flannel.1` is a kernel VXLAN device configured as
+ * flanneld configures it (flannel-facts §6): VNI, local PublicIP, no
+ * learning, the default port (8472), `<subnet>.0/32`, MTU underlay − 50.
+ */
+export function kernelVxlanNode(ns: Netns, o: { publicIp: string; subnet: string; mac: string; mtu?: number; vni?: number }): void {
+  const vni = String(o.vni ?? 1);
+  const dev = `flannel.${vni}`;
+  ns.ip('link', 'add', dev, 'type', 'vxlan', 'id', vni, 'local', o.publicIp, 'dev', 'ul', 'nolearning', 'dstport', '8472');
+  ns.ip('link', 'set', dev, 'address', o.mac, 'mtu', String(o.mtu ?? 1450));
+  ns.ip('addr', 'add', `${o.subnet.replace(/\/\d+$/, '')}/32`, 'dev', dev);
+  ns.ip('link', 'set', dev, 'up');
+  // veth hands CHECKSUM_PARTIAL and GSO skbs to the peer namespace as they
+  // are; a NIC would complete checksums and segment first. With tx offloads
+  // off, what leaves this node is what a wire carries (the fixtures'
+  // "-offload-off" captures), which is what a userspace receiver must accept.
+  ns.exec('ethtool', '-K', 'ul', 'tx', 'off', 'tso', 'off', 'gso', 'off');
+}
+
+/** flanneld's per-lease programming on a kernel VXLAN node: neighbour, FDB, route. */
+export function kernelVxlanPeer(ns: Netns, peer: { subnet: string; publicIp: string; mac: string }, vni = 1): void {
+  const dev = `flannel.${vni}`;
+  const gw = peer.subnet.replace(/\/\d+$/, '');
+  ns.ip('neigh', 'replace', gw, 'lladdr', peer.mac, 'dev', dev, 'nud', 'permanent');
+  ns.exec('bridge', 'fdb', 'append', peer.mac, 'dev', dev, 'dst', peer.publicIp, 'self', 'permanent');
+  ns.ip('route', 'replace', peer.subnet, 'via', gw, 'dev', dev, 'onlink');
+}
