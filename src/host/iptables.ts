@@ -169,4 +169,10 @@ export class RuleSync {
     this.#timer = undefined;
     await this.#running;
   }
+
+  /** Stops checking and removes the rules (undoing a failed startup). */
+  async remove(): Promise<void> {
+    await this.stop();
+    await removeRules(this.#rules, this.#opts.run);
+  }
 }

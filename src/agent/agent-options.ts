@@ -1,0 +1,111 @@
+// Agent options: what `weft run` (or an embedder) asks for. Validated flat,
+// before anything touches the host or the store; every failure is a
+// WeftError(INVALID_OPTION) whose `option` is the flanneld flag name
+// (`subnet-lease-renew-margin`), so the CLI can report it as such.
+
+import type { EtcdStoreOptions } from '../store/etcd-store';
+import type { LeaseStore } from '../store/lease-store';
+import type { CommandRunner } from '../host/exec';
+import { invalidOption } from '../errors';
+import { DEFAULT_SUBNET_FILE } from '../host/subnet-env';
+import { DEFAULT_LEASE_TTL_SEC, DEFAULT_RENEW_MARGIN_MINUTES } from '../lease/lease-manager';
+import { defaultStateFile } from './node-state';
+
+/** Structured log sink. The library never prints; the CLI passes its logger. */
+export interface AgentLogger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLogger: AgentLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface AgentOptions {
+  /**
+   * The lease store. Pass your own LeaseStore implementation to embed weft's
+   * lease handling in another control plane; the agent does not close it.
+   * Otherwise the agent opens etcd (when `etcd` is given) or the embedded
+   * store in `dataDir`, and closes it on stop().
+   */
+  store?: LeaseStore;
+  etcd?: EtcdStoreOptions;
+  /** Embedded store directory (default /var/lib/weft). */
+  dataDir?: string;
+  /** Network config JSON that seeds a store without one (flanneld: --net-config-path). */
+  networkConfig?: string;
+  iface?: string[];
+  ifaceRegex?: string[];
+  publicIp?: string;
+  /** Default /run/flannel/subnet.env. */
+  subnetFile?: string;
+  /** What weft created, for restarts and `weft cleanup`; default `<subnetFile>.weft.json`. */
+  stateFile?: string;
+  /** Minutes, 1..1439 (default 60). */
+  subnetLeaseRenewMargin?: number;
+  /** Lease TTL in seconds (default 86400, flannel's 24 h). When not above the margin, renewal happens at half the TTL. */
+  subnetLeaseTtl?: number;
+  ipMasq?: boolean;
+  ipMasqFullyRandomDisable?: boolean;
+  /** FORWARD accept rules for the Network (default true, as flanneld). */
+  iptablesForwardRules?: boolean;
+  /** Seconds between rule checks (default 5). */
+  iptablesResync?: number;
+  queues?: number;
+  tablePath?: string;
+  /** Keep the TUN device and table on stop, for a restart to re-attach (default true). */
+  persist?: boolean;
+  allowUnknownPeers?: boolean;
+  /** Delay cap of the store retry backoff, ms (default 5000). */
+  retryMaxMs?: number;
+  logger?: AgentLogger;
+  /** Runs ip/iptables (default: in this process's network namespace). */
+  run?: CommandRunner;
+}
+
+export interface ResolvedAgentOptions {
+  readonly subnetFile: string;
+  readonly stateFile: string;
+  readonly dataDir: string;
+  readonly renewMarginMs: number;
+  readonly ttlSec: number;
+  readonly ipMasq: boolean;
+  readonly randomFullyDisabled: boolean;
+  readonly forwardRules: boolean;
+  readonly resyncMs: number;
+  readonly persist: boolean;
+  readonly allowUnknownPeers: boolean;
+  readonly retryMaxMs: number;
+}
+
+function int(option: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidOption(option, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
+  const margin = int('subnet-lease-renew-margin', o.subnetLeaseRenewMargin ?? DEFAULT_RENEW_MARGIN_MINUTES, 1, 1439);
+  const ttlSec = int('subnet-lease-ttl', o.subnetLeaseTtl ?? DEFAULT_LEASE_TTL_SEC, 2, 10 * 365 * 86400);
+  // flannel renews at expiry − margin; a TTL shorter than the margin (tests) renews at half the TTL.
+  const renewMarginMs = margin * 60_000 < ttlSec * 1000 ? margin * 60_000 : (ttlSec * 1000) / 2;
+  if (o.queues !== undefined) int('queues', o.queues, 1, 16);
+  if (o.store && o.etcd) throw invalidOption('etcd-endpoints', 'absent when a store is passed in', o.etcd.endpoints);
+  const subnetFile = o.subnetFile ?? DEFAULT_SUBNET_FILE;
+  if (typeof subnetFile !== 'string' || subnetFile === '') throw invalidOption('subnet-file', 'a file path', subnetFile);
+  return Object.freeze({
+    subnetFile,
+    stateFile: o.stateFile ?? defaultStateFile(subnetFile),
+    dataDir: o.dataDir ?? '/var/lib/weft',
+    renewMarginMs,
+    ttlSec,
+    ipMasq: o.ipMasq ?? false,
+    randomFullyDisabled: o.ipMasqFullyRandomDisable ?? false,
+    forwardRules: o.iptablesForwardRules ?? true,
+    resyncMs: int('iptables-resync', o.iptablesResync ?? 5, 1, 86400) * 1000,
+    persist: o.persist ?? true,
+    allowUnknownPeers: o.allowUnknownPeers ?? false,
+    retryMaxMs: o.retryMaxMs ?? 5000,
+  });
+}

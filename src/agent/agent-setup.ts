@@ -1,0 +1,116 @@
+// Startup steps of the agent that need no agent state: opening the store,
+// reading (or seeding) the network config, choosing the VtepMAC, and the
+// iptables rule sets. agent.ts composes them in flanneld's order.
+
+import { existsSync } from 'node:fs';
+import { type NetworkConfig, parseNetworkConfig } from '../config/network-config';
+import { readTable } from '../dataplane/stats';
+import { ErrorCode, WeftError } from '../errors';
+import type { CommandRunner } from '../host/exec';
+import { type IptablesRule, forwardRules, masqRules, removeRules, supportsRandomFully } from '../host/iptables';
+import type { SubnetEnvValues } from '../host/subnet-env';
+import type { Cidr } from '../net/cidr';
+import { randomMac } from '../net/mac';
+import { EmbeddedStore } from '../store/embedded-store';
+import { EtcdStore } from '../store/etcd-store';
+import type { LeaseStore } from '../store/lease-store';
+import type { AgentOptions } from './agent-options';
+import type { NodeState } from './node-state';
+import { NotYet } from './retry';
+
+export interface OpenedStore {
+  readonly store: LeaseStore;
+  /** The agent opened it and closes it on stop. */
+  readonly owned: boolean;
+  /** For logs and readiness: `etcd http://…` or `embedded /var/lib/weft/weft.db`. */
+  readonly describe: string;
+  readonly kind: 'etcd' | 'embedded' | 'custom';
+}
+
+export function openStore(o: AgentOptions, dataDir: string): OpenedStore {
+  if (o.store) return { store: o.store, owned: false, describe: 'custom store', kind: 'custom' };
+  if (o.etcd) {
+    const s = new EtcdStore(o.etcd);
+    return { store: s, owned: true, describe: `etcd ${o.etcd.endpoints.join(',')}`, kind: 'etcd' };
+  }
+  const s = new EmbeddedStore({ dataDir });
+  return { store: s, owned: true, describe: `embedded ${s.path}`, kind: 'embedded' };
+}
+
+/** The seed config from --net-config-path, validated before anything else happens. */
+export function parseSeed(text: string | undefined): NetworkConfig | undefined {
+  return text === undefined ? undefined : parseNetworkConfig(text);
+}
+
+/**
+ * Reads the network config from the store. A store without one is seeded
+ * from `seed` (embedded or custom stores only; flanneld never writes the
+ * etcd config), otherwise NotYet is thrown so the caller retries, as
+ * flanneld polls for it. An invalid stored config is a hard error.
+ */
+export async function readNetworkConfig(
+  opened: OpenedStore,
+  seed: string | undefined,
+  warn: (msg: string) => void,
+): Promise<NetworkConfig> {
+  const text = await opened.store.getConfig();
+  if (text === undefined) {
+    if (seed !== undefined && opened.kind !== 'etcd') {
+      await opened.store.putConfig(seed);
+      return parseNetworkConfig(seed);
+    }
+    if (opened.kind === 'etcd') {
+      throw new NotYet('flannel config not found in etcd store. Did you create your config using etcdv3 API?');
+    }
+    throw new NotYet(`no network config in the ${opened.describe}: give --net-config-path to seed it`);
+  }
+  if (seed !== undefined && seed.trim() !== text.trim()) {
+    warn('the store already holds a network config that differs from --net-config-path; using the store\'s');
+  }
+  return parseNetworkConfig(text);
+}
+
+/**
+ * The VtepMAC to publish, stable across restarts: the one in the state file,
+ * else the one in a table left by an earlier run, else a new random one.
+ */
+export function chooseVtepMac(state: NodeState | undefined, tablePath: string): { mac: string; from: string } {
+  if (state?.vtepMac && state.backend === 'vxlan') return { mac: state.vtepMac, from: 'state file' };
+  if (existsSync(tablePath)) {
+    try {
+      const mac = readTable(tablePath).vtepMac;
+      if (mac && mac !== '00:00:00:00:00:00') return { mac, from: 'table' };
+    } catch {
+      // unreadable or another layout: start fresh
+    }
+  }
+  return { mac: randomMac(), from: 'new' };
+}
+
+export interface RuleSets {
+  masq: IptablesRule[];
+  forward: IptablesRule[];
+}
+
+export async function ruleSets(network: Cidr, subnet: Cidr, randomFullyDisabled: boolean, run: CommandRunner): Promise<RuleSets & { randomFully: boolean }> {
+  const randomFully = !randomFullyDisabled && (await supportsRandomFully(run));
+  return { masq: masqRules(network, subnet, { randomFully }), forward: forwardRules(network), randomFully };
+}
+
+/** flanneld at startup: masquerade rules of a previous Network/subnet (from subnet.env) are removed. */
+export async function removeStaleMasq(prev: SubnetEnvValues | undefined, network: Cidr, subnet: Cidr, run: CommandRunner): Promise<boolean> {
+  if (!prev?.network || !prev.subnet) return false;
+  if (prev.network.ip === network.ip && prev.network.prefixLen === network.prefixLen && prev.subnet.ip === subnet.ip) return false;
+  for (const randomFully of [true, false]) await removeRules(masqRules(prev.network, prev.subnet, { randomFully }), run);
+  return true;
+}
+
+export function hostGwCheck(publicIp: string, ifaceAddress: string): void {
+  if (publicIp !== ifaceAddress) {
+    throw new WeftError(
+      ErrorCode.INVALID_OPTION,
+      'your PublicIP differs from interface IP, meaning that probably you\'re on a NAT, which is not supported by host-gw backend',
+      { option: 'public-ip' },
+    );
+  }
+}

@@ -1,0 +1,382 @@
+// Agent: the composition root of `weft run`, and what embedders use.
+//
+// start() follows flanneld's order (flannel-facts §10):
+//   interface → store → network config (retried until present) → lease
+//   (previous subnet from subnet.env) → backend (DataPlane on flannel0 /
+//   flannel.<VNI>, or host-gw routes) → iptables rules → state file and
+//   subnet.env → peers programmed from the store → ready → renew/watch.
+// Store calls during startup are retried with backoff while the store is
+// unreachable; anything else that fails undoes what startup created (device,
+// table, rules, a lease this run created) and rejects start().
+//
+// While running, a store outage never touches forwarding: the table keeps
+// its entries, readiness turns false with the reason, and a probe (plus the
+// lease manager's own retries) reconnects with backoff.
+//
+// stop(): watch and renewal stop, rule checks stop, the data plane closes
+// (with `persist` the device and table stay for a restart), the lease stays
+// in the store (flanneld does the same), the store closes. Events: 'ready',
+// 'peer' (PeerEvent), 'fatal' (Error: the data plane died, or the lease
+// moved to another subnet) — after 'fatal' the owner should stop().
+
+import { EventEmitter } from 'node:events';
+import type { NetworkConfig } from '../config/network-config';
+import { backendPort } from '../config/network-config';
+import type { DataPlaneStats } from '../dataplane/stats';
+import { defaultTablePath } from '../dataplane/options';
+import { ErrorCode, WeftError } from '../errors';
+import { type CommandRunner, runCommand } from '../host/exec';
+import { RuleSync } from '../host/iptables';
+import { type SubnetEnvValues, readSubnetEnv, writeSubnetEnv } from '../host/subnet-env';
+import { LeaseManager, type OwnLease } from '../lease/lease-manager';
+import type { PeerEvent } from '../lease/lease-watcher';
+import { formatCidr } from '../net/cidr';
+import { leaseAttrsFor, vtepMacOf } from '../store/lease-json';
+import { type AgentLogger, type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions, silentLogger } from './agent-options';
+import { type OpenedStore, chooseVtepMac, hostGwCheck, openStore, parseSeed, readNetworkConfig, removeStaleMasq, ruleSets } from './agent-setup';
+import { DataPlaneNodeBackend, HostGwNodeBackend, type NodeBackend } from './backend';
+import { type ExternalInterface, selectInterface } from './interface-select';
+import { readNodeState, writeNodeState } from './node-state';
+import { retrying, stopped, withTimeout } from './retry';
+
+export type AgentPhase = 'created' | 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
+
+export interface AgentStatus {
+  readonly phase: AgentPhase;
+  /** /healthz: the process works (false only after a fatal error). */
+  readonly healthy: boolean;
+  /** /readyz: device, table, rules and subnet.env in place, and the store reachable. */
+  readonly ready: boolean;
+  /** Why not ready (or not healthy); undefined when ready. */
+  readonly reason: string | undefined;
+  readonly store: string | undefined;
+  readonly storeError: string | undefined;
+  readonly backend: string | undefined;
+  readonly iface: ExternalInterface | undefined;
+  readonly lease: { subnet: string; publicIp: string; vtepMac?: string; expiresAt: number | null; reservation: boolean } | undefined;
+  readonly peers: number;
+  readonly tableSize: number;
+  readonly renewals: number;
+}
+
+export declare interface Agent {
+  on(event: 'ready', listener: () => void): this;
+  on(event: 'peer', listener: (event: PeerEvent) => void): this;
+  on(event: 'fatal', listener: (err: Error) => void): this;
+}
+
+export class Agent extends EventEmitter {
+  readonly options: ResolvedAgentOptions;
+  readonly #o: AgentOptions;
+  readonly #log: AgentLogger;
+  readonly #run: CommandRunner;
+  readonly #abort = new AbortController();
+  #phase: AgentPhase = 'created';
+  #stage = 'not started';
+  #fatal: Error | undefined;
+  #storeError: string | undefined;
+  #opened: OpenedStore | undefined;
+  #iface: ExternalInterface | undefined;
+  #config: NetworkConfig | undefined;
+  #manager: LeaseManager | undefined;
+  #backend: NodeBackend | undefined;
+  #rules: RuleSync[] = [];
+  #peerChain: Promise<void> = Promise.resolve();
+  #timers: NodeJS.Timeout[] = [];
+  #renewals = 0;
+  #starting: Promise<void> | undefined;
+
+  constructor(options: AgentOptions = {}) {
+    super();
+    this.#o = options;
+    this.options = resolveAgentOptions(options);
+    this.#log = options.logger ?? silentLogger;
+    this.#run = options.run ?? runCommand;
+  }
+
+  /** Starts the node; resolves once ready (see the order at the top). */
+  start(): Promise<void> {
+    if (this.#phase !== 'created') throw new WeftError(ErrorCode.USAGE, 'Agent.start() can be called once');
+    this.#phase = 'starting';
+    this.#starting = this.#start().catch(async (err: unknown) => {
+      this.#phase = 'failed';
+      await this.#closeStore();
+      throw err;
+    });
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
+    const o = this.options;
+    const seedText = this.#o.networkConfig;
+    parseSeed(seedText); // an invalid --net-config-path fails before anything is touched
+    this.#stage = 'choosing the external interface';
+    const iface = selectInterface({
+      ...(this.#o.iface ? { iface: this.#o.iface } : {}),
+      ...(this.#o.ifaceRegex ? { ifaceRegex: this.#o.ifaceRegex } : {}),
+      ...(this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
+    });
+    this.#iface = iface;
+    this.#log.info('using interface', { iface: iface.name, address: iface.address, publicIp: iface.publicIp, mtu: iface.mtu });
+
+    this.#stage = 'opening the store';
+    const opened = openStore(this.#o, o.dataDir);
+    this.#opened = opened;
+    this.#stage = 'reading the network config';
+    const config = await this.#retry('read the network config', () =>
+      readNetworkConfig(opened, seedText, (m) => this.#log.warn(m)),
+    );
+    this.#config = config;
+    const type = config.backend.type;
+    this.#log.info('network config', { network: formatCidr(config.network), subnetLen: config.subnetLen, backend: type });
+    if (type === 'host-gw') hostGwCheck(iface.publicIp, iface.address);
+
+    const prevEnv = await readSubnetEnv(o.subnetFile);
+    const state = readNodeState(o.stateFile);
+    const device = type === 'vxlan' ? `flannel.${config.backend.vni}` : 'flannel0';
+    const tablePath = this.#o.tablePath ?? defaultTablePath(device);
+    let vtepMac: string | undefined;
+    if (config.backend.type === 'vxlan') {
+      const chosen = chooseVtepMac(state, tablePath);
+      vtepMac = chosen.mac;
+      this.#log.info('VtepMAC', { vtepMac, from: chosen.from });
+    }
+    const attrs = leaseAttrsFor(type, iface.publicIp, config.backend.type === 'vxlan' ? { vni: config.backend.vni, vtepMac: vtepMac! } : undefined);
+
+    this.#stage = 'acquiring a lease';
+    const store = opened.store;
+    const manager = new LeaseManager({
+      store,
+      config,
+      attrs,
+      ...(prevEnv?.subnet ? { previousSubnet: prevEnv.subnet } : {}),
+      ttlSec: o.ttlSec,
+      renewMarginMs: o.renewMarginMs,
+      retryIntervalMs: Math.min(60_000, Math.max(500, (o.ttlSec * 1000) / 8)),
+      onPeer: (e) => this.#onPeer(e),
+      onRenew: (l) => {
+        this.#renewals++;
+        this.#storeOk();
+        this.#log.debug('lease renewed', { subnet: formatCidr(l.subnet), expiresAt: l.expiresAt && new Date(l.expiresAt).toISOString() });
+      },
+      onLeaseChange: (next, prev) => this.#die(new WeftError(ErrorCode.STORE,
+        `our lease ${formatCidr(prev.subnet)} was deleted and its subnet taken; re-acquired ${formatCidr(next.subnet)}: restart to reprogram this node with it`)),
+      onError: (err, during) => this.#storeFailed(err, during),
+    });
+    this.#manager = manager;
+    const hadLease = await this.#retry('list leases', async () => (await store.list()).leases.some((l) => l.attrs.publicIp === iface.publicIp));
+    const lease = await this.#retry('acquire a lease', () => manager.acquire());
+    this.#log.info('acquired lease', { subnet: formatCidr(lease.subnet), publicIp: iface.publicIp, reservation: lease.reservation, reused: hadLease });
+
+    try {
+      await this.#setUpHost(config, iface, lease, { device, tablePath, vtepMac, prevEnv });
+      this.#stage = 'programming peers';
+      await this.#retry('watch leases', () => manager.start());
+      await this.#peerChain;
+      await this.#backend!.reconcile(manager.peers());
+    } catch (err) {
+      await this.#undo(lease, hadLease);
+      throw err;
+    }
+    if (this.#abort.signal.aborted) throw stopped();
+    this.#phase = 'ready';
+    this.#stage = 'ready';
+    this.#startMonitors();
+    this.#log.info('ready', { subnet: formatCidr(lease.subnet), peers: manager.peers().length, tableSize: this.#backend!.size() });
+    this.emit('ready');
+  }
+
+  async #setUpHost(config: NetworkConfig, iface: ExternalInterface, lease: OwnLease,
+    s: { device: string; tablePath: string; vtepMac: string | undefined; prevEnv: SubnetEnvValues | undefined }): Promise<void> {
+    const o = this.options;
+    const b = config.backend;
+    this.#stage = 'setting up the backend';
+    if (b.type === 'host-gw') {
+      this.#backend = new HostGwNodeBackend({ dev: iface.name, mtu: iface.mtu, network: config.network, run: this.#run,
+        onError: (err) => this.#log.warn('host-gw route check failed', { err: err.message }) });
+    } else {
+      const overhead = b.type === 'vxlan' ? 50 : 28;
+      const underMtu = b.type === 'vxlan' && b.mtu > 0 ? b.mtu : iface.mtu;
+      this.#backend = await DataPlaneNodeBackend.open({
+        backend: b.type,
+        device: s.device,
+        publicIp: iface.address,
+        network: formatCidr(config.network),
+        subnet: formatCidr(lease.subnet),
+        port: backendPort(b)!,
+        ...(b.type === 'vxlan' ? { vni: b.vni, vtepMac: s.vtepMac! } : {}),
+        mtu: underMtu - overhead,
+        ...(this.#o.queues !== undefined ? { queues: this.#o.queues } : {}),
+        tablePath: s.tablePath,
+        persist: o.persist,
+        allowUnknownPeers: o.allowUnknownPeers,
+      }, this.#run);
+      const dp = this.#backend.dataPlane!;
+      this.#log.info('data plane open', { device: s.device, mtu: dp.options.mtu, port: dp.options.port, queues: dp.options.queues,
+        reattached: dp.reattached, tablePath: s.tablePath, ...(dp.vtepMac ? { vtepMac: dp.vtepMac } : {}) });
+    }
+    this.#stage = 'installing iptables rules';
+    if (await removeStaleMasq(s.prevEnv, config.network, lease.subnet, this.#run)) this.#log.info('removed masquerade rules of the previous subnet');
+    const sets = await ruleSets(config.network, lease.subnet, o.randomFullyDisabled, this.#run);
+    const wanted = [...(o.ipMasq ? [sets.masq] : []), ...(o.forwardRules ? [sets.forward] : [])];
+    for (const rules of wanted) {
+      const sync = new RuleSync(rules, { intervalMs: o.resyncMs, run: this.#run,
+        onResync: () => this.#log.warn('iptables rules were missing and have been reinstalled', { chain: rules[1]?.chain }),
+        onError: (err) => this.#log.warn('iptables rule check failed', { err: err.message }) });
+      this.#rules.push(sync);
+      await sync.start();
+    }
+    this.#stage = 'writing subnet.env';
+    writeNodeState(o.stateFile, {
+      version: 1, backend: b.type, network: formatCidr(config.network), subnet: formatCidr(lease.subnet), iface: iface.name,
+      ipMasq: o.ipMasq, forwardRules: o.forwardRules, randomFully: sets.randomFully,
+      ...(b.type !== 'host-gw' ? { device: s.device, tablePath: s.tablePath } : {}),
+      ...(this.#backend.dataPlane?.vtepMac ? { vtepMac: this.#backend.dataPlane.vtepMac } : {}),
+    });
+    await writeSubnetEnv(o.subnetFile, { network: config.network, subnet: lease.subnet, mtu: this.#backend.mtu, ipMasq: o.ipMasq });
+  }
+
+  /** Startup failed after the lease: remove what this run created. */
+  async #undo(lease: OwnLease, hadLease: boolean): Promise<void> {
+    await this.#manager?.stop().catch(() => undefined);
+    for (const r of this.#rules) {
+      await r.stop();
+      await r.remove().catch(() => undefined);
+    }
+    this.#rules = [];
+    await this.#backend?.destroy().catch(() => undefined);
+    this.#backend = undefined;
+    if (!hadLease) await withTimeout(this.#opened!.store.delete(lease.subnet), 2000, 'delete lease').catch(() => undefined);
+  }
+
+  #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retrying(fn, {
+      signal: this.#abort.signal,
+      maxDelayMs: this.options.retryMaxMs,
+      onRetry: (err, delayMs, attempt) => {
+        this.#storeError = `${this.#opened?.describe ?? 'store'}: ${err.message}`;
+        this.#log.warn(`cannot ${what}, retrying`, { store: this.#opened?.describe, err: err.message, retryInMs: delayMs, attempt });
+      },
+    }).then((v) => {
+      this.#storeError = undefined;
+      return v;
+    });
+  }
+
+  #onPeer(e: PeerEvent): void {
+    this.emit('peer', e);
+    this.#storeOk();
+    const subnet = formatCidr(e.lease.subnet);
+    this.#peerChain = this.#peerChain.then(async () => {
+      const backend = this.#backend;
+      if (!backend) return;
+      if (e.type === 'removed') {
+        await backend.removePeer(e.lease).catch((err: Error) => this.#log.warn('cannot remove peer', { subnet, err: err.message }));
+        this.#log.info('peer removed', { subnet, publicIp: e.lease.attrs.publicIp });
+        return;
+      }
+      const skipped = await backend.addPeer(e.lease);
+      const mac = vtepMacOf(e.lease.attrs);
+      if (skipped) this.#log.warn('peer lease ignored', { subnet, publicIp: e.lease.attrs.publicIp, reason: skipped });
+      else this.#log.info('peer added', { subnet, publicIp: e.lease.attrs.publicIp, ...(mac ? { vtepMac: mac } : {}) });
+    });
+  }
+
+  #storeFailed(err: Error, during: string): void {
+    const first = this.#storeError === undefined;
+    this.#storeError = err.message;
+    (first ? this.#log.warn : this.#log.debug).call(this.#log, `store error during ${during}`, { store: this.#opened?.describe, err: err.message });
+  }
+
+  #storeOk(): void {
+    if (this.#storeError !== undefined && this.#phase === 'ready') this.#log.info('store reachable again', { store: this.#opened?.describe });
+    if (this.#phase === 'ready') this.#storeError = undefined;
+  }
+
+  /** Store probe (reconnect with backoff) and the data plane's fatal-error check. */
+  #startMonitors(): void {
+    let delay = 1000;
+    const probe = async (): Promise<void> => {
+      if (this.#phase !== 'ready') return;
+      try {
+        await withTimeout(this.#opened!.store.getConfig(), 3000, 'store probe');
+        this.#storeOk();
+        delay = 1000;
+      } catch (err) {
+        this.#storeFailed(err as Error, 'probe');
+        delay = Math.min(delay * 2, this.options.retryMaxMs);
+      }
+      if (this.#phase === 'ready') this.#timers.push(setTimeout(() => void probe(), this.#storeError ? delay : 2000).unref());
+    };
+    this.#timers.push(setTimeout(() => void probe(), 2000).unref());
+    const dp = this.#backend?.dataPlane;
+    if (dp) {
+      const t = setInterval(() => {
+        const errno = dp.closed ? 0 : dp.fatalErrno();
+        if (errno !== 0) {
+          clearInterval(t);
+          this.#die(new WeftError(ErrorCode.TUN, `the data plane stopped: worker error errno ${errno} (device ${dp.options.device} deleted?)`));
+        }
+      }, 1000);
+      t.unref();
+      this.#timers.push(t);
+    }
+  }
+
+  #die(err: Error): void {
+    if (this.#fatal) return;
+    this.#fatal = err;
+    this.#log.error(err.message);
+    this.emit('fatal', err);
+  }
+
+  status(): AgentStatus {
+    const lease = this.#manager?.lease;
+    const ready = this.#phase === 'ready' && !this.#fatal && this.#storeError === undefined;
+    const reason = ready ? undefined
+      : this.#fatal?.message ?? (this.#storeError !== undefined ? `store unreachable: ${this.#storeError}` : `${this.#phase}: ${this.#stage}`);
+    const mac = lease ? vtepMacOf(lease.attrs) : undefined;
+    return {
+      phase: this.#phase,
+      healthy: !this.#fatal && this.#phase !== 'failed',
+      ready,
+      reason,
+      store: this.#opened?.describe,
+      storeError: this.#storeError,
+      backend: this.#config?.backend.type,
+      iface: this.#iface,
+      lease: lease && { subnet: formatCidr(lease.subnet), publicIp: lease.attrs.publicIp, ...(mac ? { vtepMac: mac } : {}),
+        expiresAt: lease.expiresAt, reservation: lease.reservation },
+      peers: this.#manager?.peers().length ?? 0,
+      tableSize: this.#backend?.size() ?? 0,
+      renewals: this.#renewals,
+    };
+  }
+
+  /** The data plane's counters and table (udp/vxlan), as `weft table --json` prints them. */
+  stats(): DataPlaneStats | undefined {
+    const dp = this.#backend?.dataPlane;
+    return dp && !dp.closed ? dp.stats() : undefined;
+  }
+
+  /** Shuts down in order (see the top); the lease stays in the store. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#phase === 'stopped' || this.#phase === 'stopping') return;
+    const wasStarting = this.#phase === 'starting';
+    this.#phase = 'stopping';
+    this.#abort.abort();
+    if (wasStarting) await this.#starting?.catch(() => undefined);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers = [];
+    await withTimeout(this.#manager?.stop() ?? Promise.resolve(), 800, 'stopping the lease manager').catch(() => undefined);
+    for (const r of this.#rules) await r.stop();
+    await this.#peerChain;
+    await this.#backend?.close();
+    await this.#closeStore();
+    this.#phase = 'stopped';
+  }
+
+  async #closeStore(): Promise<void> {
+    if (this.#opened?.owned) await withTimeout(this.#opened.store.close(), 500, 'closing the store').catch(() => undefined);
+  }
+}

@@ -1,0 +1,73 @@
+// The node's state file: what `weft run` created on this host, kept beside
+// --subnet-file (`<subnet-file>.weft.json`, e.g. /run/flannel/subnet.env.weft.json).
+//
+// It serves two contracts:
+// - the VtepMAC survives restarts even when /dev/shm (the table) was
+//   cleaned: a restarted vxlan node publishes the same MAC;
+// - `weft cleanup` knows exactly which device, table file, rules and routes
+//   to remove without guessing.
+// Written atomically (temp + rename); a missing or unreadable file is "no state".
+
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { normalizeMac } from '../net/mac';
+
+export interface NodeState {
+  readonly version: 1;
+  readonly backend: 'udp' | 'vxlan' | 'host-gw';
+  /** The TUN device (udp/vxlan); absent for host-gw. */
+  readonly device?: string;
+  readonly tablePath?: string;
+  readonly vtepMac?: string;
+  readonly network: string;
+  readonly subnet: string;
+  /** The external interface (host-gw routes go through it). */
+  readonly iface: string;
+  readonly ipMasq: boolean;
+  readonly forwardRules: boolean;
+  readonly randomFully: boolean;
+}
+
+export function defaultStateFile(subnetFile: string): string {
+  return join(dirname(subnetFile), `${basename(subnetFile)}.weft.json`);
+}
+
+export function readNodeState(path: string): NodeState | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<NodeState>;
+    if (parsed.version !== 1 || typeof parsed.network !== 'string' || typeof parsed.subnet !== 'string') return undefined;
+    if (parsed.vtepMac !== undefined) {
+      const mac = normalizeMac(String(parsed.vtepMac));
+      if (!mac) return undefined;
+      return { ...parsed, vtepMac: mac } as NodeState;
+    }
+    return parsed as NodeState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeNodeState(path: string, state: NodeState): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o644 });
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never written
+    }
+    throw err;
+  }
+}
+
+export function removeNodeState(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}

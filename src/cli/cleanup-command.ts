@@ -1,0 +1,110 @@
+// `weft cleanup`: removes what `weft run` created on this host (in this
+// network namespace): the TUN device (only a TUN: a kernel flannel.1 of a
+// real flanneld is left alone), its table file, the masquerade and forward
+// rules, host-gw routes, subnet.env and weft's state file. The lease stays
+// in the store (it expires, or `etcdctl del` removes it).
+// What to remove comes from the state file weft run wrote beside
+// subnet.env, falling back to subnet.env and flannel's default names.
+
+import { existsSync, unlinkSync } from 'node:fs';
+import { readNodeState, defaultStateFile } from '../agent/node-state';
+import { defaultTablePath } from '../dataplane/options';
+import { type CommandRunner, runCommand } from '../host/exec';
+import { forwardRules, masqRules, removeRules } from '../host/iptables';
+import { deleteRoute, listRoutes } from '../host/routes';
+import { readSubnetEnv, removeSubnetEnv } from '../host/subnet-env';
+import { type Cidr, cidrContains, formatCidr, parseCidr } from '../net/cidr';
+import { type FlagSpec, formatFlags, parseFlags, str, usageError } from './flags';
+import { Logger } from './logger';
+import { errorFields, exitCodeFor } from './run-command';
+
+const FLAGS: readonly FlagSpec[] = [
+  { name: 'subnet-file', kind: 'string', def: '/run/flannel/subnet.env', arg: 'PATH', help: 'the subnet.env weft run wrote' },
+  { name: 'state-file', kind: 'string', arg: 'PATH', help: 'weft run\'s state file (default <subnet-file>.weft.json)' },
+  { name: 'table-path', kind: 'string', arg: 'PATH', help: 'the table file (default: from the state file, else the device\'s default)' },
+  { name: 'device', kind: 'string', arg: 'NAME', help: 'the TUN device (default: from the state file, else flannel.1 and flannel0)' },
+  { name: 'log-level', kind: 'string', def: 'info', arg: 'LEVEL', help: 'debug, info, warn or error' },
+];
+
+export const CLEANUP_USAGE = `Usage: weft cleanup [flags]
+
+Removes the device, table, routes, iptables rules and files that weft run
+created in this network namespace. The lease stays in the store.
+
+${formatFlags(FLAGS)}
+`;
+
+async function isTun(dev: string, run: CommandRunner): Promise<boolean> {
+  const r = await run('ip', ['-d', '-j', 'link', 'show', 'dev', dev]);
+  if (r.code !== 0) return false;
+  try {
+    const [link] = JSON.parse(r.stdout) as { linkinfo?: { info_kind?: string } }[];
+    return link?.linkinfo?.info_kind === 'tun';
+  } catch {
+    return false;
+  }
+}
+
+function unlinkQuiet(path: string): boolean {
+  try {
+    unlinkSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function cleanupMain(argv: string[], run: CommandRunner = runCommand): Promise<number> {
+  let log = new Logger('info');
+  try {
+    const p = parseFlags(FLAGS, argv);
+    if (p.help) {
+      process.stdout.write(CLEANUP_USAGE);
+      return 0;
+    }
+    if (p.rest.length > 0) throw usageError(`weft cleanup takes no arguments, got ${JSON.stringify(p.rest[0])}`);
+    log = new Logger((str(p.values, 'log-level') ?? 'info') as 'info');
+    const subnetFile = str(p.values, 'subnet-file')!;
+    const stateFile = str(p.values, 'state-file') ?? defaultStateFile(subnetFile);
+    const state = readNodeState(stateFile);
+    const env = await readSubnetEnv(subnetFile);
+    const network: Cidr | undefined = (state && parseCidr(state.network)) ?? env?.network;
+    const subnet: Cidr | undefined = (state && parseCidr(state.subnet)) ?? env?.subnet;
+
+    const devices = str(p.values, 'device') ? [str(p.values, 'device')!] : state?.device ? [state.device] : state ? [] : ['flannel.1', 'flannel0'];
+    for (const dev of devices) {
+      if (await isTun(dev, run)) {
+        await run('ip', ['link', 'delete', dev]);
+        log.info('removed device (and its address and routes)', { device: dev });
+      } else log.debug('no weft TUN device', { device: dev });
+    }
+    const tables = str(p.values, 'table-path') ? [str(p.values, 'table-path')!] : state?.tablePath ? [state.tablePath] : devices.map(defaultTablePath);
+    for (const t of tables) if (existsSync(t) && unlinkQuiet(t)) log.info('removed table', { path: t });
+
+    if (network && subnet) {
+      try {
+        for (const randomFully of [true, false]) await removeRules(masqRules(network, subnet, { randomFully }), run);
+        await removeRules(forwardRules(network), run);
+        log.info('removed iptables rules', { network: formatCidr(network), subnet: formatCidr(subnet) });
+      } catch (err) {
+        log.warn('cannot remove iptables rules', { err: (err as Error).message });
+      }
+      if (!state || state.backend === 'host-gw') {
+        for (const r of await listRoutes(run, state?.iface)) {
+          if (!cidrContains(network, r.dst) || r.dst.prefixLen !== subnet.prefixLen) continue;
+          await deleteRoute(r, run);
+          log.info('removed host-gw route', { dst: formatCidr(r.dst), via: r.gateway, dev: r.dev });
+        }
+      }
+    }
+    if (env) {
+      await removeSubnetEnv(subnetFile);
+      log.info('removed subnet file', { path: subnetFile });
+    }
+    if (unlinkQuiet(stateFile)) log.info('removed state file', { path: stateFile });
+    return 0;
+  } catch (err) {
+    log.error((err as Error).message, errorFields(err));
+    return exitCodeFor(err);
+  }
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// The `weft` command: dispatches to a subcommand and exits with its code
+// (0 ok, 1 runtime failure, 2 bad usage or invalid config). Called with
+// flags and no subcommand, it behaves as `weft run`, like flanneld.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchMain } from './bench';
+import { cleanupMain } from './cleanup-command';
+import { demoMain } from './demo';
+import { runMain } from './run-command';
+import { tableMain } from './table-command';
+
+const USAGE = `Usage: weft <command> [flags]
+
+Commands:
+  run        run the node agent (a drop-in for flanneld; flags as flanneld's)
+  table      print the live lease-to-VTEP table and counters from shared memory
+  cleanup    remove the device, routes, rules and files that weft run created
+  demo       an overlay of several hosts in namespaces, traffic across it, figures
+  bench      encapsulation throughput
+  --version  print the version
+  --help     this text; \`weft <command> --help\` for a command's flags
+`;
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'run':
+      return runMain(rest);
+    case 'table':
+      return tableMain(rest);
+    case 'cleanup':
+      return cleanupMain(rest);
+    case 'demo':
+      return demoMain(rest);
+    case 'bench':
+      return benchMain(rest);
+    case '--version':
+    case '-version':
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case undefined:
+    case '--help':
+    case '-help':
+    case '-h':
+    case 'help':
+      (cmd === undefined ? process.stderr : process.stdout).write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      if (cmd.startsWith('-')) return runMain(argv); // flanneld-style: flags only
+      process.stderr.write(`weft: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`weft: ${(err as Error)?.stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
