@@ -82,27 +82,28 @@ export class Netns {
 }
 
 /**
- * Two hosts joined by a veth: `a` has 198.18.0.<n> on `ua` ... The underlay
- * addresses live in 198.18.0.0/24 (RFC 2544), as design §8 asks.
+ * Joins `a` and `b` with a veth pair named `name` on both sides, addressed
+ * `<prefix>.1/24` and `<prefix>.2/24`. Created inside `a`, then one end is
+ * moved to `b`: nothing touches the root namespace.
  */
-export function underlay(hosts: Netns[], opts: { mtu?: number } = {}): string[] {
+export function vethPair(a: Netns, b: Netns, name: string, prefix: string, opts: { mtu?: number } = {}): [string, string] {
   const mtu = String(opts.mtu ?? 1500);
-  const addrs: string[] = [];
-  if (hosts.length === 2) {
-    const [a, b] = hosts as [Netns, Netns];
-    a.ip('link', 'add', 'ul', 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'ulp', 'mtu', mtu);
-    a.ip('link', 'set', 'ulp', 'netns', b.name);
-    b.ip('link', 'set', 'ulp', 'name', 'ul');
-    hosts.forEach((h, i) => {
-      const addr = `198.18.0.${i + 1}`;
-      h.ip('addr', 'add', `${addr}/24`, 'dev', 'ul');
-      h.ip('link', 'set', 'ul', 'up');
-      addrs.push(addr);
-    });
-    return addrs;
-  }
-  // More hosts: a bridge in the first namespace's sibling "switch" namespace.
-  throw new Error('underlay() with a switch: use underlaySwitch()');
+  const tmp = `${name}-p`.slice(0, 15);
+  a.ip('link', 'add', name, 'mtu', mtu, 'type', 'veth', 'peer', 'name', tmp, 'mtu', mtu);
+  a.ip('link', 'set', tmp, 'netns', b.name);
+  b.ip('link', 'set', tmp, 'name', name);
+  const addrs: [string, string] = [`${prefix}.1`, `${prefix}.2`];
+  [a, b].forEach((h, i) => {
+    h.ip('addr', 'add', `${addrs[i]}/24`, 'dev', name);
+    h.ip('link', 'set', name, 'up');
+  });
+  return addrs;
+}
+
+/** Two hosts joined by a veth `ul` on 198.18.0.0/24 (RFC 2544), as design §8 asks. */
+export function underlay(hosts: Netns[], opts: { mtu?: number } = {}): string[] {
+  if (hosts.length !== 2) throw new Error('underlay() joins two hosts; use underlaySwitch() for more');
+  return vethPair(hosts[0]!, hosts[1]!, 'ul', '198.18.0', opts);
 }
 
 /** N hosts on one L2 segment: a bridge inside its own namespace, one veth per host. */

@@ -129,15 +129,30 @@ export async function transfer(
   return JSON.parse(out) as TransferResult;
 }
 
+export interface KernelVxlanNodeOptions {
+  publicIp: string;
+  subnet: string;
+  mac: string;
+  mtu?: number;
+  vni?: number;
+  /** Underlay interface (default `ul`). */
+  underlay?: string;
+  /** Device name (default `flannel.<vni>`, flanneld's). */
+  device?: string;
+  /** Turn the underlay's tx offloads off so that what leaves is what a wire carries (default true). */
+  wireFrames?: boolean;
+}
+
 /**
  * Makes `ns` a node whose `flannel.1` is a kernel VXLAN device configured as
  * flanneld configures it (flannel-facts §6): VNI, local PublicIP, no
  * learning, the default port (8472), `<subnet>.0/32`, MTU underlay − 50.
  */
-export function kernelVxlanNode(ns: Netns, o: { publicIp: string; subnet: string; mac: string; mtu?: number; vni?: number }): void {
+export function kernelVxlanNode(ns: Netns, o: KernelVxlanNodeOptions): void {
   const vni = String(o.vni ?? 1);
-  const dev = `flannel.${vni}`;
-  ns.ip('link', 'add', dev, 'type', 'vxlan', 'id', vni, 'local', o.publicIp, 'dev', 'ul', 'nolearning', 'dstport', '8472');
+  const dev = o.device ?? `flannel.${vni}`;
+  const underlay = o.underlay ?? 'ul';
+  ns.ip('link', 'add', dev, 'type', 'vxlan', 'id', vni, 'local', o.publicIp, 'dev', underlay, 'nolearning', 'dstport', '8472');
   ns.ip('link', 'set', dev, 'address', o.mac, 'mtu', String(o.mtu ?? 1450));
   ns.ip('addr', 'add', `${o.subnet.replace(/\/\d+$/, '')}/32`, 'dev', dev);
   ns.ip('link', 'set', dev, 'up');
@@ -145,14 +160,13 @@ export function kernelVxlanNode(ns: Netns, o: { publicIp: string; subnet: string
   // are; a NIC would complete checksums and segment first. With tx offloads
   // off, what leaves this node is what a wire carries (the fixtures'
   // "-offload-off" captures), which is what a userspace receiver must accept.
-  ns.exec('ethtool', '-K', 'ul', 'tx', 'off', 'tso', 'off', 'gso', 'off');
+  if (o.wireFrames ?? true) ns.exec('ethtool', '-K', underlay, 'tx', 'off', 'tso', 'off', 'gso', 'off');
 }
 
 /** flanneld's per-lease programming on a kernel VXLAN node: neighbour, FDB, route. */
-export function kernelVxlanPeer(ns: Netns, peer: { subnet: string; publicIp: string; mac: string }, vni = 1): void {
-  const dev = `flannel.${vni}`;
+export function kernelVxlanPeer(ns: Netns, peer: { subnet: string; publicIp: string; mac: string }, device = 'flannel.1'): void {
   const gw = peer.subnet.replace(/\/\d+$/, '');
-  ns.ip('neigh', 'replace', gw, 'lladdr', peer.mac, 'dev', dev, 'nud', 'permanent');
-  ns.exec('bridge', 'fdb', 'append', peer.mac, 'dev', dev, 'dst', peer.publicIp, 'self', 'permanent');
-  ns.ip('route', 'replace', peer.subnet, 'via', gw, 'dev', dev, 'onlink');
+  ns.ip('neigh', 'replace', gw, 'lladdr', peer.mac, 'dev', device, 'nud', 'permanent');
+  ns.exec('bridge', 'fdb', 'append', peer.mac, 'dev', device, 'dst', peer.publicIp, 'self', 'permanent');
+  ns.ip('route', 'replace', peer.subnet, 'via', gw, 'dev', device, 'onlink');
 }

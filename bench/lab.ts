@@ -1,0 +1,115 @@
+// The benchmark's topology: two namespaces joined by four veth pairs, one per
+// path under test, all up at once so that rounds can interleave them.
+//
+//   path          underlay        overlay (A pod -> B pod)    what carries it
+//   veth          198.18.0.0/24   198.18.0.1 -> 198.18.0.2    nothing: the bare veth
+//   kernel-vxlan  198.18.1.0/24   10.201.1.5 -> 10.201.2.5    flannel.1, Linux vxlan, as flanneld sets it up
+//   weft-vxlan    198.18.2.0/24   10.202.1.5 -> 10.202.2.5    weft vxlan (TUN weftvx, port 8473)
+//   weft-udp      198.18.3.0/24   10.203.1.5 -> 10.203.2.5    weft udp (TUN weftudp, port 8285)
+//
+// Each underlay keeps veth's default offloads: the kernel path gets every
+// advantage veth gives it. The weft VXLAN port differs from 8472 only
+// because the kernel device already holds that port in the same namespace.
+
+import type { ChildProcess } from 'node:child_process';
+import { Netns, vethPair } from '../src/lab/netns';
+import { WeftHost, kernelVxlanNode, kernelVxlanPeer } from '../src/lab/overlay';
+import type { Path } from './measure';
+
+export type CaseName = 'veth' | 'kernel-vxlan' | 'weft-vxlan' | 'weft-udp';
+
+export interface BenchCase {
+  name: CaseName;
+  label: string;
+  path: Path;
+}
+
+export const kCases: readonly BenchCase[] = [
+  { name: 'veth', label: 'bare veth', path: { src: '198.18.0.1', dst: '198.18.0.2' } },
+  { name: 'kernel-vxlan', label: 'kernel VXLAN (flannel.1)', path: { src: '10.201.1.5', dst: '10.201.2.5' } },
+  { name: 'weft-vxlan', label: 'weft vxlan', path: { src: '10.202.1.5', dst: '10.202.2.5' } },
+  { name: 'weft-udp', label: 'weft udp', path: { src: '10.203.1.5', dst: '10.203.2.5' } },
+];
+
+export class BenchLab {
+  readonly a: Netns;
+  readonly b: Netns;
+  readonly #hosts: WeftHost[] = [];
+  readonly #servers: ChildProcess[] = [];
+
+  private constructor(a: Netns, b: Netns) {
+    this.a = a;
+    this.b = b;
+  }
+
+  static async build(opts: { queues?: number } = {}): Promise<BenchLab> {
+    const lab = new BenchLab(new Netns('bencha'), new Netns('benchb'));
+    try {
+      await lab.#setUp(opts.queues);
+    } catch (e) {
+      await lab.destroy();
+      throw e;
+    }
+    return lab;
+  }
+
+  async #setUp(queues: number | undefined): Promise<void> {
+    const { a, b } = this;
+    ['u0', 'u1', 'u2', 'u3'].forEach((name, i) => vethPair(a, b, name, `198.18.${i}`));
+    for (const [ns, n] of [[a, 1], [b, 2]] as const) {
+      for (const net of [201, 202, 203]) ns.ip('addr', 'add', `10.${net}.${n}.5/32`, 'dev', 'lo');
+    }
+
+    const macs = ['0e:2a:0a:c9:01:00', '0e:2a:0a:c9:02:00'];
+    [a, b].forEach((ns, i) =>
+      kernelVxlanNode(ns, { publicIp: `198.18.1.${i + 1}`, subnet: `10.201.${i + 1}.0/24`, mac: macs[i]!, underlay: 'u1', wireFrames: false }),
+    );
+    kernelVxlanPeer(a, { subnet: '10.201.2.0/24', publicIp: '198.18.1.2', mac: macs[1]! });
+    kernelVxlanPeer(b, { subnet: '10.201.1.0/24', publicIp: '198.18.1.1', mac: macs[0]! });
+
+    for (const [backend, net, ul, device, port] of [
+      ['vxlan', 202, 2, 'weftvx', 8473],
+      ['udp', 203, 3, 'weftudp', 8285],
+    ] as const) {
+      const [ha, hb] = await Promise.all(
+        [a, b].map((ns, i) =>
+          WeftHost.start(ns, {
+            backend,
+            device,
+            port,
+            publicIp: `198.18.${ul}.${i + 1}`,
+            network: `10.${net}.0.0/16`,
+            subnet: `10.${net}.${i + 1}.0/24`,
+            ...(queues ? { queues } : {}),
+          }),
+        ),
+      );
+      this.#hosts.push(ha!, hb!);
+      await ha!.set({ subnet: `10.${net}.2.0/24`, publicIp: `198.18.${ul}.2`, ...(hb!.vtepMac ? { vtepMac: hb!.vtepMac } : {}) });
+      await hb!.set({ subnet: `10.${net}.1.0/24`, publicIp: `198.18.${ul}.1`, ...(ha!.vtepMac ? { vtepMac: ha!.vtepMac } : {}) });
+    }
+
+    // One iperf3 server per path, bound to the path's address: a UDP reply
+    // from a wildcard socket would leave from the device's own address
+    // (<subnet>.0) and miss the client's connected socket.
+    for (const c of kCases) this.#servers.push(b.spawn('iperf3', ['-s', '-B', c.path.dst]));
+    await new Promise((r) => setTimeout(r, 300));
+  }
+
+  /** Drops and counters of the weft data planes on host A, for the report. */
+  async weftStats(): Promise<Record<string, Awaited<ReturnType<WeftHost['stats']>>>> {
+    const out: Record<string, Awaited<ReturnType<WeftHost['stats']>>> = {};
+    for (const h of this.#hosts) {
+      const s = await h.stats();
+      out[`${h.ns === this.a ? 'A' : 'B'}:${s.device}`] = s;
+    }
+    return out;
+  }
+
+  async destroy(): Promise<void> {
+    for (const s of this.#servers) s.kill();
+    await Promise.all(this.#hosts.map((h) => h.close().catch(() => undefined)));
+    await this.a.destroy();
+    await this.b.destroy();
+  }
+}

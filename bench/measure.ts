@@ -1,0 +1,85 @@
+// One measurement each: iperf3 TCP (1 or N streams), iperf3 UDP with small
+// packets, ping latency, and the machine's CPU time while a transfer runs.
+
+import { readFileSync } from 'node:fs';
+import type { Netns } from '../src/lab/netns';
+
+export interface Path {
+  /** Client side (in host A) and server side (in host B) addresses. */
+  src: string;
+  dst: string;
+}
+
+export interface TcpResult {
+  gbps: number;
+  retransmits: number;
+  /** CPU seconds (all cores, whole machine) per GB received. */
+  cpuSecondsPerGB: number;
+}
+
+/** Busy and total CPU time of the machine so far, in seconds (from /proc/stat). */
+function cpuSeconds(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
+  return { busy: (total - idle) / 100, total: total / 100 }; // USER_HZ = 100
+}
+
+function iperf(ns: Netns, args: string[]): Record<string, unknown> {
+  let out: string;
+  try {
+    out = ns.exec('iperf3', '-J', ...args);
+  } catch (e) {
+    out = String((e as { stdout?: string }).stdout ?? '');
+    if (!out.trim().startsWith('{')) throw e;
+  }
+  const json = JSON.parse(out) as Record<string, unknown> & { error?: string };
+  if (json.error) throw new Error(`iperf3 ${args.join(' ')}: ${json.error}`);
+  return json;
+}
+
+export function tcp(client: Netns, path: Path, seconds: number, streams: number): TcpResult {
+  const before = cpuSeconds();
+  const json = iperf(client, ['-c', path.dst, '-B', path.src, '-t', String(seconds), '-P', String(streams), '-O', '1']);
+  const after = cpuSeconds();
+  const end = json.end as { sum_received: { bits_per_second: number; bytes: number }; sum_sent: { retransmits?: number } };
+  const gb = end.sum_received.bytes / 1e9;
+  return {
+    gbps: end.sum_received.bits_per_second / 1e9,
+    retransmits: end.sum_sent.retransmits ?? 0,
+    cpuSecondsPerGB: gb > 0 ? (after.busy - before.busy) / gb : 0,
+  };
+}
+
+/** Received packets per second of a UDP flood with `size`-byte payloads. */
+export function udpPps(client: Netns, path: Path, seconds: number, size: number): { kpps: number; lossPct: number } {
+  // Offered load 1 Gbit/s (about 2 Mpps of 64-byte payloads): more than any
+  // path here carries, yet paced, so iperf3's control connection is not
+  // starved the way an unpaced flood (-b 0) sometimes starves it.
+  const args = ['-c', path.dst, '-B', path.src, '-u', '-l', String(size), '-b', '1G', '-t', String(seconds)];
+  let json: Record<string, unknown>;
+  try {
+    json = iperf(client, args);
+  } catch {
+    json = iperf(client, args); // one retry: the control connection can still time out under loss
+  }
+  const sum = (json.end as { sum: { packets: number; lost_packets: number; seconds: number } }).sum;
+  const received = sum.packets - sum.lost_packets;
+  return { kpps: received / sum.seconds / 1e3, lossPct: sum.packets > 0 ? (100 * sum.lost_packets) / sum.packets : 0 };
+}
+
+/** Round-trip times of `count` pings 5 ms apart: average and 99th percentile in µs. */
+export function pingLatency(client: Netns, path: Path, count: number): { avgUs: number; p99Us: number } {
+  let out: string;
+  try {
+    out = client.exec('ping', '-c', String(count), '-i', '0.005', '-W', '1', '-I', path.src, path.dst);
+  } catch (e) {
+    out = String((e as { stdout?: string }).stdout ?? '');
+  }
+  const times = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b);
+  if (times.length === 0) throw new Error(`no ping replies from ${path.dst}`);
+  const avg = times.reduce((a, b) => a + b, 0) / times.length;
+  const p99 = times[Math.min(times.length - 1, Math.ceil(0.99 * times.length) - 1)]!;
+  return { avgUs: avg, p99Us: p99 };
+}

@@ -1,0 +1,132 @@
+// Turning rounds of measurements into the report: medians with min–max,
+// ratios to kernel VXLAN from the same round, a terminal table and an SVG.
+
+import type { CaseName } from './lab';
+
+export type MetricName = 'tcp1' | 'tcp4' | 'udp64' | 'pingAvg' | 'pingP99' | 'cpuPerGB' | 'retransmits';
+
+export const kMetrics: Record<MetricName, { label: string; unit: string; higherIsBetter: boolean }> = {
+  tcp1: { label: 'TCP 1 stream', unit: 'Gbit/s', higherIsBetter: true },
+  tcp4: { label: 'TCP 4 streams', unit: 'Gbit/s', higherIsBetter: true },
+  udp64: { label: 'UDP 64 B', unit: 'kpps', higherIsBetter: true },
+  pingAvg: { label: 'ping avg', unit: 'µs', higherIsBetter: false },
+  pingP99: { label: 'ping p99', unit: 'µs', higherIsBetter: false },
+  cpuPerGB: { label: 'CPU per GB (TCP 1)', unit: 'CPU s/GB', higherIsBetter: false },
+  retransmits: { label: 'TCP 1 retransmits', unit: 'segments', higherIsBetter: false },
+};
+
+export interface Summary {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export interface MetricReport extends Summary {
+  unit: string;
+  rounds: number[];
+  /** Per-round value / kernel VXLAN's value in the same round, summarised. */
+  ratioToKernelVxlan?: Summary;
+}
+
+export type Rounds = Record<CaseName, Partial<Record<MetricName, number[]>>>;
+
+export function summarise(values: number[]): Summary {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]! };
+}
+
+export function buildReport(rounds: Rounds): Record<CaseName, Partial<Record<MetricName, MetricReport>>> {
+  const out = {} as Record<CaseName, Partial<Record<MetricName, MetricReport>>>;
+  for (const [name, metrics] of Object.entries(rounds) as [CaseName, Rounds[CaseName]][]) {
+    out[name] = {};
+    for (const [metric, values] of Object.entries(metrics) as [MetricName, number[]][]) {
+      const report: MetricReport = { ...summarise(values), unit: kMetrics[metric].unit, rounds: values };
+      const kernel = rounds['kernel-vxlan'][metric];
+      if (name.startsWith('weft') && kernel && kernel.length === values.length && kernel.every((k) => k > 0)) {
+        report.ratioToKernelVxlan = summarise(values.map((v, i) => v / kernel[i]!));
+      }
+      out[name][metric] = report;
+    }
+  }
+  return out;
+}
+
+function fmt(v: number): string {
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** A plain-text table: one row per path, one column per metric, "median (min–max) ×ratio". */
+export function renderTable(
+  report: Record<CaseName, Partial<Record<MetricName, MetricReport>>>,
+  labels: Record<CaseName, string>,
+  metrics: MetricName[],
+): string {
+  const header = ['path', ...metrics.map((m) => `${kMetrics[m].label} (${kMetrics[m].unit})`)];
+  const rows = (Object.keys(report) as CaseName[]).map((name) => [
+    labels[name],
+    ...metrics.map((m) => {
+      const r = report[name][m];
+      if (!r) return '–';
+      const ratio = r.ratioToKernelVxlan ? ` ×${r.ratioToKernelVxlan.median.toFixed(2)}` : '';
+      return `${fmt(r.median)} (${fmt(r.min)}–${fmt(r.max)})${ratio}`;
+    }),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+/** A grouped bar chart, one panel per metric, values relative to the panel's largest. */
+export function renderSvg(
+  report: Record<CaseName, Partial<Record<MetricName, MetricReport>>>,
+  labels: Record<CaseName, string>,
+  metrics: MetricName[],
+  title: string,
+): string {
+  const names = Object.keys(report) as CaseName[];
+  const colors: Record<CaseName, string> = {
+    veth: '#9e9e9e',
+    'kernel-vxlan': '#3f51b5',
+    'weft-vxlan': '#e65100',
+    'weft-udp': '#f9a825',
+  };
+  const panelW = 300;
+  const barH = 18;
+  const panelH = names.length * (barH + 6) + 40;
+  const cols = 2;
+  const width = cols * (panelW + 40) + 20;
+  const height = Math.ceil(metrics.length / cols) * panelH + 70 + names.length * 0;
+  const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 30}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="20" y="24" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
+  names.forEach((n, i) => {
+    parts.push(`<rect x="${20 + i * 170}" y="36" width="12" height="12" fill="${colors[n]}"/>`);
+    parts.push(`<text x="${36 + i * 170}" y="46">${esc(labels[n])}</text>`);
+  });
+  metrics.forEach((m, k) => {
+    const x0 = 20 + (k % cols) * (panelW + 40);
+    const y0 = 70 + Math.floor(k / cols) * panelH;
+    const max = Math.max(...names.map((n) => report[n][m]?.max ?? 0), 1e-9);
+    parts.push(`<text x="${x0}" y="${y0 + 12}" font-weight="bold">${esc(kMetrics[m].label)} (${esc(kMetrics[m].unit)}${kMetrics[m].higherIsBetter ? ', higher is better' : ', lower is better'})</text>`);
+    names.forEach((n, i) => {
+      const r = report[n][m];
+      if (!r) return;
+      const y = y0 + 22 + i * (barH + 6);
+      const w = (r.median / max) * (panelW - 60);
+      parts.push(`<rect x="${x0}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${colors[n]}"/>`);
+      const lo = (r.min / max) * (panelW - 60);
+      const hi = (r.max / max) * (panelW - 60);
+      parts.push(`<line x1="${x0 + lo}" x2="${x0 + hi}" y1="${y + barH / 2}" y2="${y + barH / 2}" stroke="black"/>`);
+      parts.push(`<text x="${x0 + Math.max(w, hi) + 4}" y="${y + 13}">${fmt(r.median)}</text>`);
+    });
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
