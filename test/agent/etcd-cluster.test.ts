@@ -1,0 +1,77 @@
+// Three `weft run` agents on a real etcd (started by the test inside the
+// switch namespace on 198.18.0.100:2379, never in the root namespace):
+// flannel's exact keys and lease JSON read back raw with etcdctl, 24 h etcd
+// leases, subnet.env, and every pod reaching every pod.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { DataPlaneStats } from '../../src/dataplane/stats';
+import { e2eUnavailable } from '../helpers/netns';
+import { ping, transfer } from '../helpers/overlay';
+import { EtcdInNs } from '../helpers/etcd-ns';
+import { Cluster } from '../helpers/weft-cluster';
+import { weftCli } from '../helpers/weft-agent';
+
+const skip = e2eUnavailable();
+const kConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}';
+const kPrefix = '/coreos.com/network';
+
+describe('three weft vxlan agents on etcd', { skip }, () => {
+  let c: Cluster;
+  let etcd: EtcdInNs;
+
+  before(async () => {
+    c = new Cluster('etc', 3, kConfig);
+    c.sw.ip('addr', 'add', '198.18.0.100/24', 'dev', 'br0');
+    etcd = new EtcdInNs(c.sw, '198.18.0.100');
+    await etcd.start();
+    etcd.ctl('put', `${kPrefix}/config`, kConfig);
+    for (const n of c.nodes) c.start(n, ['--etcd-endpoints', etcd.endpoint]);
+    for (const n of c.nodes) {
+      await n.agent!.waitReady();
+      c.learn(n);
+    }
+  });
+  after(async () => {
+    await c?.destroy();
+    await etcd?.stop();
+  });
+
+  test('leases are flannel\'s keys and JSON, each on its own 24 h etcd lease', () => {
+    const kvs = etcd.getPrefix(`${kPrefix}/subnets/`);
+    assert.equal(kvs.length, 3);
+    const leases = new Set<string>();
+    for (const n of c.nodes) {
+      const key = `${kPrefix}/subnets/${n.subnet!.replace('/', '-')}`;
+      const kv = kvs.find((k) => k.key === key);
+      assert.ok(kv, `key ${key} in ${kvs.map((k) => k.key).join(' ')}`);
+      const mac = (JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats).vtepMac!;
+      assert.match(mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+      assert.equal(kv.value, `{"PublicIP":"${n.ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`);
+      assert.notEqual(kv.lease, '0', 'the key is attached to an etcd lease');
+      const ttl = etcd.ttl(kv.lease);
+      assert.equal(ttl.granted, 86400);
+      assert.ok(ttl.remaining > 86000);
+      leases.add(kv.lease);
+    }
+    assert.equal(leases.size, 3);
+  });
+
+  test('subnet.env is flannel\'s, byte for byte', () => {
+    for (const n of c.nodes) {
+      assert.equal(readFileSync(n.subnetFile, 'utf8'),
+        `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${n.subnet!.replace('.0/24', '.1/24')}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`);
+    }
+  });
+
+  test('every pod pings every other pod, and a checked transfer crosses', async () => {
+    for (const a of c.nodes) {
+      for (const b of c.nodes) if (a !== b) assert.equal(ping(a.ns, b.pod!, { src: a.pod!, count: 2 }), 2, `${a.pod} → ${b.pod}`);
+    }
+    const [a, b] = [c.nodes[0]!, c.nodes[2]!];
+    const r = await transfer(a.ns, b.ns, b.pod!, 8 << 20, { fromIp: a.pod! });
+    assert.equal(r.serverSha256, r.sha256);
+    assert.equal(r.serverBytes, 8 << 20);
+  });
+});

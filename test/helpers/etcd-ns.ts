@@ -1,0 +1,87 @@
+// A real etcd server inside a test namespace (never in the root one):
+// listening on <ip>:2379 (reachable over the test underlay) and on the
+// namespace's own 127.0.0.1, data in a temp dir, killed by PID in stop().
+// etcdctl runs inside the same namespace to read and write raw keys.
+
+import { rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import type { Netns } from './netns';
+import { tempDir, until } from './weft-agent';
+
+export interface RawKv {
+  key: string;
+  value: string;
+  /** Decimal lease id as text (int64: beyond JS number precision); '0' = none. */
+  lease: string;
+}
+
+export class EtcdInNs {
+  readonly ns: Netns;
+  readonly endpoint: string;
+  readonly #dir: string;
+  #child: ChildProcess | undefined;
+  log = '';
+
+  constructor(ns: Netns, ip: string) {
+    this.ns = ns;
+    this.endpoint = `http://${ip}:2379`;
+    this.#dir = tempDir('etcd');
+  }
+
+  async start(): Promise<void> {
+    this.#child = this.ns.spawn('etcd', [
+      '--name', 'weft-test', '--data-dir', this.#dir,
+      '--listen-client-urls', `${this.endpoint},http://127.0.0.1:2379`, '--advertise-client-urls', this.endpoint,
+      '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
+      '--initial-cluster', 'weft-test=http://127.0.0.1:2380', '--log-level', 'warn',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#child.stdout!.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.#child.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
+    await until(() => {
+      try {
+        this.ctl('endpoint', 'health');
+        return true;
+      } catch {
+        return false;
+      }
+    }, 20_000, 'etcd healthy');
+  }
+
+  ctl(...args: string[]): string {
+    return this.ns.exec('etcdctl', '--endpoints', this.endpoint, '--dial-timeout', '2s', ...args);
+  }
+
+  /** Every key under prefix with value and lease id (0 = none). */
+  getPrefix(prefix: string): RawKv[] {
+    const text = this.ctl('get', '--prefix', prefix, '-w', 'json').replace(/"lease":(\d+)/g, '"lease":"$1"');
+    const out = JSON.parse(text) as { kvs?: { key: string; value: string; lease?: string }[] };
+    return (out.kvs ?? []).map((kv) => ({
+      key: Buffer.from(kv.key, 'base64').toString(),
+      value: Buffer.from(kv.value, 'base64').toString(),
+      lease: kv.lease ?? '0',
+    }));
+  }
+
+  /** Grants a lease; returns its id in hex (etcdctl's form). */
+  grant(ttlSec: number): string {
+    const m = /lease ([0-9a-f]+) granted/.exec(this.ctl('lease', 'grant', String(ttlSec)));
+    if (!m) throw new Error('lease grant failed');
+    return m[1]!;
+  }
+
+  /** { granted, remaining } TTL seconds of a lease (decimal id). */
+  ttl(leaseId: string): { granted: number; remaining: number } {
+    const out = JSON.parse(this.ctl('lease', 'timetolive', BigInt(leaseId).toString(16), '-w', 'json').replace(/"id":(\d+)/, '"id":"$1"')) as { ttl: number; 'granted-ttl': number };
+    return { granted: out['granted-ttl'], remaining: out.ttl };
+  }
+
+  async stop(): Promise<void> {
+    const c = this.#child;
+    if (c && c.exitCode === null && c.signalCode === null && c.pid) {
+      const exited = new Promise((r) => c.once('exit', r));
+      process.kill(c.pid, 'SIGKILL');
+      await exited;
+    }
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+}
