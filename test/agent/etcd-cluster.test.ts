@@ -11,7 +11,7 @@ import { e2eUnavailable } from '../helpers/netns';
 import { ping, transfer } from '../helpers/overlay';
 import { EtcdInNs } from '../helpers/etcd-ns';
 import { Cluster } from '../helpers/weft-cluster';
-import { weftCli } from '../helpers/weft-agent';
+import { httpGet, until, weftCli } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 const kConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}';
@@ -27,7 +27,7 @@ describe('three weft vxlan agents on etcd', { skip }, () => {
     etcd = new EtcdInNs(c.sw, '198.18.0.100');
     await etcd.start();
     etcd.ctl('put', `${kPrefix}/config`, kConfig);
-    for (const n of c.nodes) c.start(n, ['--etcd-endpoints', etcd.endpoint]);
+    for (const n of c.nodes) c.start(n, ['--etcd-endpoints', etcd.endpoint, '--healthz-ip', '127.0.0.1', '--healthz-port', '8081']);
     for (const n of c.nodes) {
       await n.agent!.waitReady();
       c.learn(n);
@@ -73,5 +73,23 @@ describe('three weft vxlan agents on etcd', { skip }, () => {
     const r = await transfer(a.ns, b.ns, b.pod!, 8 << 20, { fromIp: a.pod! });
     assert.equal(r.serverSha256, r.sha256);
     assert.equal(r.serverBytes, 8 << 20);
+  });
+
+  test('an etcd outage does not stop forwarding: tables kept, /readyz 503 with the reason, ready again after etcd returns', async () => {
+    const [a, b] = [c.nodes[0]!, c.nodes[1]!];
+    const before = (JSON.parse(weftCli(a.ns, ['table', '--json']).stdout) as DataPlaneStats).entries;
+    await etcd.crash();
+    await until(() => httpGet(a.ns, 'http://127.0.0.1:8081/readyz').status === 503, 15_000, 'not ready during the outage');
+    const r = httpGet(a.ns, 'http://127.0.0.1:8081/readyz');
+    assert.match(r.body, /^flanneld is not ready yet\nreason: store unreachable: .*198\.18\.0\.100:2379/);
+    assert.equal(httpGet(a.ns, 'http://127.0.0.1:8081/healthz').status, 200);
+    assert.deepEqual((JSON.parse(weftCli(a.ns, ['table', '--json']).stdout) as DataPlaneStats).entries, before, 'table kept');
+    assert.equal(ping(a.ns, b.pod!, { src: a.pod!, count: 2 }), 2, 'still forwarding');
+    await etcd.start();
+    for (const n of c.nodes) {
+      await until(() => httpGet(n.ns, 'http://127.0.0.1:8081/readyz').status === 200, 30_000, `${n.ip} ready again`);
+      assert.ok(n.agent!.running);
+    }
+    assert.equal(etcd.getPrefix(`${kPrefix}/subnets/`).length, 3, 'leases survived');
   });
 });

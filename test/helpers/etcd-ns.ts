@@ -75,6 +75,16 @@ export class EtcdInNs {
     return { granted: out['granted-ttl'], remaining: out.ttl };
   }
 
+  /** Kills the server (an outage) but keeps its data, so start() brings the same cluster back. */
+  async crash(): Promise<void> {
+    const c = this.#child;
+    if (c && c.exitCode === null && c.signalCode === null && c.pid) {
+      const exited = new Promise((r) => c.once('exit', r));
+      process.kill(c.pid, 'SIGKILL');
+      await exited;
+    }
+  }
+
   async stop(): Promise<void> {
     const c = this.#child;
     if (c && c.exitCode === null && c.signalCode === null && c.pid) {
