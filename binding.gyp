@@ -12,6 +12,7 @@
         "native/core/counters.cc",
         "native/core/device_linux.cc",
         "native/core/engine.cc",
+        "native/core/offload.cc",
         "native/core/table.cc",
         "native/core/worker.cc",
         "native/binding/addon.cc",

@@ -30,7 +30,7 @@ Napi::Object Result(Napi::Env env, Verdict v, const uint8_t* data, size_t len) {
 
 std::vector<uint8_t> WithHeadroom(const Napi::Buffer<uint8_t>& b) {
   std::vector<uint8_t> buf(kHeadroom + b.Length());
-  std::memcpy(buf.data() + kHeadroom, b.Data(), b.Length());
+  if (b.Length() != 0) std::memcpy(buf.data() + kHeadroom, b.Data(), b.Length());
   return buf;
 }
 

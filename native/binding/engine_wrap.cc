@@ -17,6 +17,7 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                      {
                          InstanceMethod<&EngineWrap::JsStop>("stop"),
                          InstanceMethod<&EngineWrap::JsFatalErrno>("fatalErrno"),
+                         InstanceMethod<&EngineWrap::JsOffloads>("offloads"),
                      });
 }
 
@@ -49,6 +50,13 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   config.bind_ip = U32(c, "bindIp");
   config.port = static_cast<uint16_t>(U32(c, "port"));
   config.socket_buffer = static_cast<int>(U32(c, "socketBuffer"));
+  const auto flag = [&](const char* key) { return !c.Has(key) || c.Get(key).IsUndefined() || c.Get(key).ToBoolean(); };
+  config.vnet_hdr = flag("vnetHdr");
+  config.tso = flag("tso");
+  config.uso = flag("uso");
+  config.udp_gso = flag("udpGso");
+  config.udp_gro = flag("udpGro");
+  config.coalesce = flag("coalesce");
   config.worker.backend = static_cast<uint8_t>(U32(c, "backend"));
   config.worker.vni = U32(c, "vni");
   config.worker.peer_port = config.port;
@@ -85,6 +93,10 @@ Napi::Value EngineWrap::JsStop(const Napi::CallbackInfo& info) {
   StopNow();
   if (!table_ref_.IsEmpty()) table_ref_.Reset();
   return info.Env().Undefined();
+}
+
+Napi::Value EngineWrap::JsOffloads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_ ? static_cast<double>(engine_->offloads()) : 0);
 }
 
 Napi::Value EngineWrap::JsFatalErrno(const Napi::CallbackInfo& info) {

@@ -4,39 +4,49 @@
 
 namespace weft {
 
-// One's-complement sums are byte-order independent up to a final swap
-// (RFC 1071 §2(B)), so the loop adds native 32-bit words into a 64-bit
-// accumulator and swaps the folded result to big-endian word order once.
+namespace {
+
+// a + b with the carry out added back in (one's-complement addition).
+inline uint64_t AddCarry(uint64_t a, uint64_t b) {
+  uint64_t r;
+  const bool carry = __builtin_add_overflow(a, b, &r);
+  return r + carry;
+}
+
+}  // namespace
+
+// One's-complement sums can be taken over words of any width with
+// end-around carry and are byte-order independent up to a final swap
+// (RFC 1071 §2). So the loop adds native 64-bit words in four independent
+// lanes (for instruction-level parallelism), folds to 16 bits and swaps the
+// result into big-endian word order once.
 uint32_t ChecksumAdd(uint32_t sum, const uint8_t* data, size_t len) {
-  uint64_t acc = 0;
-  while (len >= 16) {
-    uint32_t w[4];
-    std::memcpy(w, data, 16);
-    acc += static_cast<uint64_t>(w[0]) + w[1] + w[2] + w[3];
-    data += 16;
-    len -= 16;
+  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  while (len >= 32) {
+    uint64_t w[4];
+    std::memcpy(w, data, 32);
+    a0 = AddCarry(a0, w[0]);
+    a1 = AddCarry(a1, w[1]);
+    a2 = AddCarry(a2, w[2]);
+    a3 = AddCarry(a3, w[3]);
+    data += 32;
+    len -= 32;
   }
-  while (len >= 4) {
-    uint32_t w;
-    std::memcpy(&w, data, 4);
-    acc += w;
-    data += 4;
-    len -= 4;
+  while (len >= 8) {
+    uint64_t w;
+    std::memcpy(&w, data, 8);
+    a0 = AddCarry(a0, w);
+    data += 8;
+    len -= 8;
   }
-  if (len >= 2) {
-    uint16_t w;
-    std::memcpy(&w, data, 2);
-    acc += w;
-    data += 2;
-    len -= 2;
-  }
-  if (len == 1) {
-    const uint8_t pad[2] = {data[0], 0};
-    uint16_t w;
-    std::memcpy(&w, pad, 2);
-    acc += w;
-  }
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  uint64_t tail = 0;
+  if (len > 0) std::memcpy(&tail, data, len);  // zero-padded, native order
+  uint64_t acc = AddCarry(AddCarry(a0, a1), AddCarry(AddCarry(a2, a3), tail));
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffff) + (acc >> 16);
+  acc = (acc & 0xffff) + (acc >> 16);
+  acc = (acc & 0xffff) + (acc >> 16);
   uint8_t bytes[2];
   const uint16_t native = static_cast<uint16_t>(acc);
   std::memcpy(bytes, &native, 2);

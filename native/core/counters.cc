@@ -6,7 +6,7 @@ const char* const kCounterNames[kDropFirst] = {
     "tunRxPackets",  "tunRxBytes",  "tunTxPackets",  "tunTxBytes",
     "udpRxPackets",  "udpRxBytes",  "udpTxPackets",  "udpTxBytes",
     "icmpUnreachableSent", "udpTxSyscalls", "udpRxSyscalls", "tunRxSyscalls",
-    "tunTxSyscalls", nullptr, nullptr, nullptr,
+    "tunTxSyscalls", "tunRxGsoPackets", "tunTxGsoPackets", "udpRxGroBatches",
 };
 
 const char* const kDropNames[kDropLast - kDropFirst] = {

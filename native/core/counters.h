@@ -27,9 +27,9 @@ enum Counter : uint32_t {
   kUdpRxSyscalls,
   kTunRxSyscalls,
   kTunTxSyscalls,
-  kReserved13,
-  kReserved14,
-  kReserved15,
+  kTunRxGsoPackets,  // super-packets read from the TUN (each counted once in tunRxPackets)
+  kTunTxGsoPackets,  // super-packets written to the TUN (their segments count in tunTxPackets)
+  kUdpRxGroBatches,  // receives that carried several datagrams (UDP GRO)
   // Drops, by reason. Every packet that is not forwarded lands in exactly one.
   kDropFirst = 16,
   kDropNoRoute = kDropFirst,  // no table entry for the inner destination

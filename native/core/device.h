@@ -1,4 +1,4 @@
-// The host side of the data plane: the TUN device and the UDP socket.
+// The host side of the data plane: the TUN device and the UDP sockets.
 #pragma once
 
 #include <cstdint>
@@ -9,17 +9,33 @@
 
 namespace weft {
 
-// Opens (creating if absent) TUN device `name` with `queues` queues
-// (IFF_TUN | IFF_NO_PI, IFF_MULTI_QUEUE). Every fd is non-blocking and
-// close-on-exec. With `persist` the device outlives the process.
-Status OpenTun(const std::string& name, uint32_t queues, bool persist, std::vector<int>* fds);
+// TUNSETOFFLOAD bits (linux/if_tun.h; USO4/6 are newer than Debian 12's headers).
+inline constexpr unsigned kTunFCsum = 0x01;
+inline constexpr unsigned kTunFTso4 = 0x02;
+inline constexpr unsigned kTunFTso6 = 0x04;
+inline constexpr unsigned kTunFTsoEcn = 0x08;
+inline constexpr unsigned kTunFUso4 = 0x20;
+inline constexpr unsigned kTunFUso6 = 0x40;
 
-// Brings `name` up with address `addr`/32 (host order), MTU `mtu`, and a
-// route for `network`/`prefix_len` through it (an existing route is kept).
+// Opens (creating if absent) TUN device `name` with `queues` queues
+// (IFF_TUN | IFF_NO_PI, IFF_MULTI_QUEUE; IFF_VNET_HDR with `vnet_hdr`). Every
+// fd is non-blocking and close-on-exec. With `persist` the device outlives
+// the process. With vnet_hdr, offloads `want` (kTunF* bits) are negotiated,
+// dropping USO, then TSO, when the kernel refuses; `*got` is what it took.
+Status OpenTun(const std::string& name, uint32_t queues, bool persist, bool vnet_hdr, unsigned want,
+               std::vector<int>* fds, unsigned* got);
+
+// Brings `name` up with address `addr`/32 (host order), MTU `mtu`, a long
+// transmit queue, and a route for `network`/`prefix_len` through it (an
+// existing route is kept).
 Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len);
 
-// A UDP socket bound to `ip`:`port` (host order; ip 0 = any), with
-// SO_REUSEPORT when `reuse_port`, and socket buffers of at least `buf_bytes`.
-Status OpenUdpSocket(uint32_t ip, uint16_t port, bool reuse_port, int buf_bytes, int* fd);
+// A UDP socket bound to `ip`:`port` (host order; port 0 = any free one), with
+// SO_REUSEPORT when `reuse_port` and socket buffers of at least `buf_bytes`.
+// With `gro`, UDP_GRO is turned on and `*gro_on` says whether it took.
+Status OpenUdpSocket(uint32_t ip, uint16_t port, bool reuse_port, int buf_bytes, bool gro, int* fd, bool* gro_on);
+
+// True when the kernel supports UDP_SEGMENT (UDP GSO) on `fd`.
+bool UdpGsoSupported(int fd);
 
 }  // namespace weft

@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +12,13 @@
 #include <cstring>
 
 #include "device.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 namespace weft {
 
@@ -21,12 +29,13 @@ void CloseAll(std::vector<int>* fds) {
   fds->clear();
 }
 
-Status OpenQueue(const std::string& name, bool multi_queue, int* out) {
+Status OpenQueue(const std::string& name, bool multi_queue, bool vnet_hdr, int* out) {
   const int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return Status::FromErrno("open", "cannot open /dev/net/tun");
   struct ifreq ifr{};
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0));
+  ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0) |
+                                     (vnet_hdr ? IFF_VNET_HDR : 0));
   if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
     const Status s = Status::FromErrno("ioctl(TUNSETIFF)", "cannot attach to TUN device " + name);
     close(fd);
@@ -50,17 +59,30 @@ Status IfIoctl(int sock, unsigned long req, struct ifreq* ifr, const char* what,
 
 }  // namespace
 
-Status OpenTun(const std::string& name, uint32_t queues, bool persist, std::vector<int>* fds) {
+// Tries `want`, then without USO, then without TSO; 0 when even CSUM is refused.
+unsigned NegotiateOffloads(int fd, unsigned want) {
+  const unsigned kUso = kTunFUso4 | kTunFUso6;
+  const unsigned kTso = kTunFTso4 | kTunFTso6 | kTunFTsoEcn;
+  for (unsigned mask : {want, want & ~kUso, want & ~(kUso | kTso)}) {
+    if ((mask & ~kTunFCsum) != 0 && (mask & kTunFCsum) == 0) continue;  // offloads need CSUM
+    if (ioctl(fd, TUNSETOFFLOAD, mask) == 0) return mask;
+  }
+  ioctl(fd, TUNSETOFFLOAD, 0u);
+  return 0;
+}
+
+Status OpenTun(const std::string& name, uint32_t queues, bool persist, bool vnet_hdr, unsigned want,
+               std::vector<int>* fds, unsigned* got) {
   if (name.empty() || name.size() >= IFNAMSIZ) return Status::Errno(EINVAL, "open", "bad device name " + name);
   // Multi-queue always, so a persistent device can be re-attached with any
   // number of queues. A pre-existing single-queue device is attached as is.
   int fd = -1;
-  Status s = OpenQueue(name, true, &fd);
-  if (!s.ok() && s.err() == EINVAL && queues == 1) s = OpenQueue(name, false, &fd);
+  Status s = OpenQueue(name, true, vnet_hdr, &fd);
+  if (!s.ok() && s.err() == EINVAL && queues == 1) s = OpenQueue(name, false, vnet_hdr, &fd);
   if (!s.ok()) return s;
   fds->push_back(fd);
   for (uint32_t q = 1; q < queues; q++) {
-    s = OpenQueue(name, true, &fd);
+    s = OpenQueue(name, true, vnet_hdr, &fd);
     if (!s.ok()) {
       CloseAll(fds);
       return s;
@@ -72,6 +94,11 @@ Status OpenTun(const std::string& name, uint32_t queues, bool persist, std::vect
     s = Status::FromErrno("ioctl(TUNSETPERSIST)", "cannot set persistence of " + name);
     CloseAll(fds);
     return s;
+  }
+  *got = 0;
+  if (vnet_hdr) {
+    *got = NegotiateOffloads(fds->front(), want);
+    for (size_t q = 1; q < fds->size(); q++) NegotiateOffloads((*fds)[q], *got);
   }
   return Status::Ok();
 }
@@ -94,6 +121,12 @@ Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32
     sockaddr_in sa = InetAddr(0xffffffffu);
     std::memcpy(&ifr.ifr_netmask, &sa, sizeof(sa));
     s = IfIoctl(sock, SIOCSIFNETMASK, &ifr, "ioctl(SIOCSIFNETMASK)", name);
+  }
+  if (s.ok()) {
+    // The queue between the kernel and our reads: 500 packets by default, too
+    // few for a TCP window of 64 KiB super-packets.
+    ifr.ifr_qlen = 10000;
+    s = IfIoctl(sock, SIOCSIFTXQLEN, &ifr, "ioctl(SIOCSIFTXQLEN)", name);
   }
   if (s.ok()) s = IfIoctl(sock, SIOCGIFFLAGS, &ifr, "ioctl(SIOCGIFFLAGS)", name);
   if (s.ok()) {
@@ -118,7 +151,13 @@ Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32
   return s;
 }
 
-Status OpenUdpSocket(uint32_t ip, uint16_t port, bool reuse_port, int buf_bytes, int* out) {
+bool UdpGsoSupported(int fd) {
+  int size = 0;
+  socklen_t len = sizeof(size);
+  return getsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, &len) == 0;
+}
+
+Status OpenUdpSocket(uint32_t ip, uint16_t port, bool reuse_port, int buf_bytes, bool gro, int* out, bool* gro_on) {
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::FromErrno("socket", "cannot create UDP socket");
   const int one = 1;
@@ -150,6 +189,7 @@ Status OpenUdpSocket(uint32_t ip, uint16_t port, bool reuse_port, int buf_bytes,
     close(fd);
     return s;
   }
+  *gro_on = gro && setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
   *out = fd;
   return Status::Ok();
 }

@@ -14,30 +14,66 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   e->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (e->stop_fd_ < 0) return Status::FromErrno("eventfd", "cannot create the stop signal");
 
-  Status s = OpenTun(config.device, config.queues, config.persist, &e->tun_fds_);
+  unsigned want = kTunFCsum;
+  if (config.tso) want |= kTunFTso4 | kTunFTsoEcn;
+  if (config.uso) want |= kTunFUso4 | kTunFUso6;
+  unsigned got = 0;
+  Status s = OpenTun(config.device, config.queues, config.persist, config.vnet_hdr, want, &e->tun_fds_, &got);
   if (!s.ok()) return s;
+  uint64_t offloads = 0;
+  if (config.vnet_hdr) offloads |= kOffloadVnetHdr;
+  if (got & kTunFTso4) offloads |= kOffloadTso;
+  if (got & kTunFUso4) offloads |= kOffloadUso;
   if (config.configure_device) {
     s = ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len);
     if (!s.ok()) return s;
   }
+  const bool vxlan = config.worker.backend == table::kBackendVxlan;
+  bool gro = config.udp_gro;
+  bool gso = config.udp_gso;
   for (uint32_t q = 0; q < config.queues; q++) {
     int fd = -1;
-    s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, &fd);
+    bool gro_on = false;
+    s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd, &gro_on);
     if (!s.ok()) return s;
     e->udp_fds_.push_back(fd);
+    gro = gro && gro_on;
+    // vxlan sends from a port of its own per queue, as the kernel varies the
+    // source port per flow: receivers spread queues by it. The udp backend
+    // sends from its bound port, as flannel does.
+    if (vxlan) {
+      bool unused = false;
+      s = OpenUdpSocket(config.bind_ip, 0, false, config.socket_buffer, false, &fd, &unused);
+      if (!s.ok()) return s;
+      e->send_fds_.push_back(fd);
+    }
+    gso = gso && UdpGsoSupported(vxlan ? e->send_fds_.back() : fd);
   }
+  if (gso) offloads |= kOffloadUdpGso;
+  if (gro) offloads |= kOffloadUdpGro;
+  if (config.coalesce && config.vnet_hdr) offloads |= kOffloadCoalesce;
+  if (vxlan) offloads |= kOffloadSrcPorts;
+  WorkerConfig wc = config.worker;
+  wc.vnet_hdr = config.vnet_hdr;
+  wc.udp_gso = gso;
+  wc.udp_gro = gro;
+  wc.coalesce = config.coalesce && config.vnet_hdr;
   for (uint32_t q = 0; q < config.queues; q++) {
-    e->workers_.push_back(std::make_unique<Worker>(config.worker, table, e->tun_fds_[q], e->udp_fds_[q],
-                                                   e->stop_fd_, table->CounterBlock(2 * q),
-                                                   table->CounterBlock(2 * q + 1)));
+    const int send_fd = vxlan ? e->send_fds_[q] : e->udp_fds_[q];
+    e->workers_.push_back(std::make_unique<Worker>(wc, table, e->tun_fds_[q], send_fd, e->udp_fds_[q], e->stop_fd_,
+                                                   table->CounterBlock(2 * q), table->CounterBlock(2 * q + 1)));
   }
+  e->offloads_ = offloads;
   for (auto& w : e->workers_) {
     Worker* worker = w.get();
     e->threads_.emplace_back([worker] { worker->RunTunToUdp(); });
     e->threads_.emplace_back([worker] { worker->RunUdpToTun(); });
   }
   e->running_ = true;
-  if (table->writable()) table->SetQueues(config.queues);
+  if (table->writable()) {
+    table->SetQueues(config.queues);
+    table->SetOffloads(offloads);
+  }
   *out = std::move(e);
   return Status::Ok();
 }
@@ -56,6 +92,8 @@ void Engine::Stop() {
   workers_.clear();
   for (int fd : udp_fds_) close(fd);
   udp_fds_.clear();
+  for (int fd : send_fds_) close(fd);
+  send_fds_.clear();
   for (int fd : tun_fds_) close(fd);
   tun_fds_.clear();
   if (stop_fd_ >= 0) close(stop_fd_);
@@ -69,6 +107,14 @@ int Engine::fatal_errno() const {
     if (w->fatal_errno() != 0) return w->fatal_errno();
   }
   return 0;
+}
+
+uint64_t Engine::offloads() const {
+  uint64_t bits = offloads_;
+  for (const auto& w : workers_) {
+    if (!w->gso_active()) bits &= ~uint64_t{kOffloadUdpGso};
+  }
+  return bits;
 }
 
 Engine::~Engine() { Stop(); }

@@ -32,6 +32,13 @@ struct EngineConfig {
   uint32_t bind_ip = 0;  // host order; PublicIP
   uint16_t port = 0;     // local port and peers' port
   int socket_buffer = 4 << 20;
+  // Offloads to try (each falls back when the kernel refuses it).
+  bool vnet_hdr = true;
+  bool tso = true;
+  bool uso = true;
+  bool udp_gso = true;
+  bool udp_gro = true;
+  bool coalesce = true;
   WorkerConfig worker{};
 };
 
@@ -47,6 +54,8 @@ class Engine {
   bool running() const { return running_; }
   // First fatal errno a worker hit (0 when none): the device or socket broke.
   int fatal_errno() const;
+  // OffloadBit set in effect now (GSO can turn off at run time).
+  uint64_t offloads() const;
 
  private:
   Engine() = default;
@@ -56,6 +65,8 @@ class Engine {
   int stop_fd_ = -1;
   std::vector<int> tun_fds_;
   std::vector<int> udp_fds_;
+  std::vector<int> send_fds_;  // vxlan: one sender per queue on its own port
+  uint64_t offloads_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

@@ -439,6 +439,11 @@ void Table::SetOffloads(uint64_t offloads) {
   Publish();
 }
 
+void Table::ClearOffloadBits(uint64_t bits) const {
+  if (!writable_) return;
+  Atomic(header_->offloads).fetch_and(~bits, std::memory_order_relaxed);
+}
+
 void Table::Detach() {
   if (!writable_) return;
   Atomic(header_->writer_pid).store(0, std::memory_order_relaxed);

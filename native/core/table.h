@@ -59,6 +59,8 @@ class Table {
   bool Delete(uint32_t subnet, uint8_t prefix_len);
   void SetQueues(uint32_t queues);
   void SetOffloads(uint64_t offloads);
+  // Any thread: an offload turned itself off at run time (one atomic RMW).
+  void ClearOffloadBits(uint64_t bits) const;
   // Marks the file as having no writer (close()).
   void Detach();
 

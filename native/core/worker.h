@@ -1,27 +1,34 @@
-// One worker queue: a TUN queue fd and a UDP socket, and the two loops that
+// One worker queue: a TUN queue fd and UDP sockets, and the two loops that
 // move packets between them, each on its own thread.
 //
 //   RunTunToUdp (encapsulate):
-//     poll(tun, stop) -> read up to kBatch packets (non-blocking drain)
-//       -> check IPv4 -> table lookup (no entry: ICMP net unreachable back
-//          into the TUN, drop noRoute) -> udp: TTL - 1 | vxlan: prepend
-//          VXLAN + inner Ethernet in the headroom
-//       -> one sendmmsg for the batch (partial sends resumed, a failing
-//          datagram counted as txError and skipped)
+//     poll(tun, stop) -> read up to kBatch packets (non-blocking drain) into
+//     the arena, each behind room for the encapsulation headers
+//       -> [vnet hdr] NEEDS_CSUM: finish the checksum | GSO: one lookup, then
+//          Segment() cuts the super-packet into wire-size segments
+//       -> table lookup (no entry: ICMP net unreachable back into the TUN,
+//          drop noRoute) -> udp: TTL - 1 | vxlan: VXLAN + inner Ethernet
+//       -> queue one message per datagram, or per train of equal-size
+//          segments (UDP_SEGMENT) -> sendmmsg when the batch, the arena or
+//          the message list is full (partial sends resumed; a failing
+//          datagram is counted as txError and skipped; a failing GSO train
+//          turns GSO off for good and is resent datagram by datagram)
 //
 //   RunUdpToTun (decapsulate):
-//     poll(udp, stop) -> recvmmsg up to kBatch datagrams (repeat while full)
-//       -> [source must be a lease's PublicIP when check_peers]
+//     poll(udp, stop) -> recvmmsg (with UDP_GRO: each message may hold many
+//     datagrams of gso_size bytes) -> [source must be a lease's PublicIP]
 //       -> udp: check IPv4, TTL - 1 | vxlan: flags, VNI, MACs, inner IP
-//       -> one write() per packet into the TUN
+//       -> [coalesce] consecutive TCP segments of one flow from one GRO'd
+//          message merge into one super-packet (TcpRun)
+//       -> one write/writev per (super-)packet into the TUN
 //
 // Per packet there is no allocation, lock, log line or call into JS. Buffers
 // are allocated once, at construction. Counters are kept in locals and added
 // to the thread's own block in the shared table after every batch.
 #pragma once
 
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cstdint>
@@ -29,21 +36,27 @@
 
 #include "codec.h"
 #include "limits.h"
+#include "offload.h"
 #include "table.h"
 
 namespace weft {
 
 struct WorkerConfig {
-  uint8_t backend;        // table::Backend (udp or vxlan)
-  uint32_t vni;           // vxlan
-  uint8_t own_mac[6];     // vxlan
-  uint16_t peer_port;     // destination port of outgoing datagrams
-  bool check_peers;       // accept datagrams only from lease PublicIPs
+  uint8_t backend;     // table::Backend (udp or vxlan)
+  uint32_t vni;        // vxlan
+  uint8_t own_mac[6];  // vxlan
+  uint16_t peer_port;  // destination port of outgoing datagrams
+  bool check_peers;    // accept datagrams only from lease PublicIPs
+  bool vnet_hdr;       // the TUN fd carries virtio_net_hdr
+  bool udp_gso;        // send trains with UDP_SEGMENT
+  bool udp_gro;        // the receive socket has UDP_GRO on
+  bool coalesce;       // merge received TCP segments into TUN GSO writes
 };
 
 class Worker {
  public:
-  Worker(const WorkerConfig& config, const Table* table, int tun_fd, int udp_fd, int stop_fd,
+  // `send_fd` sends, `recv_fd` receives (they may be the same socket).
+  Worker(const WorkerConfig& config, const Table* table, int tun_fd, int send_fd, int recv_fd, int stop_fd,
          uint64_t* tx_counters, uint64_t* rx_counters);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -54,40 +67,66 @@ class Worker {
   void RunTunToUdp();
   void RunUdpToTun();
   int fatal_errno() const { return fatal_errno_.load(); }
+  // False once a UDP_SEGMENT send failed and GSO was turned off.
+  bool gso_active() const { return gso_active_.load(std::memory_order_relaxed); }
+
+  static constexpr size_t kArenaSize = 4u << 20;
+  static constexpr size_t kMaxMsgs = 512;  // >= kMaxSegmentsPerPacket + kBatch: a super-packet without GSO
+  static constexpr size_t kIovPool = 8192;
+  static constexpr size_t kRxBatch = 32;
 
  private:
-  // Returns false when the stop fd fired (or polling failed for good).
   bool WaitReadable(int fd);
-  // Encapsulates the packet at bufs_[slot] + kHeadroom; true when a datagram
-  // was queued in slot `*queued`.
-  bool Encapsulate(uint8_t* pkt, size_t len, size_t queued);
-  void SendQueued(size_t queued);
+  // Processes one packet read at `rd` (vnet header first when configured).
+  void Encapsulate(uint8_t* rd, size_t n);
+  // Queues a message of `iovcnt` iovecs from the pool, starting at `iov`:
+  // one datagram, or a train of `segs` datagrams of `seg_len` bytes (two
+  // iovecs each: headers, payload) sent with UDP_SEGMENT.
+  void Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs, size_t seg_len);
+  void SendQueued();
+  void SendOneByOne(size_t msg);
+  void WriteTun(struct iovec* iov, size_t n, size_t bytes, bool gso);
+  void WritePacket(uint8_t* pkt, size_t len);
   void Flush(uint64_t* block, uint64_t* local);
 
   const WorkerConfig config_;
   const Table* const table_;
   const int tun_fd_;
-  const int udp_fd_;
+  const int send_fd_;
+  const int recv_fd_;
   const int stop_fd_;
   uint64_t* const tx_block_;
   uint64_t* const rx_block_;
   const uint32_t subnet_mask_;  // the network's SubnetLen as a mask
+  const size_t prefix_;         // encapsulation bytes in front of the inner packet
   std::atomic<int> fatal_errno_{0};
+  std::atomic<bool> gso_active_;
 
-  // Encapsulation side: kBatch buffers with headroom, their iovecs, peer
-  // addresses and mmsghdrs; plus one buffer for ICMP errors.
-  std::unique_ptr<uint8_t[]> tx_mem_;
-  struct iovec tx_iov_[kBatch];
-  struct sockaddr_in tx_addr_[kBatch];
-  struct mmsghdr tx_msgs_[kBatch];
+  // Encapsulation side: an arena for packets and segments, the queued
+  // messages with their peer addresses, iovecs and UDP_SEGMENT cmsgs.
+  std::unique_ptr<uint8_t[]> arena_;
+  size_t cursor_ = 0;
+  size_t queued_ = 0;
+  size_t iov_used_ = 0;
+  struct iovec iov_pool_[kIovPool];
+  size_t tx_bytes_[kMaxMsgs];
+  struct sockaddr_in tx_addr_[kMaxMsgs];
+  struct mmsghdr tx_msgs_[kMaxMsgs];
+  uint16_t tx_segs_[kMaxMsgs];     // datagrams in message i
+  uint16_t tx_seg_len_[kMaxMsgs];  // their size (train) or 0
+  alignas(struct cmsghdr) uint8_t tx_cmsg_[kMaxMsgs][CMSG_SPACE(sizeof(uint16_t))];
   uint8_t icmp_buf_[128];
   uint64_t tx_counts_[kCounterCount] = {};
 
   // Decapsulation side.
   std::unique_ptr<uint8_t[]> rx_mem_;
-  struct iovec rx_iov_[kBatch];
-  struct sockaddr_in rx_addr_[kBatch];
-  struct mmsghdr rx_msgs_[kBatch];
+  struct iovec rx_iov_[kRxBatch];
+  struct sockaddr_in rx_addr_[kRxBatch];
+  struct mmsghdr rx_msgs_[kRxBatch];
+  alignas(struct cmsghdr) uint8_t rx_cmsg_[kRxBatch][CMSG_SPACE(sizeof(int))];
+  TcpRun run_;
+  struct iovec wr_iov_[TcpRun::kMaxIov];
+  VnetHdr zero_vnet_{};
   uint64_t rx_counts_[kCounterCount] = {};
 };
 

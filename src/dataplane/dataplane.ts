@@ -107,6 +107,7 @@ export class DataPlane {
           vni: o.vni,
           ownMac: mac,
           checkPeers: !o.allowUnknownPeers,
+          ...o.offloads,
         },
         native,
       );

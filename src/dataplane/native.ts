@@ -78,11 +78,19 @@ export interface NativeEngineConfig {
   vni: number;
   ownMac: Buffer;
   checkPeers: boolean;
+  vnetHdr: boolean;
+  tso: boolean;
+  uso: boolean;
+  udpGso: boolean;
+  udpGro: boolean;
+  coalesce: boolean;
 }
 
 export interface NativeEngine {
   stop(): void;
   fatalErrno(): number;
+  /** The OffloadBit set in effect now (native/core/offload.h). */
+  offloads(): number;
 }
 
 export type CodecVerdict =

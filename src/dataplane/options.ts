@@ -42,7 +42,29 @@ export interface DataPlaneOptions {
   allowUnknownPeers?: boolean;
   /** Socket buffer size in bytes (SO_RCVBUF/SO_SNDBUF). Default 4 MiB. */
   socketBuffer?: number;
+  /**
+   * Offloads, all on by default; each falls back by itself when the kernel
+   * refuses it. Switch one off to measure what it buys (`weft bench`).
+   */
+  offloads?: OffloadOptions;
 }
+
+export interface OffloadOptions {
+  /** TUN with virtio_net_hdr (the base of tso, uso and coalesce). */
+  vnetHdr?: boolean;
+  /** Read TCP super-packets from the TUN and segment them ourselves. */
+  tso?: boolean;
+  /** Read UDP super-packets from the TUN. */
+  uso?: boolean;
+  /** Send trains of equal-size datagrams with one UDP_SEGMENT call. */
+  udpGso?: boolean;
+  /** Receive GRO-merged datagrams. */
+  udpGro?: boolean;
+  /** Merge received TCP segments into one TUN GSO write. */
+  coalesce?: boolean;
+}
+
+export const kOffloadOptions = ['vnetHdr', 'tso', 'uso', 'udpGso', 'udpGro', 'coalesce'] as const;
 
 export interface ResolvedOptions {
   readonly backend: DataPlaneBackend;
@@ -60,6 +82,7 @@ export interface ResolvedOptions {
   readonly persist: boolean;
   readonly allowUnknownPeers: boolean;
   readonly socketBuffer: number;
+  readonly offloads: Readonly<Required<OffloadOptions>>;
 }
 
 /** Bytes each encapsulation adds to an inner packet (outer IPv4 + UDP [+ VXLAN + Ethernet]). */
@@ -72,7 +95,7 @@ const kDeviceName = /^[A-Za-z0-9_.-]{1,15}$/;
 
 const kKnown = new Set([
   'backend', 'device', 'publicIp', 'network', 'subnet', 'port', 'vni', 'vtepMac', 'mtu', 'queues',
-  'tablePath', 'persist', 'allowUnknownPeers', 'socketBuffer',
+  'tablePath', 'persist', 'allowUnknownPeers', 'socketBuffer', 'offloads',
 ]);
 
 function int(name: string, value: unknown, min: number, max: number): number {
@@ -184,6 +207,15 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
     throw invalidOption('options.tablePath', 'an absolute path', options.tablePath);
   }
   const tablePath = options.tablePath ?? defaultTablePath(device);
+  const given = options.offloads ?? {};
+  if (typeof given !== 'object' || given === null) throw invalidOption('options.offloads', 'an object', given);
+  const offloads = {} as Record<(typeof kOffloadOptions)[number], boolean>;
+  for (const key of Object.keys(given)) {
+    if (!(kOffloadOptions as readonly string[]).includes(key)) {
+      throw invalidOption(`options.offloads.${key}`, `absent (known: ${kOffloadOptions.join(', ')})`, (given as Record<string, unknown>)[key]);
+    }
+  }
+  for (const key of kOffloadOptions) offloads[key] = bool(`offloads.${key}`, given[key], true);
 
   return Object.freeze({
     backend,
@@ -201,6 +233,7 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
     persist: bool('persist', options.persist, false),
     allowUnknownPeers: bool('allowUnknownPeers', options.allowUnknownPeers, false),
     socketBuffer,
+    offloads: Object.freeze(offloads),
   });
 }
 

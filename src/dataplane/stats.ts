@@ -26,8 +26,8 @@ export interface DataPlaneStats {
   offloads: Record<string, boolean | number>;
 }
 
-/** Offload bits the engine records in the table header (none negotiated yet in this version). */
-export const kOffloadBits: readonly string[] = [];
+/** Offload bits the engine records in the table header, in bit order (native/core/offload.h OffloadBit). */
+export const kOffloadBits: readonly string[] = ['vnetHdr', 'tso', 'uso', 'udpGso', 'udpGro', 'coalesce', 'srcPorts'];
 
 export function snapshot(native: NativeTable, tablePath: string): DataPlaneStats {
   const h = native.header();
