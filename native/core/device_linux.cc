@@ -128,6 +128,19 @@ Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32
     ifr.ifr_qlen = 10000;
     s = IfIoctl(sock, SIOCSIFTXQLEN, &ifr, "ioctl(SIOCSIFTXQLEN)", name);
   }
+  if (s.ok()) {
+    // No IPv6 on the device: the overlay is IPv4, and an IPv6-enabled TUN
+    // would send router solicitations and MLD reports into the data plane.
+    // Best effort: a kernel without IPv6 has no such file.
+    const std::string path = "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6";
+    const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      if (write(fd, "1", 1) != 1) {
+        // not fatal: IPv6 packets are counted and dropped as noRoute
+      }
+      close(fd);
+    }
+  }
   if (s.ok()) s = IfIoctl(sock, SIOCGIFFLAGS, &ifr, "ioctl(SIOCGIFFLAGS)", name);
   if (s.ok()) {
     ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);

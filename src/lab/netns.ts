@@ -40,8 +40,10 @@ export class Netns {
   readonly name: string;
   readonly #children = new Set<ChildProcess>();
 
-  constructor(label: string) {
-    this.name = `weft-t${process.pid}-${++counter}-${label}-${randomBytes(2).toString('hex')}`.slice(0, 60);
+  /** `prefix` names the owner (default `weft-t<pid>-<n>`); a random suffix keeps names unique per run. */
+  constructor(label: string, opts: { prefix?: string } = {}) {
+    const prefix = opts.prefix ?? `weft-t${process.pid}-${++counter}`;
+    this.name = `${prefix}-${label}-${randomBytes(2).toString('hex')}`.slice(0, 60);
     sh('ip', ['netns', 'add', this.name]);
     live.add(this.name);
     this.ip('link', 'set', 'lo', 'up');
@@ -62,6 +64,16 @@ export class Netns {
     this.#children.add(child);
     child.on('exit', () => this.#children.delete(child));
     return child;
+  }
+
+  /**
+   * Leaves the namespace and its processes running after this process exits
+   * (`weft demo --keep`): they are no longer torn down by destroy-at-exit.
+   */
+  keep(): void {
+    live.delete(this.name);
+    for (const child of this.#children) child.unref();
+    this.#children.clear();
   }
 
   async destroy(): Promise<void> {
