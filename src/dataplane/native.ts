@@ -146,7 +146,9 @@ let cached: Addon | undefined;
 
 export function loadAddon(): Addon {
   if (cached) return cached;
-  const root = join(__dirname, '..', '..', '..');
+  // WEFT_ADDON_DIR points at another build (a sanitizer build, a developer's
+  // private copy); by default the addon is the one built in this package.
+  const root = process.env.WEFT_ADDON_DIR || join(__dirname, '..', '..', '..');
   let addon: Addon;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
