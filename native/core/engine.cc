@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <net/if.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -14,6 +15,13 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   e->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (e->stop_fd_ < 0) return Status::FromErrno("eventfd", "cannot create the stop signal");
 
+  // configure_device == false attaches to a device someone else created and
+  // configured (a root oneshot, for an unprivileged data plane): never create
+  // a bare one in its place.
+  if (!config.configure_device && if_nametoindex(config.device.c_str()) == 0) {
+    return Status::Errno(ENODEV, "open", "TUN device " + config.device +
+                                             " does not exist (configureDevice=false attaches to a pre-created device)");
+  }
   unsigned want = kTunFCsum;
   if (config.tso) want |= kTunFTso4 | kTunFTsoEcn;
   if (config.uso) want |= kTunFUso4 | kTunFUso6;
@@ -66,8 +74,7 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   e->offloads_ = offloads;
   for (auto& w : e->workers_) {
     Worker* worker = w.get();
-    e->threads_.emplace_back([worker] { worker->RunTunToUdp(); });
-    e->threads_.emplace_back([worker] { worker->RunUdpToTun(); });
+    e->threads_.emplace_back([worker] { worker->Run(); });
   }
   e->running_ = true;
   if (table->writable()) {

@@ -46,6 +46,11 @@ Worker::Worker(const WorkerConfig& config, const Table* table, int tun_fd, int s
       tx_block_(tx_counters),
       rx_block_(rx_counters),
       subnet_mask_(table->header().subnet_len == 0 ? 0 : ~uint32_t{0} << (32 - table->header().subnet_len)),
+      network_(table->header().network & (table->header().network_prefix_len == 0
+                                              ? 0
+                                              : ~uint32_t{0} << (32 - table->header().network_prefix_len))),
+      network_mask_(table->header().network_prefix_len == 0 ? 0
+                                                            : ~uint32_t{0} << (32 - table->header().network_prefix_len)),
       prefix_(config.backend == table::kBackendVxlan ? kVxlanEncapLen : 0),
       gso_active_(config.udp_gso),
       arena_(new uint8_t[kArenaSize]),
@@ -70,21 +75,31 @@ Worker::Worker(const WorkerConfig& config, const Table* table, int tun_fd, int s
 
 Worker::~Worker() = default;
 
-bool Worker::WaitReadable(int fd) {
-  struct pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+void Worker::Run() {
+  struct pollfd fds[3] = {{tun_fd_, POLLIN, 0}, {recv_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
-    const int n = poll(fds, 2, -1);
+    const int n = poll(fds, 3, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       fatal_errno_ = errno;
-      return false;
+      return;
     }
-    if (fds[1].revents != 0) return false;
-    if (fds[0].revents & (POLLERR | POLLNVAL)) {
-      fatal_errno_ = (fds[0].revents & POLLNVAL) ? EBADF : EIO;
-      return false;
+    if (fds[2].revents != 0) return;
+    for (int i = 0; i < 2; i++) {
+      if (fds[i].revents & (POLLERR | POLLNVAL)) {
+        fatal_errno_ = (fds[i].revents & POLLNVAL) ? EBADF : EIO;
+        return;
+      }
     }
-    return true;
+    // Serve both directions until neither has work: a request written into
+    // the TUN often has its answer queued before the write returns, and this
+    // thread picks it up without another wake-up.
+    bool more = true;
+    while (more) {
+      more = RunTunToUdp();
+      more = RunUdpToTun() || more;
+      if (fatal_errno_ != 0) return;
+    }
   }
 }
 
@@ -277,32 +292,31 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
   cursor_ = Align8(static_cast<size_t>(hdrs + segs.count * segs.hdr_block - arena_.get()));
 }
 
-void Worker::RunTunToUdp() {
+bool Worker::RunTunToUdp() {
   const size_t vnet = config_.vnet_hdr ? kVnetHdrLen : 0;
-  while (WaitReadable(tun_fd_)) {
-    for (size_t i = 0; i < kBatch; i++) {
-      // Room for one more read and whatever it may turn into.
-      if (kArenaSize - cursor_ < kReadRoom + kSegmentRoom || queued_ + kMaxSegmentsPerPacket > kMaxMsgs ||
-          iov_used_ + 2 * kMaxSegmentsPerPacket > kIovPool) {
-        SendQueued();
-      }
-      uint8_t* rd = arena_.get() + cursor_ + kHeadroom - vnet;
-      const ssize_t n = read(tun_fd_, rd, vnet + kMaxPacket);
-      tx_counts_[kTunRxSyscalls]++;
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN) fatal_errno_ = errno;
-        break;
-      }
-      tx_counts_[kTunRxPackets]++;
-      tx_counts_[kTunRxBytes] += static_cast<uint64_t>(n) - std::min(vnet, static_cast<size_t>(n));
-      Encapsulate(rd, static_cast<size_t>(n));
+  size_t reads = 0;
+  for (; reads < kBatch; reads++) {
+    // Room for one more read and whatever it may turn into.
+    if (kArenaSize - cursor_ < kReadRoom + kSegmentRoom || queued_ + kMaxSegmentsPerPacket > kMaxMsgs ||
+        iov_used_ + 2 * kMaxSegmentsPerPacket > kIovPool) {
+      SendQueued();
     }
-    if (queued_ > 0) SendQueued();
-    cursor_ = 0;
-    Flush(tx_block_, tx_counts_);
-    if (fatal_errno_ != 0) return;
+    uint8_t* rd = arena_.get() + cursor_ + kHeadroom - vnet;
+    const ssize_t n = read(tun_fd_, rd, vnet + kMaxPacket);
+    tx_counts_[kTunRxSyscalls]++;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) fatal_errno_ = errno;
+      break;
+    }
+    tx_counts_[kTunRxPackets]++;
+    tx_counts_[kTunRxBytes] += static_cast<uint64_t>(n) - std::min(vnet, static_cast<size_t>(n));
+    Encapsulate(rd, static_cast<size_t>(n));
   }
+  if (queued_ > 0) SendQueued();
+  cursor_ = 0;
+  Flush(tx_block_, tx_counts_);
+  return reads == kBatch;
 }
 
 // ---------------------------------------------------------------- UDP -> TUN
@@ -327,99 +341,114 @@ void Worker::WritePacket(uint8_t* pkt, size_t len) {
   WriteTun(iov, 2, len, false);
 }
 
-void Worker::RunUdpToTun() {
+Verdict Worker::Admit(const uint8_t* pkt, uint32_t outer_src) const {
+  // No IPv6 overlay yet (the send side drops IPv6 as noRoute, the device has
+  // IPv6 disabled): an IPv6 frame from the underlay is not ours to deliver.
+  if ((pkt[0] >> 4) != 4) return kDropNotIp;
+  // Peers only encapsulate what their route for the network sends them; a
+  // decapsulated packet for any other address (a host address, loopback,
+  // the internet) would make this node a relay for whoever reaches its port.
+  if ((Load32(pkt + ipv4::kDst) & network_mask_) != network_) return kDropBadDestination;
+  if (config_.check_inner_source) {
+    table::EntryData lease;
+    if (!table_->Lookup(Load32(pkt + ipv4::kSrc), &lease) || lease.family != 4 ||
+        Load32(lease.public_ip) != outer_src) {
+      return kDropBadSource;
+    }
+  }
+  return kForward;
+}
+
+bool Worker::RunUdpToTun() {
   uint64_t* c = rx_counts_;
   const bool merge = config_.vnet_hdr && config_.coalesce;
-  while (WaitReadable(recv_fd_)) {
-    for (;;) {  // drain: repeat while batches come back full
-      for (size_t i = 0; i < kRxBatch; i++) {
-        rx_msgs_[i].msg_hdr.msg_namelen = sizeof(rx_addr_[i]);
-        rx_msgs_[i].msg_hdr.msg_control = config_.udp_gro ? rx_cmsg_[i] : nullptr;
-        rx_msgs_[i].msg_hdr.msg_controllen = config_.udp_gro ? sizeof(rx_cmsg_[i]) : 0;
-      }
-      const int n = recvmmsg(recv_fd_, rx_msgs_, kRxBatch, MSG_DONTWAIT, nullptr);
-      c[kUdpRxSyscalls]++;
-      if (n <= 0) {
-        if (n < 0 && errno != EAGAIN && errno != EINTR) fatal_errno_ = errno;
-        break;
-      }
-      for (int i = 0; i < n; i++) {
-        uint8_t* data = static_cast<uint8_t*>(rx_iov_[i].iov_base);
-        const struct msghdr& m = rx_msgs_[i].msg_hdr;
-        const size_t len = rx_msgs_[i].msg_len;
-        size_t gso = 0;
-        for (struct cmsghdr* cm = CMSG_FIRSTHDR(&m); cm != nullptr; cm = CMSG_NXTHDR(const_cast<msghdr*>(&m), cm)) {
-          if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
-            int size = 0;
-            std::memcpy(&size, CMSG_DATA(cm), sizeof(size));
-            gso = static_cast<size_t>(size);
-          }
-        }
-        const size_t step = (gso > 0 && gso < len) ? gso : len;
-        const size_t datagrams = len == 0 ? 1 : (len + step - 1) / step;
-        c[kUdpRxPackets] += datagrams;
-        c[kUdpRxBytes] += len;
-        if (len == 0 || len > kMaxPacket || (m.msg_flags & MSG_TRUNC)) {
-          c[kDropMalformed] += datagrams;
-          continue;
-        }
-        if (config_.check_peers && !table_->IsPeer(ntohl(rx_addr_[i].sin_addr.s_addr))) {
-          c[kDropUnknownPeer] += datagrams;
-          continue;
-        }
-        // Datagrams merged by UDP GRO had non-zero outer checksums that the
-        // kernel verified: their inner segments may be merged without
-        // re-checking each inner checksum. Single datagrams are written
-        // as they came, so the kernel checks their inner checksums.
-        const bool grouped = datagrams > 1;
-        if (grouped) c[kUdpRxGroBatches]++;
-        for (size_t off = 0; off < len; off += step) {
-          const size_t dlen = std::min(step, len - off);
-          size_t ioff = 0;
-          size_t ip_len = 0;
-          const Verdict v = config_.backend == table::kBackendUdp
-                                ? UdpDecap(data + off, dlen, &ip_len)
-                                : VxlanDecap(data + off, dlen, config_.vni, config_.own_mac, &ioff, &ip_len);
-          if (v != kForward) {
-            c[v]++;
-          } else {
-            uint8_t* pkt = data + off + ioff;
-            if (merge && grouped) {
-              if (run_.count() > 0 && run_.Append(pkt, ip_len)) continue;
-              if (run_.count() > 0) {
-                const size_t k = run_.Finish(wr_iov_);
-                size_t bytes = 0;
-                for (size_t j = 1; j < k; j++) bytes += wr_iov_[j].iov_len;
-                WriteTun(wr_iov_, k, bytes, k > 2);
-              }
-              if (run_.Start(pkt, ip_len)) continue;
-            }
-            if (config_.vnet_hdr) {
-              WritePacket(pkt, ip_len);
-            } else {
-              c[kTunTxSyscalls]++;
-              if (write(tun_fd_, pkt, ip_len) == static_cast<ssize_t>(ip_len)) {
-                c[kTunTxPackets]++;
-                c[kTunTxBytes] += ip_len;
-              } else {
-                c[kDropTunWriteError]++;
-              }
-            }
-          }
-        }
-        if (run_.count() > 0) {
-          const size_t k = run_.Finish(wr_iov_);
-          size_t bytes = 0;
-          for (size_t j = 1; j < k; j++) bytes += wr_iov_[j].iov_len;
-          WriteTun(wr_iov_, k, bytes, k > 2);
-        }
-      }
-      Flush(rx_block_, rx_counts_);
-      if (static_cast<size_t>(n) < kRxBatch) break;
-    }
-    Flush(rx_block_, rx_counts_);
-    if (fatal_errno_ != 0) return;
+  for (size_t i = 0; i < kRxBatch; i++) {
+    rx_msgs_[i].msg_hdr.msg_namelen = sizeof(rx_addr_[i]);
+    rx_msgs_[i].msg_hdr.msg_control = config_.udp_gro ? rx_cmsg_[i] : nullptr;
+    rx_msgs_[i].msg_hdr.msg_controllen = config_.udp_gro ? sizeof(rx_cmsg_[i]) : 0;
   }
+  const int n = recvmmsg(recv_fd_, rx_msgs_, kRxBatch, MSG_DONTWAIT, nullptr);
+  c[kUdpRxSyscalls]++;
+  if (n <= 0) {
+    if (n < 0 && errno != EAGAIN && errno != EINTR) fatal_errno_ = errno;
+    Flush(rx_block_, rx_counts_);
+    return false;
+  }
+  for (int i = 0; i < n; i++) {
+    uint8_t* data = static_cast<uint8_t*>(rx_iov_[i].iov_base);
+    const struct msghdr& m = rx_msgs_[i].msg_hdr;
+    const size_t len = rx_msgs_[i].msg_len;
+    size_t gso = 0;
+    for (struct cmsghdr* cm = CMSG_FIRSTHDR(&m); cm != nullptr; cm = CMSG_NXTHDR(const_cast<msghdr*>(&m), cm)) {
+      if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+        int size = 0;
+        std::memcpy(&size, CMSG_DATA(cm), sizeof(size));
+        gso = static_cast<size_t>(size);
+      }
+    }
+    const size_t step = (gso > 0 && gso < len) ? gso : len;
+    const size_t datagrams = len == 0 ? 1 : (len + step - 1) / step;
+    c[kUdpRxPackets] += datagrams;
+    c[kUdpRxBytes] += len;
+    if (len == 0 || len > kMaxPacket || (m.msg_flags & MSG_TRUNC)) {
+      c[kDropMalformed] += datagrams;
+      continue;
+    }
+    const uint32_t outer_src = ntohl(rx_addr_[i].sin_addr.s_addr);
+    if (config_.check_peers && !table_->IsPeer(outer_src)) {
+      c[kDropUnknownPeer] += datagrams;
+      continue;
+    }
+    // Datagrams merged by UDP GRO had non-zero outer checksums that the
+    // kernel verified: their inner segments may be merged without
+    // re-checking each inner checksum. Single datagrams are written
+    // as they came, so the kernel checks their inner checksums.
+    const bool grouped = datagrams > 1;
+    if (grouped) c[kUdpRxGroBatches]++;
+    for (size_t off = 0; off < len; off += step) {
+      const size_t dlen = std::min(step, len - off);
+      size_t ioff = 0;
+      size_t ip_len = 0;
+      Verdict v = config_.backend == table::kBackendUdp
+                      ? UdpDecap(data + off, dlen, &ip_len)
+                      : VxlanDecap(data + off, dlen, config_.vni, config_.own_mac, &ioff, &ip_len);
+      if (v == kForward) v = Admit(data + off + ioff, outer_src);
+      if (v != kForward) {
+        c[v]++;
+      } else {
+        uint8_t* pkt = data + off + ioff;
+        if (merge && grouped) {
+          if (run_.count() > 0 && run_.Append(pkt, ip_len)) continue;
+          if (run_.count() > 0) {
+            const size_t k = run_.Finish(wr_iov_);
+            size_t bytes = 0;
+            for (size_t j = 1; j < k; j++) bytes += wr_iov_[j].iov_len;
+            WriteTun(wr_iov_, k, bytes, k > 2);
+          }
+          if (run_.Start(pkt, ip_len)) continue;
+        }
+        if (config_.vnet_hdr) {
+          WritePacket(pkt, ip_len);
+        } else {
+          c[kTunTxSyscalls]++;
+          if (write(tun_fd_, pkt, ip_len) == static_cast<ssize_t>(ip_len)) {
+            c[kTunTxPackets]++;
+            c[kTunTxBytes] += ip_len;
+          } else {
+            c[kDropTunWriteError]++;
+          }
+        }
+      }
+    }
+    if (run_.count() > 0) {
+      const size_t k = run_.Finish(wr_iov_);
+      size_t bytes = 0;
+      for (size_t j = 1; j < k; j++) bytes += wr_iov_[j].iov_len;
+      WriteTun(wr_iov_, k, bytes, k > 2);
+    }
+  }
+  Flush(rx_block_, rx_counts_);
+  return static_cast<size_t>(n) == kRxBatch;
 }
 
 }  // namespace weft

@@ -1,5 +1,5 @@
-// One worker queue: a TUN queue fd and UDP sockets, and the two loops that
-// move packets between them, each on its own thread.
+// One worker queue: a TUN queue fd and UDP sockets, served by one thread
+// that moves packets both ways.
 //
 //   RunTunToUdp (encapsulate):
 //     poll(tun, stop) -> read up to kBatch packets (non-blocking drain) into
@@ -18,6 +18,8 @@
 //     poll(udp, stop) -> recvmmsg (with UDP_GRO: each message may hold many
 //     datagrams of gso_size bytes) -> [source must be a lease's PublicIP]
 //       -> udp: check IPv4, TTL - 1 | vxlan: flags, VNI, MACs, inner IP
+//       -> Admit: inner IPv4 only, destination inside the overlay network,
+//          [inner source inside the lease whose PublicIP sent it]
 //       -> [coalesce] consecutive TCP segments of one flow from one GRO'd
 //          message merge into one super-packet (TcpRun)
 //       -> one write/writev per (super-)packet into the TUN
@@ -47,6 +49,7 @@ struct WorkerConfig {
   uint8_t own_mac[6];  // vxlan
   uint16_t peer_port;  // destination port of outgoing datagrams
   bool check_peers;    // accept datagrams only from lease PublicIPs
+  bool check_inner_source;  // inner source must lie in the lease of the outer source
   bool vnet_hdr;       // the TUN fd carries virtio_net_hdr
   bool udp_gso;        // send trains with UDP_SEGMENT
   bool udp_gro;        // the receive socket has UDP_GRO on
@@ -62,10 +65,14 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Both return when the stop fd becomes readable or on a fatal fd error
-  // (then `fatal_errno()` is set).
-  void RunTunToUdp();
-  void RunUdpToTun();
+  // The worker's thread: polls the TUN queue and the socket, serves both
+  // directions until neither has work, and returns when the stop fd becomes
+  // readable or on a fatal fd error (then `fatal_errno()` is set).
+  void Run();
+  // One batch each way (non-blocking); true when the batch was full, so
+  // more may be waiting.
+  bool RunTunToUdp();
+  bool RunUdpToTun();
   int fatal_errno() const { return fatal_errno_.load(); }
   // False once a UDP_SEGMENT send failed and GSO was turned off.
   bool gso_active() const { return gso_active_.load(std::memory_order_relaxed); }
@@ -76,7 +83,6 @@ class Worker {
   static constexpr size_t kRxBatch = 32;
 
  private:
-  bool WaitReadable(int fd);
   // Processes one packet read at `rd` (vnet header first when configured).
   void Encapsulate(uint8_t* rd, size_t n);
   // Queues a message of `iovcnt` iovecs from the pool, starting at `iov`:
@@ -87,6 +93,10 @@ class Worker {
   void SendOneByOne(size_t msg);
   void WriteTun(struct iovec* iov, size_t n, size_t bytes, bool gso);
   void WritePacket(uint8_t* pkt, size_t len);
+  // What a decapsulated packet (that passed its codec) must also satisfy to
+  // reach the TUN: kForward or the drop reason. `outer_src` is host order.
+  // Constant time: a mask compare, and one table lookup with check_inner_source.
+  Verdict Admit(const uint8_t* pkt, uint32_t outer_src) const;
   void Flush(uint64_t* block, uint64_t* local);
 
   const WorkerConfig config_;
@@ -98,6 +108,8 @@ class Worker {
   uint64_t* const tx_block_;
   uint64_t* const rx_block_;
   const uint32_t subnet_mask_;  // the network's SubnetLen as a mask
+  const uint32_t network_;      // the overlay network (host order) and its mask
+  const uint32_t network_mask_;
   const size_t prefix_;         // encapsulation bytes in front of the inner packet
   std::atomic<int> fatal_errno_{0};
   std::atomic<bool> gso_active_;
