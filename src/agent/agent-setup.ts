@@ -12,7 +12,7 @@ import type { SubnetEnvValues } from '../host/subnet-env';
 import type { Cidr } from '../net/cidr';
 import { randomMac } from '../net/mac';
 import { EmbeddedStore } from '../store/embedded-store';
-import { EtcdStore } from '../store/etcd-store';
+import type { EtcdStore as EtcdStoreClass } from '../store/etcd-store';
 import type { LeaseStore } from '../store/lease-store';
 import type { AgentOptions } from './agent-options';
 import type { NodeState } from './node-state';
@@ -30,6 +30,10 @@ export interface OpenedStore {
 export function openStore(o: AgentOptions, dataDir: string): OpenedStore {
   if (o.store) return { store: o.store, owned: false, describe: 'custom store', kind: 'custom' };
   if (o.etcd) {
+    // Loaded on demand: the etcd client (gRPC, protobufs) takes a few hundred
+    // ms to load, and a restart re-attaches its data plane before this point.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { EtcdStore } = require('../store/etcd-store') as { EtcdStore: typeof EtcdStoreClass };
     const s = new EtcdStore(o.etcd);
     return { store: s, owned: true, describe: `etcd ${o.etcd.endpoints.join(',')}`, kind: 'etcd' };
   }

@@ -1,10 +1,18 @@
 // Agent: the composition root of `weft run`, and what embedders use.
 //
 // start() follows flanneld's order (flannel-facts §10):
-//   interface → store → network config (retried until present) → lease
+//   interface → [re-attach] → store → network config (retried until present) → lease
 //   (previous subnet from subnet.env) → backend (DataPlane on flannel0 /
 //   flannel.<VNI>, or host-gw routes) → iptables rules → state file and
 //   subnet.env → peers programmed from the store → ready → renew/watch.
+// [re-attach]: when the state file of an earlier run records a udp/vxlan
+// data plane and its persistent table is still there, the device and table
+// are re-attached first, with the recorded subnet, port, VNI, VtepMAC and
+// MTU, so forwarding to the known peers resumes before the store is reached
+// (a restart drops almost no traffic, also during a store outage). Once the
+// lease and config are known the re-attached data plane is kept if it matches
+// them, else closed and opened anew; peers are reconciled only after the
+// store has answered, so nothing is removed from the table on a guess.
 // Store calls during startup are retried with backoff while the store is
 // unreachable; anything else that fails undoes what startup created (device,
 // table, rules, a lease this run created) and rejects start().
@@ -13,15 +21,17 @@
 // its entries, readiness turns false with the reason, and a probe (plus the
 // lease manager's own retries) reconnects with backoff.
 //
-// stop(): watch and renewal stop, rule checks stop, the data plane closes
-// (with `persist` the device and table stay for a restart), the lease stays
-// in the store (flanneld does the same), the store closes. Events: 'ready',
+// stop(): watch and renewal stop, rule checks stop, the store closes, the
+// data plane closes last (with `persist` the device and table stay for a
+// restart), the lease stays in the store (flanneld does the same). Events: 'ready',
 // 'peer' (PeerEvent), 'fatal' (Error: the data plane died, or the lease
 // moved to another subnet) — after 'fatal' the owner should stop().
 
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import type { NetworkConfig } from '../config/network-config';
 import { backendPort } from '../config/network-config';
+import type { DataPlaneOptions, ResolvedOptions } from '../dataplane/options';
 import type { DataPlaneStats } from '../dataplane/stats';
 import { defaultTablePath } from '../dataplane/options';
 import { ErrorCode, WeftError } from '../errors';
@@ -36,7 +46,7 @@ import { type AgentLogger, type AgentOptions, type ResolvedAgentOptions, resolve
 import { type OpenedStore, chooseVtepMac, hostGwCheck, openStore, parseSeed, readNetworkConfig, removeStaleMasq, ruleSets } from './agent-setup';
 import { DataPlaneNodeBackend, HostGwNodeBackend, type NodeBackend } from './backend';
 import { type ExternalInterface, selectInterface } from './interface-select';
-import { readNodeState, writeNodeState } from './node-state';
+import { type NodeState, readNodeState, writeNodeState } from './node-state';
 import { retrying, stopped, withTimeout } from './retry';
 
 export type AgentPhase = 'created' | 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
@@ -100,6 +110,8 @@ export class Agent extends EventEmitter {
     this.#phase = 'starting';
     this.#starting = this.#start().catch(async (err: unknown) => {
       this.#phase = 'failed';
+      // A data plane re-attached early (and not undone) stays as a stop leaves it.
+      await this.#backend?.close().catch(() => undefined);
       await this.#closeStore();
       throw err;
     });
@@ -118,6 +130,8 @@ export class Agent extends EventEmitter {
     });
     this.#iface = iface;
     this.#log.info('using interface', { iface: iface.name, address: iface.address, publicIp: iface.publicIp, mtu: iface.mtu });
+    const state = readNodeState(o.stateFile);
+    await this.#reattachEarly(state, iface);
 
     this.#stage = 'opening the store';
     const opened = openStore(this.#o, o.dataDir);
@@ -132,7 +146,6 @@ export class Agent extends EventEmitter {
     if (type === 'host-gw') hostGwCheck(iface.publicIp, iface.address);
 
     const prevEnv = await readSubnetEnv(o.subnetFile);
-    const state = readNodeState(o.stateFile);
     const device = type === 'vxlan' ? `flannel.${config.backend.vni}` : 'flannel0';
     const tablePath = this.#o.tablePath ?? defaultTablePath(device);
     let vtepMac: string | undefined;
@@ -197,7 +210,7 @@ export class Agent extends EventEmitter {
     } else {
       const overhead = b.type === 'vxlan' ? 50 : 28;
       const underMtu = b.type === 'vxlan' && b.mtu > 0 ? b.mtu : iface.mtu;
-      this.#backend = await DataPlaneNodeBackend.open({
+      const want = {
         backend: b.type,
         device: s.device,
         publicIp: iface.address,
@@ -210,8 +223,17 @@ export class Agent extends EventEmitter {
         tablePath: s.tablePath,
         persist: o.persist,
         allowUnknownPeers: o.allowUnknownPeers,
-      }, this.#run);
-      const dp = this.#backend.dataPlane!;
+      } as const;
+      const early = this.#backend;
+      const kept = early?.dataPlane && !early.dataPlane.closed && sameDataPlane(early.dataPlane.options, early.dataPlane.vtepMac, want);
+      if (early && !kept) {
+        this.#log.info('the re-attached data plane does not match the lease and config; opening it anew', { device: early.dataPlane?.options.device });
+        this.#backend = undefined;
+        await early.close();
+      }
+      const backend = kept && early ? early : await DataPlaneNodeBackend.open(want, this.#run);
+      this.#backend = backend;
+      const dp = backend.dataPlane!;
       this.#log.info('data plane open', { device: s.device, mtu: dp.options.mtu, port: dp.options.port, queues: dp.options.queues,
         reattached: dp.reattached, tablePath: s.tablePath, ...(dp.vtepMac ? { vtepMac: dp.vtepMac } : {}) });
     }
@@ -232,8 +254,51 @@ export class Agent extends EventEmitter {
       ipMasq: o.ipMasq, forwardRules: o.forwardRules, randomFully: sets.randomFully,
       ...(b.type !== 'host-gw' ? { device: s.device, tablePath: s.tablePath } : {}),
       ...(this.#backend.dataPlane?.vtepMac ? { vtepMac: this.#backend.dataPlane.vtepMac } : {}),
+      ...(this.#backend.dataPlane ? { port: this.#backend.dataPlane.options.port, mtu: this.#backend.dataPlane.options.mtu } : {}),
+      ...(b.type === 'vxlan' ? { vni: b.vni } : {}),
     });
     await writeSubnetEnv(o.subnetFile, { network: config.network, subnet: lease.subnet, mtu: this.#backend.mtu, ipMasq: o.ipMasq });
+  }
+
+  /**
+   * Re-attaches the data plane of an earlier run (see the top) from its state
+   * file, before the store is opened. Only a table that is still there is
+   * re-attached; anything that does not work out is left to the normal path.
+   */
+  async #reattachEarly(state: NodeState | undefined, iface: ExternalInterface): Promise<void> {
+    const o = this.options;
+    if (!o.persist || !state || (state.backend !== 'udp' && state.backend !== 'vxlan')) return;
+    if (!state.device || !state.tablePath || state.port === undefined || state.mtu === undefined) return;
+    if (state.backend === 'vxlan' && (state.vni === undefined || !state.vtepMac)) return;
+    if (this.#o.tablePath !== undefined && this.#o.tablePath !== state.tablePath) return;
+    if (!existsSync(state.tablePath)) return;
+    this.#stage = 're-attaching the data plane';
+    let backend: DataPlaneNodeBackend;
+    try {
+      backend = await DataPlaneNodeBackend.open({
+        backend: state.backend,
+        device: state.device,
+        publicIp: iface.address,
+        network: state.network,
+        subnet: state.subnet,
+        port: state.port,
+        ...(state.backend === 'vxlan' ? { vni: state.vni!, vtepMac: state.vtepMac! } : {}),
+        mtu: state.mtu,
+        ...(this.#o.queues !== undefined ? { queues: this.#o.queues } : {}),
+        tablePath: state.tablePath,
+        persist: true,
+        allowUnknownPeers: o.allowUnknownPeers,
+      }, this.#run);
+    } catch (err) {
+      this.#log.warn('cannot re-attach the data plane of the previous run; it is set up after the store', { device: state.device, err: (err as Error).message });
+      return;
+    }
+    if (!backend.dataPlane.reattached) {
+      await backend.close();
+      return;
+    }
+    this.#backend = backend;
+    this.#log.info('data plane re-attached before the store', { device: state.device, subnet: state.subnet, tableSize: backend.size() });
   }
 
   /** Startup failed after the lease: remove what this run created. */
@@ -371,12 +436,24 @@ export class Agent extends EventEmitter {
     await withTimeout(this.#manager?.stop() ?? Promise.resolve(), 800, 'stopping the lease manager').catch(() => undefined);
     for (const r of this.#rules) await r.stop();
     await this.#peerChain;
-    await this.#backend?.close();
+    // The store closes before the data plane: forwarding goes on until the
+    // last moment, so a restart's gap is as short as the process allows.
     await this.#closeStore();
+    await this.#backend?.close();
     this.#phase = 'stopped';
   }
 
   async #closeStore(): Promise<void> {
     if (this.#opened?.owned) await withTimeout(this.#opened.store.close(), 500, 'closing the store').catch(() => undefined);
   }
+}
+
+/** Does an open data plane already do what `want` asks (so a restart keeps it)? */
+function sameDataPlane(have: ResolvedOptions, haveMac: string | undefined, want: DataPlaneOptions): boolean {
+  return have.backend === want.backend && have.device === want.device && have.publicIp === want.publicIp
+    && formatCidr(have.network) === want.network && formatCidr(have.subnet) === want.subnet
+    && have.port === want.port && have.mtu === want.mtu && have.tablePath === want.tablePath
+    && (want.backend !== 'vxlan' || (have.vni === want.vni && haveMac === want.vtepMac))
+    && have.allowUnknownPeers === (want.allowUnknownPeers ?? false)
+    && (want.queues === undefined || have.queues === want.queues);
 }

@@ -1,9 +1,11 @@
 // The node's state file: what `weft run` created on this host, kept beside
 // --subnet-file (`<subnet-file>.weft.json`, e.g. /run/flannel/subnet.env.weft.json).
 //
-// It serves two contracts:
+// It serves three contracts:
 // - the VtepMAC survives restarts even when /dev/shm (the table) was
 //   cleaned: a restarted vxlan node publishes the same MAC;
+// - a restart re-attaches the persistent device and table from what is
+//   recorded here before it talks to the store, so forwarding resumes at once;
 // - `weft cleanup` knows exactly which device, table file, rules and routes
 //   to remove without guessing.
 // Written atomically (temp + rename); a missing or unreadable file is "no state".
@@ -20,6 +22,14 @@ export interface NodeState {
   readonly device?: string;
   readonly tablePath?: string;
   readonly vtepMac?: string;
+  /**
+   * What the data plane was opened with (udp/vxlan): with these, a restart
+   * re-attaches the device and table before it reaches the store. Absent in
+   * files written by older versions (no early re-attach then).
+   */
+  readonly port?: number;
+  readonly vni?: number;
+  readonly mtu?: number;
   readonly network: string;
   readonly subnet: string;
   /** The external interface (host-gw routes go through it). */

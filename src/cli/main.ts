@@ -5,11 +5,16 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchMain } from './bench';
-import { cleanupMain } from './cleanup-command';
-import { demoMain } from './demo';
-import { runMain } from './run-command';
-import { tableMain } from './table-command';
+
+// Each command's module is loaded only when it runs: `weft run` starts (and a
+// restart re-attaches its data plane) without loading the lab or the bench.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const runMain = (argv: string[]): Promise<number> => (require('./run-command') as typeof import('./run-command')).runMain(argv);
+const tableMain = (argv: string[]): Promise<number> => (require('./table-command') as typeof import('./table-command')).tableMain(argv);
+const cleanupMain = (argv: string[]): Promise<number> => (require('./cleanup-command') as typeof import('./cleanup-command')).cleanupMain(argv);
+const demoMain = (argv: string[]): Promise<number> => (require('./demo') as typeof import('./demo')).demoMain(argv);
+const benchMain = (argv: string[]): Promise<number> => (require('./bench') as typeof import('./bench')).benchMain(argv);
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const USAGE = `Usage: weft <command> [flags]
 
