@@ -1,39 +1,47 @@
-// `weft bench [--quick] [--json FILE] [--svg FILE] [--rounds N] [--seconds S] [--queues N]`
-// (design §9): runs bench/run.ts and prints its table.
+// `weft bench` (design §9): runs bench/run.ts and prints its table.
 
-import { formatResult, missingTools, runBench } from '../../bench/run';
+import { formatResult, missingTools, runBench, type BenchOptions } from '../../bench/run';
+import { bool, formatFlags, num, parseFlags, str, usageError, type FlagSpec } from './flags';
 
-const kUsage = 'usage: weft bench [--quick] [--json FILE] [--svg FILE] [--rounds N] [--seconds S] [--queues N]';
+const kFlags: readonly FlagSpec[] = [
+  { name: 'quick', kind: 'bool', help: 'one short round (about a minute)' },
+  { name: 'json', kind: 'string', arg: 'FILE', help: 'write the full report as JSON' },
+  { name: 'svg', kind: 'string', arg: 'FILE', help: 'write a chart of the medians' },
+  { name: 'rounds', kind: 'int', arg: 'N', help: 'interleaved rounds (default 3, 1 with --quick)' },
+  { name: 'seconds', kind: 'int', arg: 'S', help: 'seconds per iperf3 test (default 5, 2 with --quick)' },
+  { name: 'queues', kind: 'int', arg: 'N', help: 'worker queues of each weft data plane (default: min(cores, 4))' },
+];
+const kUsage = `usage: weft bench [flags]\n${formatFlags(kFlags)}`;
+
+function parse(argv: string[]): BenchOptions | 'help' {
+  const { values, rest, help } = parseFlags(kFlags, argv, {});
+  if (help) return 'help';
+  if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+  const opts: BenchOptions = { quick: bool(values, 'quick') };
+  for (const key of ['rounds', 'seconds', 'queues'] as const) {
+    const v = num(values, key);
+    if (v === undefined) continue;
+    if (v < 1) throw usageError(`--${key} must be a positive integer`, key);
+    opts[key] = v;
+  }
+  const json = str(values, 'json');
+  const svg = str(values, 'svg');
+  if (json) opts.json = json;
+  if (svg) opts.svg = svg;
+  return opts;
+}
 
 export async function benchMain(argv: string[]): Promise<number> {
-  const opts: Parameters<typeof runBench>[0] = { quick: false };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.replace(/^--?/, '').split('=', 2) as [string, string | undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`--${flag} needs a value`);
-      return v;
-    };
-    const num = (): number => {
-      const v = Number(value());
-      if (!Number.isInteger(v) || v < 1) throw new Error(`--${flag} must be a positive integer`);
-      return v;
-    };
-    try {
-      if (flag === 'quick') opts.quick = true;
-      else if (flag === 'json') opts.json = value();
-      else if (flag === 'svg') opts.svg = value();
-      else if (flag === 'rounds') opts.rounds = num();
-      else if (flag === 'seconds') opts.seconds = num();
-      else if (flag === 'queues') opts.queues = num();
-      else if (flag === 'help' || flag === 'h') {
-        process.stdout.write(kUsage + '\n');
-        return 0;
-      } else throw new Error(`unknown flag --${flag}`);
-    } catch (e) {
-      process.stderr.write(`weft bench: ${(e as Error).message}\n${kUsage}\n`);
-      return 2;
-    }
+  let opts: BenchOptions | 'help';
+  try {
+    opts = parse(argv);
+  } catch (e) {
+    process.stderr.write(`weft bench: ${(e as Error).message}\n${kUsage}\n`);
+    return 2;
+  }
+  if (opts === 'help') {
+    process.stdout.write(kUsage + '\n');
+    return 0;
   }
   if (process.getuid?.() !== 0) {
     process.stderr.write('weft bench: needs root (it builds network namespaces and TUN devices)\n');

@@ -13,12 +13,15 @@ import { Cluster, type Node } from '../lab/cluster';
 import { weftCli } from '../lab/agent-process';
 import { transfer } from '../lab/overlay';
 import type { DataPlaneStats } from '../dataplane/stats';
+import { bool, formatFlags, num, parseFlags, str, usageError, type FlagSpec } from './flags';
 
-const kUsage = `usage: weft demo [--backend vxlan|udp] [--hosts N] [--mbytes M] [--keep]
-  --backend  encapsulation of the overlay (default vxlan)
-  --hosts    number of hosts, 2 to 9 (default 3)
-  --mbytes   size of the checked TCP transfer in MB (default 256)
-  --keep     leave the hosts running to explore; prints the commands to try`;
+const kFlags: readonly FlagSpec[] = [
+  { name: 'backend', kind: 'string', arg: 'vxlan|udp', def: 'vxlan', help: 'encapsulation of the overlay' },
+  { name: 'hosts', kind: 'int', arg: 'N', def: 3, help: 'number of hosts, 2 to 9' },
+  { name: 'mbytes', kind: 'int', arg: 'M', def: 256, help: 'size of the checked TCP transfer in MB' },
+  { name: 'keep', kind: 'bool', help: 'leave the hosts running to explore; prints the commands to try' },
+];
+const kUsage = `usage: weft demo [flags]\n${formatFlags(kFlags)}`;
 
 interface DemoOptions {
   backend: 'vxlan' | 'udp';
@@ -27,29 +30,17 @@ interface DemoOptions {
   keep: boolean;
 }
 
-function parse(argv: string[]): DemoOptions {
-  const o: DemoOptions = { backend: 'vxlan', hosts: 3, mbytes: 256, keep: false };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.replace(/^--?/, '').split('=', 2) as [string, string | undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new Error(`--${flag} needs a value`);
-      return v;
-    };
-    if (flag === 'keep') o.keep = true;
-    else if (flag === 'backend') {
-      const b = value();
-      if (b !== 'vxlan' && b !== 'udp') throw new Error(`--backend must be vxlan or udp, got ${JSON.stringify(b)}`);
-      o.backend = b;
-    } else if (flag === 'hosts') {
-      o.hosts = Number(value());
-      if (!Number.isInteger(o.hosts) || o.hosts < 2 || o.hosts > 9) throw new Error('--hosts must be an integer from 2 to 9');
-    } else if (flag === 'mbytes') {
-      o.mbytes = Number(value());
-      if (!Number.isInteger(o.mbytes) || o.mbytes < 1 || o.mbytes > 4096) throw new Error('--mbytes must be an integer from 1 to 4096');
-    } else throw new Error(`unknown flag --${flag}`);
-  }
-  return o;
+function parse(argv: string[]): DemoOptions | 'help' {
+  const { values, rest, help } = parseFlags(kFlags, argv, {});
+  if (help) return 'help';
+  if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+  const backend = str(values, 'backend');
+  if (backend !== 'vxlan' && backend !== 'udp') throw usageError(`--backend must be vxlan or udp, got ${JSON.stringify(backend)}`, 'backend');
+  const hosts = num(values, 'hosts')!;
+  if (hosts < 2 || hosts > 9) throw usageError('--hosts must be an integer from 2 to 9', 'hosts');
+  const mbytes = num(values, 'mbytes')!;
+  if (mbytes < 1 || mbytes > 4096) throw usageError('--mbytes must be an integer from 1 to 4096', 'mbytes');
+  return { backend, hosts, mbytes, keep: bool(values, 'keep') };
 }
 
 const out = (line = ''): void => void process.stdout.write(line + '\n');
@@ -72,17 +63,18 @@ function rtt(node: Node, dst: string): string {
 }
 
 export async function demoMain(argv: string[]): Promise<number> {
-  let o: DemoOptions;
+  let parsed: DemoOptions | 'help';
   try {
-    o = parse(argv);
+    parsed = parse(argv);
   } catch (e) {
-    if (argv.includes('--help') || argv.includes('-h')) {
-      out(kUsage);
-      return 0;
-    }
     process.stderr.write(`weft demo: ${(e as Error).message}\n${kUsage}\n`);
     return 2;
   }
+  if (parsed === 'help') {
+    out(kUsage);
+    return 0;
+  }
+  const o = parsed;
   if (process.getuid?.() !== 0) {
     process.stderr.write('weft demo: needs root (it builds network namespaces and TUN devices)\n');
     return 1;
