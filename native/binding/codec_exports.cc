@@ -9,6 +9,7 @@
 #include "../core/checksum.h"
 #include "../core/codec.h"
 #include "../core/limits.h"
+#include "../core/offload.h"
 #include "../core/packet.h"
 #include "codec_exports.h"
 
@@ -140,6 +141,104 @@ Napi::Value BenchCodecJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// segment(superPacket, vnet, prefix) -> { verdict, segments? }: runs
+// Segment() on a copy and joins each segment's two iovecs (`prefix` zeroed
+// bytes, its headers, its payload slice) into one Buffer. The header area and
+// iovec array are sized for the most segments the input could yield (one per
+// payload byte), so only Segment's own checks decide the verdict.
+Napi::Value SegmentJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto in = info[0].As<Napi::Buffer<uint8_t>>();
+  auto o = info[1].As<Napi::Object>();
+  const size_t prefix = info[2].As<Napi::Number>().Uint32Value();
+  auto field = [&](const char* name) { return static_cast<uint16_t>(o.Get(name).As<Napi::Number>().Uint32Value()); };
+  VnetHdr h{};
+  h.flags = static_cast<uint8_t>(field("flags"));
+  h.gso_type = static_cast<uint8_t>(field("gsoType"));
+  h.gso_size = field("gsoSize");
+  h.csum_start = field("csumStart");
+  h.csum_offset = field("csumOffset");
+  std::vector<uint8_t> pkt(in.Data(), in.Data() + in.Length());
+  const size_t most = in.Length() + 1;
+  std::vector<uint8_t> hdrs(most * (prefix + 120));  // IPv4 + TCP headers are at most 60 + 60
+  std::vector<struct iovec> iov(2 * most);
+  Segments segs{};
+  const Verdict v = Segment(pkt.data(), pkt.size(), h, prefix, hdrs.data(), hdrs.size(), iov.data(), iov.size(), &segs);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("verdict", VerdictName(env, v));
+  if (v != kForward) return r;
+  Napi::Array list = Napi::Array::New(env, segs.count);
+  for (size_t i = 0; i < segs.count; i++) {
+    const struct iovec& a = iov[2 * i];
+    const struct iovec& b = iov[2 * i + 1];
+    auto out = Napi::Buffer<uint8_t>::New(env, a.iov_len + b.iov_len);
+    std::memcpy(out.Data(), a.iov_base, a.iov_len);
+    if (b.iov_len != 0) std::memcpy(out.Data() + a.iov_len, b.iov_base, b.iov_len);
+    list.Set(static_cast<uint32_t>(i), out);
+  }
+  r.Set("segments", list);
+  return r;
+}
+
+// One TUN write as JS sees it: the vnet header decoded, the rest joined.
+Napi::Object TunWrite(Napi::Env env, const struct iovec* iov, size_t n) {
+  VnetHdr h{};
+  std::memcpy(&h, iov[0].iov_base, sizeof(h));
+  Napi::Object vnet = Napi::Object::New(env);
+  vnet.Set("flags", h.flags);
+  vnet.Set("gsoType", h.gso_type);
+  vnet.Set("hdrLen", h.hdr_len);
+  vnet.Set("gsoSize", h.gso_size);
+  vnet.Set("csumStart", h.csum_start);
+  vnet.Set("csumOffset", h.csum_offset);
+  size_t bytes = 0;
+  for (size_t i = 1; i < n; i++) bytes += iov[i].iov_len;
+  auto packet = Napi::Buffer<uint8_t>::New(env, bytes);
+  size_t at = 0;
+  for (size_t i = 1; i < n; i++) {
+    std::memcpy(packet.Data() + at, iov[i].iov_base, iov[i].iov_len);
+    at += iov[i].iov_len;
+  }
+  Napi::Object w = Napi::Object::New(env);
+  w.Set("vnet", vnet);
+  w.Set("packet", packet);
+  return w;
+}
+
+// coalesce(packets) -> { writes }: the TUN writes Worker::RunUdpToTun makes
+// for one GRO'd receive holding these inner packets (copies; the run patches
+// its first packet in place). Packets are checked as VxlanDecap checks the
+// inner packet (IPv4, or IPv6 which TcpRun never merges); one that fails is
+// dropped there and so is not written here either.
+Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto in = info[0].As<Napi::Array>();
+  std::vector<std::vector<uint8_t>> pkts;
+  for (uint32_t i = 0; i < in.Length(); i++) {
+    auto b = in.Get(i).As<Napi::Buffer<uint8_t>>();
+    pkts.emplace_back(b.Data(), b.Data() + b.Length());
+  }
+  Napi::Array writes = Napi::Array::New(env);
+  const VnetHdr zero{};
+  TcpRun run;
+  struct iovec iov[TcpRun::kMaxIov];
+  auto emit = [&](const struct iovec* w, size_t n) { writes.Set(writes.Length(), TunWrite(env, w, n)); };
+  for (auto& p : pkts) {
+    size_t ip_len = 0;
+    const bool v6 = !p.empty() && (p[0] >> 4) == 6;
+    if ((v6 ? CheckIpv6(p.data(), p.size(), &ip_len) : CheckIpv4(p.data(), p.size(), &ip_len)) != kForward) continue;
+    if (run.count() > 0 && run.Append(p.data(), ip_len)) continue;
+    if (run.count() > 0) emit(iov, run.Finish(iov));
+    if (run.Start(p.data(), ip_len)) continue;
+    const struct iovec alone[2] = {{const_cast<VnetHdr*>(&zero), kVnetHdrLen}, {p.data(), ip_len}};
+    emit(alone, 2);
+  }
+  if (run.count() > 0) emit(iov, run.Finish(iov));
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("writes", writes);
+  return r;
+}
+
 }  // namespace
 
 Napi::Object CodecExports(Napi::Env env) {
@@ -151,6 +250,8 @@ Napi::Object CodecExports(Napi::Env env) {
   o.Set("netUnreachable", Napi::Function::New<NetUnreachableJs>(env, "netUnreachable"));
   o.Set("checksum", Napi::Function::New<ChecksumJs>(env, "checksum"));
   o.Set("benchCodec", Napi::Function::New<BenchCodecJs>(env, "benchCodec"));
+  o.Set("segment", Napi::Function::New<SegmentJs>(env, "segment"));
+  o.Set("coalesce", Napi::Function::New<CoalesceJs>(env, "coalesce"));
   return o;
 }
 

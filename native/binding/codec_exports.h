@@ -4,7 +4,8 @@
 
 namespace weft::binding {
 
-// { udpEncap, udpDecap, vxlanEncap, vxlanDecap, netUnreachable, checksum, benchCodec }
+// { udpEncap, udpDecap, vxlanEncap, vxlanDecap, netUnreachable, checksum, benchCodec,
+//   segment, coalesce }
 Napi::Object CodecExports(Napi::Env env);
 
 }  // namespace weft::binding

@@ -135,8 +135,10 @@ bool TcpRun::Append(uint8_t* pkt, size_t len) {
   const uint8_t* t = pkt + 20;
   const uint8_t* ta = a + 20;
   const size_t thl = hdr_len_ - 20;
-  // Same ports, ACK number, header length, window and options.
-  if (static_cast<size_t>(t[12] >> 4) * 4 != thl || std::memcmp(t, ta, 4) != 0 ||
+  // Same ports, ACK number, header length and reserved bits (byte 12 whole:
+  // the kernel flushes on any flag-word difference but CWR/FIN/PSH, and the
+  // low bit is AccECN's AE, part of a counter), window and options.
+  if (t[12] != ta[12] || std::memcmp(t, ta, 4) != 0 ||
       std::memcmp(t + 8, ta + 8, 4) != 0 || std::memcmp(t + 14, ta + 14, 2) != 0 ||
       std::memcmp(t + 20, ta + 20, thl - 20) != 0) {
     return false;

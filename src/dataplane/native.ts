@@ -105,6 +105,24 @@ export interface NativeCodec {
   netUnreachable(offender: Buffer, srcIp: number): Buffer | null;
   checksum(data: Buffer): number;
   benchCodec(kind: 'udp' | 'vxlan', ip: Buffer, iterations: number): { ns: number; sink: number };
+  /** Segment() on a super-packet: each segment as one Buffer (`prefix` zero bytes, headers, payload). */
+  segment(superPacket: Buffer, vnet: VnetIn, prefix: number): { verdict: string; segments?: Buffer[] };
+  /** The TUN writes Worker::RunUdpToTun makes (TcpRun) for one GRO'd batch of inner packets. */
+  coalesce(packets: Buffer[]): { writes: { vnet: VnetOut; packet: Buffer }[] };
+}
+
+/** virtio_net_hdr fields as read from the TUN (hdr_len is recomputed, so absent). */
+export interface VnetIn {
+  flags: number;
+  gsoType: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+}
+
+/** virtio_net_hdr fields of a TUN write. */
+export interface VnetOut extends VnetIn {
+  hdrLen: number;
 }
 
 export interface NativeLayout {
