@@ -27,7 +27,10 @@ void SetIpv4Checksum(uint8_t* ip, size_t ihl) {
 Verdict CompleteChecksum(uint8_t* pkt, size_t len, const VnetHdr& h) {
   const size_t start = h.csum_start;
   const size_t field = start + h.csum_offset;
-  if (field + 2 > len || start >= len) return kDropMalformed;
+  // The sum covers the L4 part only: a start inside the IPv4 header would
+  // overwrite it (found by native/fuzz: csum_start 0 rewrote version/IHL).
+  const size_t ihl = static_cast<size_t>(pkt[ipv4::kVerIhl] & 0x0f) * 4;
+  if (start < ihl || field + 2 > len || start >= len) return kDropMalformed;
   uint16_t sum = static_cast<uint16_t>(~ChecksumFold(ChecksumAdd(0, pkt + start, len - start)));
   if (h.csum_offset == 6 && sum == 0) sum = 0xffff;  // UDP: 0 means "no checksum"
   Store16(pkt + field, sum);

@@ -62,6 +62,8 @@ inline constexpr size_t kMaxUdpPayload = 65507;
 
 // Finishes the partial L4 checksum of a non-GSO packet read with NEEDS_CSUM:
 // the field holds the pseudo-header sum; sum from csum_start to the end.
+// `pkt` passed CheckIpv4 with length `len`; a csum_start inside the IPv4
+// header or a field beyond the packet is malformed (nothing is written).
 Verdict CompleteChecksum(uint8_t* pkt, size_t len, const VnetHdr& h);
 
 // What Segment() produced: `count` segments of an IPv4 super-packet. Each

@@ -22,8 +22,8 @@ else
 fi
 
 # The hot-path sources with no device or socket code: what the tests exercise.
-sources=("$core/checksum.cc" "$core/codec.cc" "$core/counters.cc" "$core/table.cc"
-         "$here/codec_test.cc" "$here/core_test.cc")
+sources=("$core/checksum.cc" "$core/codec.cc" "$core/counters.cc" "$core/offload.cc" "$core/table.cc"
+         "$here/codec_test.cc" "$here/offload_test.cc" "$here/core_test.cc")
 
 ${CXX:-g++} "${flags[@]}" -o "$exe.tmp" "${sources[@]}"
 mv "$exe.tmp" "$exe"

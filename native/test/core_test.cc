@@ -32,6 +32,7 @@ namespace weft::test {
 int g_checks = 0;
 int g_failures = 0;
 void RunCodecTests();
+void RunOffloadTests();
 }  // namespace weft::test
 
 using namespace weft;
@@ -266,6 +267,8 @@ int main(int argc, char** argv) {
   }
   std::printf("codec and checksum\n");
   RunCodecTests();
+  std::printf("offload (fuzz regressions)\n");
+  RunOffloadTests();
   const std::string dir = TempDir();
   std::printf("table\n");
   TestTableBasics(dir);
