@@ -20,9 +20,11 @@ inline constexpr size_t kRxSlot = kMaxPacket + 1;
 // Arena room one TUN read may need: headroom, the packet, and (for a
 // super-packet) its segments with their encapsulation headers.
 inline constexpr size_t kReadRoom = kHeadroom + kVnetHdrLen + kMaxPacket + 8;
-// Most segments one super-packet may become (gso_size is untrusted), and the
-// header bytes they need (encapsulation + IPv4 + L4, options included).
-inline constexpr size_t kMaxSegmentsPerPacket = 4 * kMaxGsoSegments;
+// Most segments one super-packet may become: 64 KiB cut at TCP's smallest
+// MSS (48, net.ipv4.tcp_min_snd_mss); a super-packet that would need more is
+// dropped as malformed. And the header bytes they need (encapsulation +
+// IPv4 + L4, options included).
+inline constexpr size_t kMaxSegmentsPerPacket = 1400;
 inline constexpr size_t kSegmentRoom = kMaxSegmentsPerPacket * (kVxlanEncapLen + 60 + 60);
 
 inline size_t Align8(size_t v) { return (v + 7) & ~size_t{7}; }
@@ -110,29 +112,51 @@ void Worker::Flush(uint64_t* block, uint64_t* local) {
 
 // ---------------------------------------------------------------- TUN -> UDP
 
+void Worker::SetSegmentSize(size_t msg, size_t seg_len) {
+  struct cmsghdr* cm = reinterpret_cast<struct cmsghdr*>(tx_cmsg_[msg]);
+  cm->cmsg_level = SOL_UDP;
+  cm->cmsg_type = UDP_SEGMENT;
+  cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  const uint16_t size = static_cast<uint16_t>(seg_len);
+  std::memcpy(CMSG_DATA(cm), &size, sizeof(size));
+  tx_msgs_[msg].msg_hdr.msg_control = tx_cmsg_[msg];
+  tx_msgs_[msg].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+  tx_seg_len_[msg] = static_cast<uint16_t>(seg_len);
+}
+
 void Worker::Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs,
                    size_t seg_len) {
   const size_t i = queued_++;
   struct msghdr& m = tx_msgs_[i].msg_hdr;
   m.msg_iov = iov;
   m.msg_iovlen = iovcnt;
+  m.msg_control = nullptr;
+  m.msg_controllen = 0;
   tx_bytes_[i] = bytes;
   std::memcpy(&tx_addr_[i].sin_addr.s_addr, peer_ip, 4);
   tx_segs_[i] = static_cast<uint16_t>(segs);
-  tx_seg_len_[i] = static_cast<uint16_t>(segs > 1 ? seg_len : 0);
-  if (segs > 1) {
-    struct cmsghdr* cm = reinterpret_cast<struct cmsghdr*>(tx_cmsg_[i]);
-    cm->cmsg_level = SOL_UDP;
-    cm->cmsg_type = UDP_SEGMENT;
-    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    const uint16_t size = static_cast<uint16_t>(seg_len);
-    std::memcpy(CMSG_DATA(cm), &size, sizeof(size));
-    m.msg_control = tx_cmsg_[i];
-    m.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-  } else {
-    m.msg_control = nullptr;
-    m.msg_controllen = 0;
+  tx_seg_len_[i] = 0;
+  tx_iov_per_[i] = static_cast<uint8_t>(segs > 1 ? iovcnt / segs : iovcnt);
+  tx_open_[i] = segs == 1 && iovcnt == 1 && gso_active_.load(std::memory_order_relaxed);
+  if (segs > 1) SetSegmentSize(i, seg_len);
+}
+
+bool Worker::JoinTrain(struct iovec* iov, size_t len, const uint8_t* peer_ip) {
+  if (queued_ == 0) return false;
+  const size_t last = queued_ - 1;
+  struct msghdr& m = tx_msgs_[last].msg_hdr;
+  if (!tx_open_[last] || m.msg_iov + m.msg_iovlen != iov ||
+      std::memcmp(&tx_addr_[last].sin_addr.s_addr, peer_ip, 4) != 0) {
+    return false;
   }
+  const size_t seg = tx_segs_[last] == 1 ? tx_bytes_[last] : tx_seg_len_[last];
+  if (len > seg || tx_segs_[last] >= kMaxGsoSegments || tx_bytes_[last] + len > kMaxUdpPayload) return false;
+  if (tx_segs_[last] == 1) SetSegmentSize(last, seg);
+  m.msg_iovlen++;
+  tx_bytes_[last] += len;
+  tx_segs_[last]++;
+  if (len < seg) tx_open_[last] = false;  // a shorter datagram ends the train
+  return true;
 }
 
 // Sends message `msg` datagram by datagram (after GSO was refused): a train
@@ -140,7 +164,7 @@ void Worker::Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t
 void Worker::SendOneByOne(size_t msg) {
   uint64_t* c = tx_counts_;
   const struct msghdr& m = tx_msgs_[msg].msg_hdr;
-  const size_t per = tx_segs_[msg] > 1 ? 2 : m.msg_iovlen;
+  const size_t per = tx_segs_[msg] > 1 ? tx_iov_per_[msg] : m.msg_iovlen;
   for (size_t j = 0; j < m.msg_iovlen; j += per) {
     struct msghdr one{};
     one.msg_name = m.msg_name;
@@ -159,7 +183,7 @@ void Worker::SendOneByOne(size_t msg) {
   }
 }
 
-void Worker::SendQueued() {
+void Worker::SendQueued(bool release) {
   uint64_t* c = tx_counts_;
   size_t done = 0;
   while (done < queued_) {
@@ -188,8 +212,10 @@ void Worker::SendQueued() {
     }
   }
   queued_ = 0;
-  iov_used_ = 0;
-  cursor_ = 0;
+  if (release) {
+    iov_used_ = 0;
+    cursor_ = 0;
+  }
 }
 
 void Worker::Encapsulate(uint8_t* rd, size_t n) {
@@ -251,9 +277,11 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
     if (config_.backend == table::kBackendVxlan) {
       payload = VxlanEncap(pkt, kEtherTypeIpv4, config_.vni, peer.vtep_mac, config_.own_mac);
     }
+    // Small packets to one peer travel as one UDP_SEGMENT train too: one
+    // trip through the stack here, one GRO'd receive at the peer.
     struct iovec* iov = &iov_pool_[iov_used_++];
     *iov = {payload, ip_len + prefix_};
-    Queue(iov, 1, ip_len + prefix_, peer.public_ip, 1, 0);
+    if (!JoinTrain(iov, ip_len + prefix_, peer.public_ip)) Queue(iov, 1, ip_len + prefix_, peer.public_ip, 1, 0);
     cursor_ = Align8(static_cast<size_t>(pkt + ip_len - arena_.get()));
     return;
   }
@@ -265,7 +293,7 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
   struct iovec* iov = &iov_pool_[iov_used_];
   Segments segs{};
   v = Segment(pkt, ip_len, h, prefix_, hdrs, static_cast<size_t>(arena_.get() + kArenaSize - hdrs), iov,
-              kIovPool - iov_used_, &segs);
+              std::min(kIovPool - iov_used_, 2 * kMaxSegmentsPerPacket), &segs);
   if (v != kForward) {
     c[v]++;
     return;
@@ -281,6 +309,9 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
   for (size_t first = 0; first < segs.count; first += per_train) {
     const size_t k = std::min(per_train, segs.count - first);
     const size_t bytes = (first + k == segs.count) ? (k - 1) * segs.seg_len + segs.last_len : k * segs.seg_len;
+    // Without GSO every segment is a message of its own: send what is queued
+    // when the list is full, keeping the arena and iovecs of this packet.
+    if (queued_ == kMaxMsgs) SendQueued(false);
     Queue(iov + 2 * first, 2 * k, bytes, peer.public_ip, k, segs.seg_len);
   }
   cursor_ = Align8(static_cast<size_t>(hdrs + segs.count * segs.hdr_block - arena_.get()));
@@ -291,7 +322,7 @@ bool Worker::RunTunToUdp() {
   size_t reads = 0;
   for (; reads < kBatch; reads++) {
     // Room for one more read and whatever it may turn into.
-    if (kArenaSize - cursor_ < kReadRoom + kSegmentRoom || queued_ + kMaxSegmentsPerPacket > kMaxMsgs ||
+    if (kArenaSize - cursor_ < kReadRoom + kSegmentRoom || queued_ == kMaxMsgs ||
         iov_used_ + 2 * kMaxSegmentsPerPacket > kIovPool) {
       SendQueued();
     }

@@ -78,7 +78,7 @@ class Worker {
   bool gso_active() const { return gso_active_.load(std::memory_order_relaxed); }
 
   static constexpr size_t kArenaSize = 4u << 20;
-  static constexpr size_t kMaxMsgs = 512;  // >= kMaxSegmentsPerPacket + kBatch: a super-packet without GSO
+  static constexpr size_t kMaxMsgs = 512;
   static constexpr size_t kIovPool = 8192;
   static constexpr size_t kRxBatch = 32;
 
@@ -89,7 +89,14 @@ class Worker {
   // one datagram, or a train of `segs` datagrams of `seg_len` bytes (two
   // iovecs each: headers, payload) sent with UDP_SEGMENT.
   void Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs, size_t seg_len);
-  void SendQueued();
+  // Appends a single datagram to the last queued message when they can
+  // travel as one UDP_SEGMENT train (same peer, adjacent iovec, equal size
+  // or a shorter last one); false when it must go in a message of its own.
+  bool JoinTrain(struct iovec* iov, size_t len, const uint8_t* peer_ip);
+  void SetSegmentSize(size_t msg, size_t seg_len);
+  // Sends every queued message. With `release` the arena and the iovec pool
+  // are free again afterwards; without, the packet being queued keeps them.
+  void SendQueued(bool release = true);
   void SendOneByOne(size_t msg);
   void WriteTun(struct iovec* iov, size_t n, size_t bytes, bool gso);
   void WritePacket(uint8_t* pkt, size_t len);
@@ -126,6 +133,8 @@ class Worker {
   struct mmsghdr tx_msgs_[kMaxMsgs];
   uint16_t tx_segs_[kMaxMsgs];     // datagrams in message i
   uint16_t tx_seg_len_[kMaxMsgs];  // their size (train) or 0
+  uint8_t tx_iov_per_[kMaxMsgs];   // iovecs per datagram: 2 (segmented) or 1 (merged singles)
+  bool tx_open_[kMaxMsgs];         // single datagrams may still join this message
   alignas(struct cmsghdr) uint8_t tx_cmsg_[kMaxMsgs][CMSG_SPACE(sizeof(uint16_t))];
   uint8_t icmp_buf_[128];
   uint64_t tx_counts_[kCounterCount] = {};

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Netns, e2eUnavailable, underlay } from '../helpers/netns';
 import { WeftHost, kernelVxlanNode, kernelVxlanPeer, ping, transfer } from '../helpers/overlay';
+import type { OffloadOptions } from '../../src/dataplane/options';
 
 const skip = e2eUnavailable();
 const kMB = 1024 * 1024;
@@ -38,8 +39,8 @@ async function teardown(p: Pair | undefined): Promise<void> {
   await p.b.destroy();
 }
 
-async function startWeftPair(p: Pair, backend: 'udp' | 'vxlan'): Promise<void> {
-  const common = { backend, network: '10.244.0.0/16', queues: 1 } as const;
+async function startWeftPair(p: Pair, backend: 'udp' | 'vxlan', offloads: OffloadOptions = {}): Promise<void> {
+  const common = { backend, network: '10.244.0.0/16', queues: 1, offloads } as const;
   p.hostA = await WeftHost.start(p.a, { ...common, publicIp: '198.18.0.1', subnet: '10.244.1.0/24' });
   p.hostB = await WeftHost.start(p.b, { ...common, publicIp: '198.18.0.2', subnet: '10.244.2.0/24' });
   await p.hostA.set({ subnet: '10.244.2.0/24', publicIp: '198.18.0.2', ...(p.hostB.vtepMac ? { vtepMac: p.hostB.vtepMac } : {}) });
@@ -208,5 +209,43 @@ describe('malformed datagrams are dropped and counted while good traffic flows',
     assert.equal(delta('ownMac'), 1);
     assert.equal(delta('notIp'), 1);
     assert.equal(delta('unknownPeer'), 1);
+  });
+});
+
+describe('offloads switched off one at a time still carry checked traffic', { skip }, () => {
+  for (const off of ['vnetHdr', 'tso', 'udpGso', 'udpGro', 'coalesce'] as const) {
+    test(`without ${off}: a checked transfer both ways, and the stats say ${off} is off`, async () => {
+      const p = makePair(`no${off}`.slice(0, 8).toLowerCase());
+      try {
+        await startWeftPair(p, 'vxlan', { [off]: false });
+        const t = await transfer(p.a, p.b, '10.244.2.5', 16 * kMB, { fromIp: '10.244.1.5' });
+        assert.equal(t.serverSha256, t.sha256);
+        const u = await transfer(p.b, p.a, '10.244.1.5', 16 * kMB, { fromIp: '10.244.2.5' });
+        assert.equal(u.serverSha256, u.sha256);
+        assert.equal((await p.hostA!.stats()).offloads[off], false);
+      } finally {
+        await teardown(p);
+      }
+    });
+  }
+
+  test('a flow with a tiny MSS (88: 745 segments per super-packet) crosses without UDP GSO', async () => {
+    const p = makePair('mss');
+    try {
+      await startWeftPair(p, 'udp', { udpGso: false });
+      const server = p.b.spawn('iperf3', ['-s', '-1', '-B', '10.244.2.5']);
+      await new Promise((r) => setTimeout(r, 300));
+      const out = JSON.parse(p.a.exec('iperf3', '-c', '10.244.2.5', '-B', '10.244.1.5', '-M', '88', '-t', '2', '-J')) as {
+        end: { sum_received: { bytes: number } };
+      };
+      server.kill();
+      assert.ok(out.end.sum_received.bytes > 1e6, 'data arrived');
+      const stats = await p.hostA!.stats();
+      assert.ok(stats.counters.tunRxGsoPackets! > 0, 'super-packets were cut');
+      assert.equal(stats.offloads.udpGso, false);
+      assert.equal((await p.hostA!.stats()).drops.malformed, 0);
+    } finally {
+      await teardown(p);
+    }
   });
 });
