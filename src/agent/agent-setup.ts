@@ -27,6 +27,9 @@ export interface OpenedStore {
   readonly kind: 'etcd' | 'embedded' | 'custom';
 }
 
+/** How long an agent's embedded-store call waits for another process's lock, ms. */
+export const kAgentBusyTimeoutMs = 500;
+
 export function openStore(o: AgentOptions, dataDir: string): OpenedStore {
   if (o.store) return { store: o.store, owned: false, describe: 'custom store', kind: 'custom' };
   if (o.etcd) {
@@ -37,7 +40,10 @@ export function openStore(o: AgentOptions, dataDir: string): OpenedStore {
     const s = new EtcdStore(o.etcd);
     return { store: s, owned: true, describe: `etcd ${o.etcd.endpoints.join(',')}`, kind: 'etcd' };
   }
-  const s = new EmbeddedStore({ dataDir });
+  // A short lock wait: better-sqlite3 waits synchronously, so a long one would
+  // freeze the agent's event loop (health server, watch) while another
+  // process holds the database; a busy store is retried with backoff instead.
+  const s = new EmbeddedStore({ dataDir, busyTimeoutMs: kAgentBusyTimeoutMs });
   return { store: s, owned: true, describe: `embedded ${s.path}`, kind: 'embedded' };
 }
 

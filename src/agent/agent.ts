@@ -134,7 +134,9 @@ export class Agent extends EventEmitter {
     await this.#reattachEarly(state, iface);
 
     this.#stage = 'opening the store';
-    const opened = openStore(this.#o, o.dataDir);
+    // A store that cannot be opened for now (an embedded database locked by
+    // another process) is retried like an unreachable one; a corrupted one is not.
+    const opened = await this.#retry('open the store', async () => openStore(this.#o, o.dataDir));
     this.#opened = opened;
     this.#stage = 'reading the network config';
     const config = await this.#retry('read the network config', () =>

@@ -89,7 +89,13 @@ export class EmbeddedStore implements LeaseStore {
       });
     }
     this.#db = this.#guard(() => new Database(this.path, { timeout: this.#busy }));
-    this.#guard(() => this.#init());
+    try {
+      this.#guard(() => this.#init());
+    } catch (err) {
+      // A failed open (locked, corrupted) leaves no handle behind: the caller may retry.
+      this.#db.close();
+      throw err;
+    }
   }
 
   #init(): void {
@@ -97,7 +103,10 @@ export class EmbeddedStore implements LeaseStore {
     // WAL lets readers run beside the one writer; NORMAL sync is durable across process crashes.
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.transaction(() => {
+    // An existing database needs no write to open: readers work while another
+    // process holds the write lock (in WAL mode), so only writes wait for it.
+    const existing = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined;
+    if (!existing) db.transaction(() => {
       db.exec(`
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL,
@@ -108,7 +117,7 @@ export class EmbeddedStore implements LeaseStore {
         INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0), ('schema', ${kSchemaVersion});
       `);
     }).immediate();
-    const schema = (db.prepare(`SELECT value FROM meta WHERE name = 'schema'`).get() as { value: number }).value;
+    const schema = (db.prepare(`SELECT value FROM meta WHERE name = 'schema'`).get() as { value: number } | undefined)?.value;
     if (schema !== kSchemaVersion) {
       throw new WeftError(ErrorCode.STORE, `embedded store ${this.path} has schema version ${schema}, this weft reads ${kSchemaVersion}`);
     }
