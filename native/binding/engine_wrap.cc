@@ -23,7 +23,7 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
 
 // config: { device, queues, persist, configureDevice, deviceAddr, mtu, network,
 //           networkPrefixLen, bindIp, port, socketBuffer, backend, vni,
-//           ownMac: Buffer(6), checkPeers }
+//           ownMac: Buffer(6), checkPeers, checkInnerSource }
 EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) {
@@ -61,6 +61,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   config.worker.vni = U32(c, "vni");
   config.worker.peer_port = config.port;
   config.worker.check_peers = c.Get("checkPeers").ToBoolean();
+  config.worker.check_inner_source = c.Get("checkInnerSource").ToBoolean();
   Napi::Value mac = c.Get("ownMac");
   if (mac.IsBuffer() && mac.As<Napi::Buffer<uint8_t>>().Length() == 6) {
     std::memcpy(config.worker.own_mac, mac.As<Napi::Buffer<uint8_t>>().Data(), 6);

@@ -11,7 +11,8 @@ const char* const kCounterNames[kDropFirst] = {
 
 const char* const kDropNames[kDropLast - kDropFirst] = {
     "noRoute", "malformed", "badVni", "badMac",  "ttlExpired",     "unknownPeer",
-    "txError", "badFlags",  "ownMac", "notIp",   "tunWriteError",
+    "txError", "badFlags",  "ownMac", "notIp",   "tunWriteError",  "badSource",
+    "badDestination",
 };
 
 }  // namespace weft

@@ -43,6 +43,8 @@ enum Counter : uint32_t {
   kDropOwnMac,                // inner Ethernet source is our own VtepMAC (a loop)
   kDropNotIp,                 // inner ethertype / IP version we do not carry
   kDropTunWriteError,         // writing to the TUN device failed
+  kDropBadSource,             // inner source outside the lease of the outer source (checkInnerSource)
+  kDropBadDestination,        // decapsulated packet for an address outside the overlay network
   kDropLast,
   kCounterCount = 64,  // slots per block; the rest are spare
 };

@@ -21,8 +21,13 @@ function engineError(cause: unknown, o: ResolvedOptions): WeftError {
   const err = cause as { code?: string; message?: string; syscall?: string };
   const code = err.code ?? 'EIO';
   const base = { cause, sysCode: code, ...(err.syscall ? { syscall: err.syscall } : {}) };
-  if (err.syscall?.startsWith('ioctl') || err.message?.includes('/dev/net/tun')) {
-    const hint = code === 'EPERM' || code === 'EACCES' ? ' (needs CAP_NET_ADMIN and access to /dev/net/tun)' : '';
+  if (err.syscall?.startsWith('ioctl') || err.message?.includes('/dev/net/tun') || err.message?.includes('TUN device')) {
+    const hint =
+      code === 'EPERM' || code === 'EACCES'
+        ? o.configureDevice
+          ? ' (needs CAP_NET_ADMIN and access to /dev/net/tun; unprivileged: pre-create the device and set configureDevice: false)'
+          : ' (an unprivileged process needs a device owned by its user and read-write access to /dev/net/tun)'
+        : '';
     return new WeftError(ErrorCode.TUN, `cannot set up TUN device ${o.device}: ${err.message}${hint}`, {
       ...base,
       option: 'device',
@@ -95,7 +100,7 @@ export class DataPlane {
           device: o.device,
           queues: o.queues,
           persist: o.persist,
-          configureDevice: true,
+          configureDevice: o.configureDevice,
           deviceAddr: o.subnet.ip,
           mtu: o.mtu,
           network: o.network.ip & maskOf(o.network.prefixLen),
@@ -107,6 +112,7 @@ export class DataPlane {
           vni: o.vni,
           ownMac: mac,
           checkPeers: !o.allowUnknownPeers,
+          checkInnerSource: o.checkInnerSource,
           ...o.offloads,
         },
         native,

@@ -78,6 +78,7 @@ export interface NativeEngineConfig {
   vni: number;
   ownMac: Buffer;
   checkPeers: boolean;
+  checkInnerSource: boolean;
   vnetHdr: boolean;
   tso: boolean;
   uso: boolean;

@@ -40,6 +40,20 @@ export interface DataPlaneOptions {
   persist?: boolean;
   /** Accept encapsulated traffic from any source, not only from lease PublicIPs (NAT). */
   allowUnknownPeers?: boolean;
+  /**
+   * Accept a decapsulated packet only if its inner source address lies in the
+   * lease whose PublicIP is the datagram's outer source (drops count as
+   * `badSource`). Default false. Needs outer sources to be PublicIPs: not
+   * for NAT setups that need allowUnknownPeers.
+   */
+  checkInnerSource?: boolean;
+  /**
+   * Set the device up: address, MTU, route, txqueuelen, IPv6 off (needs
+   * CAP_NET_ADMIN). Default true. false attaches to an existing device as it
+   * is (pre-created by root, e.g. `ip tuntap add … user <uid>`), which lets
+   * the data plane run unprivileged.
+   */
+  configureDevice?: boolean;
   /** Socket buffer size in bytes (SO_RCVBUF/SO_SNDBUF). Default 4 MiB. */
   socketBuffer?: number;
   /**
@@ -81,6 +95,8 @@ export interface ResolvedOptions {
   readonly tablePath: string;
   readonly persist: boolean;
   readonly allowUnknownPeers: boolean;
+  readonly checkInnerSource: boolean;
+  readonly configureDevice: boolean;
   readonly socketBuffer: number;
   readonly offloads: Readonly<Required<OffloadOptions>>;
 }
@@ -95,7 +111,7 @@ const kDeviceName = /^[A-Za-z0-9_.-]{1,15}$/;
 
 const kKnown = new Set([
   'backend', 'device', 'publicIp', 'network', 'subnet', 'port', 'vni', 'vtepMac', 'mtu', 'queues',
-  'tablePath', 'persist', 'allowUnknownPeers', 'socketBuffer', 'offloads',
+  'tablePath', 'persist', 'allowUnknownPeers', 'checkInnerSource', 'configureDevice', 'socketBuffer', 'offloads',
 ]);
 
 function int(name: string, value: unknown, min: number, max: number): number {
@@ -232,6 +248,8 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
     tablePath,
     persist: bool('persist', options.persist, false),
     allowUnknownPeers: bool('allowUnknownPeers', options.allowUnknownPeers, false),
+    checkInnerSource: bool('checkInnerSource', options.checkInnerSource, false),
+    configureDevice: bool('configureDevice', options.configureDevice, true),
     socketBuffer,
     offloads: Object.freeze(offloads),
   });

@@ -10,7 +10,7 @@
 import { createInterface } from 'node:readline';
 import { DataPlane } from '../index';
 
-type Op = 'set' | 'delete' | 'stats' | 'entries' | 'close';
+type Op = 'set' | 'delete' | 'stats' | 'entries' | 'health' | 'close';
 
 async function main(): Promise<void> {
   let dp: DataPlane;
@@ -37,6 +37,7 @@ async function main(): Promise<void> {
       else if (op === 'delete') result = dp.table.delete(arg as string);
       else if (op === 'stats') result = dp.stats();
       else if (op === 'entries') result = dp.table.entries();
+      else if (op === 'health') result = { pid: process.pid, fatalErrno: dp.fatalErrno(), closed: dp.closed };
       else if (op === 'close') {
         await dp.close();
         process.stdout.write(JSON.stringify({ id, ok: true, result }) + '\n');

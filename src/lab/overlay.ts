@@ -26,8 +26,15 @@ export class WeftHost {
     this.reattached = ready.reattached;
   }
 
-  static async start(ns: Netns, options: DataPlaneOptions): Promise<WeftHost> {
-    const child = ns.spawn(process.execPath, [join(kHelpers, 'dp-host.js'), JSON.stringify(options)]);
+  /**
+   * `opts.wrap` is a command line the data plane process is started through
+   * inside the namespace (e.g. `setpriv --reuid=nobody … --`, to run it
+   * unprivileged); its last word is followed by node and dp-host.js.
+   */
+  static async start(ns: Netns, options: DataPlaneOptions, opts: { wrap?: string[] } = {}): Promise<WeftHost> {
+    const argv = [process.execPath, join(kHelpers, 'dp-host.js'), JSON.stringify(options)];
+    const wrap = opts.wrap ?? [];
+    const child = wrap.length > 0 ? ns.spawn(wrap[0]!, [...wrap.slice(1), ...argv]) : ns.spawn(argv[0]!, argv.slice(1));
     const lines = createInterface({ input: child.stdout! });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -67,6 +74,16 @@ export class WeftHost {
 
   stats(): Promise<DataPlaneStats> {
     return this.#call('stats') as Promise<DataPlaneStats>;
+  }
+
+  /** The data plane process's pid and its engine's fatal errno (0 while healthy). */
+  health(): Promise<{ pid: number; fatalErrno: number; closed: boolean }> {
+    return this.#call('health') as Promise<{ pid: number; fatalErrno: number; closed: boolean }>;
+  }
+
+  /** True while the data plane process runs. */
+  get alive(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
   }
 
   async close(): Promise<void> {
