@@ -29,6 +29,8 @@ import type { DataPlaneStats } from '../../src/index';
 
 const skip = e2eUnavailable();
 const kMB = 1024 * 1024;
+const kFloodSeconds = 8;
+const kFloodTransfer = 8 * kMB;
 // Drop reasons a received datagram can land in (txError and noRoute are send-side only).
 const kRxReasons = ['malformed', 'badVni', 'badMac', 'ttlExpired', 'unknownPeer', 'badFlags', 'ownMac', 'notIp', 'tunWriteError', 'badSource', 'badDestination'];
 
@@ -141,25 +143,33 @@ async function flood(lab: Lab, classes: PacketClass[], port: number): Promise<vo
   const snmpBefore = udpRcvbufErrors(lab.a);
   const before = await lab.hostA!.stats();
   const floods = [
-    lab.c.spawn(buildInject(), ['udp', '198.18.0.2', '198.18.0.1', String(port), file, '--seconds', '300']),
-    lab.c.spawn(buildInject(), ['udp', '198.18.0.3', '198.18.0.1', String(port), file, '--seconds', '300']),
+    lab.c.spawn(buildInject(), ['udp', '198.18.0.2', '198.18.0.1', String(port), file, '--seconds', String(kFloodSeconds)]),
+    lab.c.spawn(buildInject(), ['udp', '198.18.0.3', '198.18.0.1', String(port), file, '--seconds', String(kFloodSeconds)]),
   ];
   const outs = floods.map((f) => {
     let out = '';
     f.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     return () => out;
   });
-  let t;
+  const exited = floods.map((f) => once(f, 'exit'));
+  // Checked transfers back to back, both ways, for as long as the flood lasts.
+  const transfers: { dir: string; gbps: number }[] = [];
   try {
-    await new Promise((r) => setTimeout(r, 500)); // the flood is on before the transfer starts
-    t = await transfer(lab.b, lab.a, '10.244.1.5', 16 * kMB, { fromIp: '10.244.2.5' });
+    await new Promise((r) => setTimeout(r, 300)); // the flood is on before the first transfer
+    while (floods.some((f) => f.exitCode === null)) {
+      const ba = transfers.length % 2 === 0;
+      const t = ba
+        ? await transfer(lab.b, lab.a, '10.244.1.5', kFloodTransfer, { fromIp: '10.244.2.5' })
+        : await transfer(lab.a, lab.b, '10.244.2.5', kFloodTransfer, { fromIp: '10.244.1.5' });
+      assert.equal(t.serverBytes, kFloodTransfer);
+      assert.equal(t.serverSha256, t.sha256, `transfer ${transfers.length + 1} arrived intact under the flood`);
+      transfers.push({ dir: ba ? 'B→A' : 'A→B', gbps: t.gbps });
+    }
   } finally {
-    for (const f of floods) f.kill('SIGTERM');
-    await Promise.all(floods.map((f) => (f.exitCode === null ? once(f, 'exit') : undefined)));
+    for (const f of floods) if (f.exitCode === null) f.kill('SIGTERM');
+    await Promise.all(exited);
   }
   const sent = outs.map((o) => JSON.parse(o()) as InjectResult);
-  assert.equal(t.serverBytes, 16 * kMB);
-  assert.equal(t.serverSha256, t.sha256, 'the transfer arrived intact under the flood');
   // Counters settle once the socket is drained.
   let after = await lab.hostA!.stats();
   for (let i = 0; i < 50; i++) {
@@ -173,9 +183,11 @@ async function flood(lab: Lab, classes: PacketClass[], port: number): Promise<vo
   report.push(
     `flood: sent ${sent[0]!.datagrams} spoofed-peer + ${sent[1]!.datagrams} non-peer datagrams in ${sent[0]!.seconds.toFixed(1)} s ` +
       `(send errors ${sent[0]!.errors + sent[1]!.errors}); A received ${d.udpRxPackets} (kernel receive-buffer drops ` +
-      `${udpRcvbufErrors(lab.a) - snmpBefore}); transfer 16 MB at ${t.gbps.toFixed(3)} Gbit/s; counters ${JSON.stringify(d)}`,
+      `${udpRcvbufErrors(lab.a) - snmpBefore}); ${transfers.length} checked ${kFloodTransfer / kMB} MB transfers during it ` +
+      `(${transfers.map((t) => `${t.dir} ${t.gbps.toFixed(2)}`).join(', ')} Gbit/s); counters ${JSON.stringify(d)}`,
   );
   assert.ok(sent[0]!.datagrams > 10_000 && sent[1]!.datagrams > 10_000, 'the flood ran');
+  assert.ok(transfers.length >= 2, 'transfers both ways completed during the flood');
   assert.ok((d.unknownPeer ?? 0) > 1000, 'non-peer datagrams were counted as unknownPeer');
   assert.ok((d.malformed ?? 0) > 1000, 'spoofed-peer garbage reached the decoder');
   assert.equal(d.udpRxPackets, (d.tunTxPackets ?? 0) + rxDrops, 'every received datagram is either forwarded or dropped by reason');
