@@ -56,6 +56,8 @@ export interface AgentOptions {
   /** Keep the TUN device and table on stop, for a restart to re-attach (default true). */
   persist?: boolean;
   allowUnknownPeers?: boolean;
+  /** Accept a decapsulated packet only if its inner source lies in the sending peer's lease (DataPlane checkInnerSource). */
+  checkInnerSource?: boolean;
   /** Delay cap of the store retry backoff, ms (default 5000). */
   retryMaxMs?: number;
   logger?: AgentLogger;
@@ -75,6 +77,7 @@ export interface ResolvedAgentOptions {
   readonly resyncMs: number;
   readonly persist: boolean;
   readonly allowUnknownPeers: boolean;
+  readonly checkInnerSource: boolean;
   readonly retryMaxMs: number;
 }
 
@@ -106,6 +109,7 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
     resyncMs: int('iptables-resync', o.iptablesResync ?? 5, 1, 86400) * 1000,
     persist: o.persist ?? true,
     allowUnknownPeers: o.allowUnknownPeers ?? false,
+    checkInnerSource: o.checkInnerSource ?? false,
     retryMaxMs: o.retryMaxMs ?? 5000,
   });
 }

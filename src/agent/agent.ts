@@ -225,6 +225,7 @@ export class Agent extends EventEmitter {
         tablePath: s.tablePath,
         persist: o.persist,
         allowUnknownPeers: o.allowUnknownPeers,
+        checkInnerSource: o.checkInnerSource,
       } as const;
       const early = this.#backend;
       const kept = early?.dataPlane && !early.dataPlane.closed && sameDataPlane(early.dataPlane.options, early.dataPlane.vtepMac, want);
@@ -290,6 +291,7 @@ export class Agent extends EventEmitter {
         tablePath: state.tablePath,
         persist: true,
         allowUnknownPeers: o.allowUnknownPeers,
+        checkInnerSource: o.checkInnerSource,
       }, this.#run);
     } catch (err) {
       this.#log.warn('cannot re-attach the data plane of the previous run; it is set up after the store', { device: state.device, err: (err as Error).message });
@@ -457,5 +459,6 @@ function sameDataPlane(have: ResolvedOptions, haveMac: string | undefined, want:
     && have.port === want.port && have.mtu === want.mtu && have.tablePath === want.tablePath
     && (want.backend !== 'vxlan' || (have.vni === want.vni && haveMac === want.vtepMac))
     && have.allowUnknownPeers === (want.allowUnknownPeers ?? false)
+    && have.checkInnerSource === (want.checkInnerSource ?? false)
     && (want.queues === undefined || have.queues === want.queues);
 }

@@ -37,6 +37,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'table-path', kind: 'string', arg: 'PATH', help: 'shared-memory table file (default unique per namespace and device under /dev/shm)' },
   { name: 'persist', kind: 'bool', def: true, help: 'keep the TUN device and table across restarts' },
   { name: 'allow-unknown-peers', kind: 'bool', def: false, help: 'accept encapsulated traffic from addresses that are no lease\'s PublicIP (NAT)' },
+  { name: 'check-inner-source', kind: 'bool', def: false, help: 'accept a decapsulated packet only if its inner source lies in the lease of the peer that sent it' },
   { name: 'log-level', kind: 'string', def: 'info', arg: 'LEVEL', help: 'debug, info, warn or error' },
   { name: 'v', kind: 'int', def: 0, help: 'flanneld verbosity; 1 or more means --log-level=debug' },
   { name: 'kube-subnet-mgr', kind: 'bool', def: false, help: 'not supported by weft (etcd or embedded store only)' },
@@ -89,6 +90,7 @@ export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values']
     iptablesResync: num(v, 'iptables-resync')!,
     persist: bool(v, 'persist'),
     allowUnknownPeers: bool(v, 'allow-unknown-peers'),
+    checkInnerSource: bool(v, 'check-inner-source'),
     logger,
   };
   const endpoints = str(v, 'etcd-endpoints');
