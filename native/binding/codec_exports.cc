@@ -205,10 +205,10 @@ Napi::Object TunWrite(Napi::Env env, const struct iovec* iov, size_t n) {
   return w;
 }
 
-// coalesce(packets) -> { writes }: the TUN writes Worker::RunUdpToTun makes
+// coalesce(packets, udp?) -> { writes }: the TUN writes Worker::RunUdpToTun makes
 // for one GRO'd receive holding these inner packets (copies; the run patches
 // its first packet in place). Packets are checked as VxlanDecap checks the
-// inner packet (IPv4, or IPv6 which TcpRun never merges); one that fails is
+// inner packet (IPv4, or IPv6 which Coalescer never merges); one that fails is
 // dropped there and so is not written here either.
 Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -220,8 +220,8 @@ Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
   }
   Napi::Array writes = Napi::Array::New(env);
   const VnetHdr zero{};
-  TcpRun run;
-  struct iovec iov[TcpRun::kMaxIov];
+  Coalescer run(info.Length() > 1 && info[1].ToBoolean());  // udp: the TUN took USO
+  struct iovec iov[Coalescer::kMaxIov];
   auto emit = [&](const struct iovec* w, size_t n) { writes.Set(writes.Length(), TunWrite(env, w, n)); };
   for (auto& p : pkts) {
     size_t ip_len = 0;

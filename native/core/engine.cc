@@ -66,6 +66,8 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   wc.udp_gso = gso;
   wc.udp_gro = gro;
   wc.coalesce = config.coalesce && config.vnet_hdr;
+  // A UDP super-packet may be written only to a TUN that took USO.
+  wc.coalesce_udp = wc.coalesce && (got & kTunFUso4) != 0;
   for (uint32_t q = 0; q < config.queues; q++) {
     const int send_fd = vxlan ? e->send_fds_[q] : e->udp_fds_[q];
     e->workers_.push_back(std::make_unique<Worker>(wc, table, e->tun_fds_[q], send_fd, e->udp_fds_[q], e->stop_fd_,

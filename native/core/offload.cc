@@ -104,79 +104,96 @@ Verdict Segment(const uint8_t* pkt, size_t len, const VnetHdr& h, size_t prefix,
   return kForward;
 }
 
-bool TcpRun::Start(uint8_t* pkt, size_t len) {
+namespace {
+
+// IPv4 without options or fragments, carrying `proto`.
+bool PlainIpv4(const uint8_t* pkt, size_t len, uint8_t proto) {
+  return len >= 28 && pkt[ipv4::kVerIhl] == 0x45 && pkt[ipv4::kProto] == proto &&
+         (Load16(pkt + ipv4::kFragOff) & (ipv4::kMoreFragments | ipv4::kOffsetMask)) == 0;
+}
+
+}  // namespace
+
+bool Coalescer::Start(uint8_t* pkt, size_t len) {
   count_ = 0;
-  if (len < 40 || pkt[ipv4::kVerIhl] != 0x45 || pkt[ipv4::kProto] != kProtoTcp) return false;
-  if ((Load16(pkt + ipv4::kFragOff) & (ipv4::kMoreFragments | ipv4::kOffsetMask)) != 0) return false;
-  const uint8_t* tcp = pkt + 20;
-  const size_t thl = static_cast<size_t>(tcp[12] >> 4) * 4;
-  if (thl < 20 || 20 + thl >= len) return false;  // >=: needs payload
-  if ((tcp[13] & static_cast<uint8_t>(~kTcpPsh)) != kTcpAck) return false;
+  if (PlainIpv4(pkt, len, kProtoTcp) && len >= 40) {
+    const uint8_t* tcp = pkt + 20;
+    const size_t thl = static_cast<size_t>(tcp[12] >> 4) * 4;
+    if (thl < 20 || 20 + thl >= len) return false;  // >=: needs payload
+    if ((tcp[13] & static_cast<uint8_t>(~kTcpPsh)) != kTcpAck) return false;
+    hdr_len_ = 20 + thl;
+    next_seq_ = Load32(tcp + 4) + static_cast<uint32_t>(len - hdr_len_);
+    psh_ = (tcp[13] & kTcpPsh) != 0;
+  } else if (udp_ && PlainIpv4(pkt, len, kProtoUdp) && len > 28 && Load16(pkt + 24) == len - 20) {
+    hdr_len_ = 28;
+    psh_ = false;
+  } else {
+    return false;
+  }
+  proto_ = pkt[ipv4::kProto];
   first_ = pkt;
   first_len_ = len;
-  hdr_len_ = 20 + thl;
   gso_size_ = len - hdr_len_;
   total_payload_ = gso_size_;
   last_payload_ = gso_size_;
-  next_seq_ = Load32(tcp + 4) + static_cast<uint32_t>(gso_size_);
-  psh_ = (tcp[13] & kTcpPsh) != 0;
   parts_[1] = {pkt, len};
   count_ = 1;
   return true;
 }
 
-bool TcpRun::Append(uint8_t* pkt, size_t len) {
+bool Coalescer::Append(uint8_t* pkt, size_t len) {
   if (count_ == 0 || count_ + 2 > kMaxIov || psh_) return false;
-  if (len <= hdr_len_ || pkt[ipv4::kVerIhl] != 0x45 || pkt[ipv4::kProto] != kProtoTcp) return false;
+  if (len <= hdr_len_ || !PlainIpv4(pkt, len, proto_)) return false;
   const uint8_t* a = first_;
-  // Same TOS, DF/fragment bits, TTL and addresses; no fragments.
+  // Same TOS, DF bit, TTL and addresses.
   if (pkt[1] != a[1] || Load16(pkt + ipv4::kFragOff) != Load16(a + ipv4::kFragOff) ||
-      (Load16(pkt + ipv4::kFragOff) & (ipv4::kMoreFragments | ipv4::kOffsetMask)) != 0 ||
       pkt[ipv4::kTtl] != a[ipv4::kTtl] || std::memcmp(pkt + ipv4::kSrc, a + ipv4::kSrc, 8) != 0) {
     return false;
   }
   const uint8_t* t = pkt + 20;
   const uint8_t* ta = a + 20;
-  const size_t thl = hdr_len_ - 20;
-  // Same ports, ACK number, header length and reserved bits (byte 12 whole:
-  // the kernel flushes on any flag-word difference but CWR/FIN/PSH, and the
-  // low bit is AccECN's AE, part of a counter), window and options.
-  if (t[12] != ta[12] || std::memcmp(t, ta, 4) != 0 ||
-      std::memcmp(t + 8, ta + 8, 4) != 0 || std::memcmp(t + 14, ta + 14, 2) != 0 ||
-      std::memcmp(t + 20, ta + 20, thl - 20) != 0) {
-    return false;
-  }
-  if ((t[13] & static_cast<uint8_t>(~kTcpPsh)) != kTcpAck) return false;
   const size_t payload = len - hdr_len_;
-  if (Load32(t + 4) != next_seq_ || last_payload_ != gso_size_ || payload > gso_size_ ||
-      hdr_len_ + total_payload_ + payload > 65535) {
+  if (last_payload_ != gso_size_ || payload > gso_size_ || hdr_len_ + total_payload_ + payload > 65535) return false;
+  if (proto_ == kProtoTcp) {
+    const size_t thl = hdr_len_ - 20;
+    // Same ports, ACK number, header length and reserved bits (byte 12 whole:
+    // the kernel flushes on any flag-word difference but CWR/FIN/PSH, and the
+    // low bit is AccECN's AE, part of a counter), window and options.
+    if (t[12] != ta[12] || std::memcmp(t, ta, 4) != 0 || std::memcmp(t + 8, ta + 8, 4) != 0 ||
+        std::memcmp(t + 14, ta + 14, 2) != 0 || std::memcmp(t + 20, ta + 20, thl - 20) != 0) {
+      return false;
+    }
+    if ((t[13] & static_cast<uint8_t>(~kTcpPsh)) != kTcpAck || Load32(t + 4) != next_seq_) return false;
+    next_seq_ += static_cast<uint32_t>(payload);
+    psh_ = (t[13] & kTcpPsh) != 0;
+  } else if (std::memcmp(t, ta, 4) != 0 || Load16(t + 4) != len - 20) {  // ports, UDP length
     return false;
   }
   parts_[++count_] = {pkt + hdr_len_, payload};
   total_payload_ += payload;
   last_payload_ = payload;
-  next_seq_ += static_cast<uint32_t>(payload);
-  psh_ = (t[13] & kTcpPsh) != 0;
   return true;
 }
 
-size_t TcpRun::Finish(struct iovec* iov) {
+size_t Coalescer::Finish(struct iovec* iov) {
   vnet_ = VnetHdr{};
   if (count_ > 1) {
     uint8_t* ip = first_;
     const size_t l4_len = hdr_len_ - 20 + total_payload_;
     Store16(ip + ipv4::kTotalLen, static_cast<uint16_t>(hdr_len_ + total_payload_));
     SetIpv4Checksum(ip, 20);
-    if (psh_) ip[20 + 13] |= kTcpPsh;
+    const bool tcp = proto_ == kProtoTcp;
+    if (tcp && psh_) ip[20 + 13] |= kTcpPsh;
+    if (!tcp) Store16(ip + 20 + 4, static_cast<uint16_t>(l4_len));
     // CHECKSUM_PARTIAL: the field carries the pseudo-header sum, folded and
     // not inverted; the kernel (or the NIC) finishes it per segment.
-    Store16(ip + 20 + 16, ChecksumFold(PseudoBase(ip) + static_cast<uint32_t>(l4_len)));
+    Store16(ip + 20 + (tcp ? 16 : 6), ChecksumFold(PseudoBase(ip) + static_cast<uint32_t>(l4_len)));
     vnet_.flags = kVnetNeedsCsum;
-    vnet_.gso_type = kGsoTcpv4;
+    vnet_.gso_type = tcp ? kGsoTcpv4 : kGsoUdpL4;
     vnet_.hdr_len = static_cast<uint16_t>(hdr_len_);
     vnet_.gso_size = static_cast<uint16_t>(gso_size_);
     vnet_.csum_start = 20;
-    vnet_.csum_offset = 16;
+    vnet_.csum_offset = tcp ? 16 : 6;
   }
   iov[0] = {&vnet_, kVnetHdrLen};
   for (size_t i = 1; i <= count_; i++) iov[i] = parts_[i];

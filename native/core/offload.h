@@ -89,20 +89,26 @@ struct Segments {
 Verdict Segment(const uint8_t* pkt, size_t len, const VnetHdr& h, size_t prefix, uint8_t* hdrs, size_t hdr_cap,
                 struct iovec* iov, size_t iov_cap, Segments* segs);
 
-// Merges consecutive segments of one TCP flow (in order, as one GRO'd
-// receive hands them over) into a single super-packet, written to the TUN
-// with one writev: [virtio_net_hdr][first packet][payload 2][payload 3]...
-// Follows the kernel's GRO rules: IPv4 without options or fragments, same
-// addresses, ports, ACK, TOS, TTL, DF and TCP options; adjacent sequence
-// numbers; flags ACK or ACK|PSH, nothing after a PSH; every segment but the
-// last exactly gso_size long; at most 64 KiB.
-class TcpRun {
+// Merges consecutive segments of one flow (in order, as one GRO'd receive
+// hands them over) into a single super-packet, written to the TUN with one
+// writev: [virtio_net_hdr][first packet][payload 2][payload 3]...
+// TCP follows the kernel's GRO rules: IPv4 without options or fragments,
+// same addresses, ports, ACK, TOS, TTL, DF, window and TCP options;
+// adjacent sequence numbers; flags ACK or ACK|PSH, nothing after a PSH.
+// UDP (only when the TUN took USO): same addresses, ports, TOS, TTL, DF.
+// For both: every segment but the last exactly gso_size long; at most 64 KiB.
+class Coalescer {
  public:
   static constexpr size_t kMaxIov = 66;
 
+  // With `udp`, UDP flows are merged too (written as UDP_L4 GSO).
+  explicit Coalescer(bool udp = false) : udp_(udp) {}
+  void set_udp(bool udp) { udp_ = udp; }
+
   // Starts a new run with `pkt` (an IPv4 packet that passed CheckIpv4).
-  // Returns false when it cannot start one (not TCP, options, a fragment,
-  // flags other than ACK/ACK|PSH, no payload): write that packet alone.
+  // Returns false when it cannot start one (not TCP/UDP, options, a
+  // fragment, TCP flags other than ACK/ACK|PSH, no payload): write that
+  // packet alone.
   bool Start(uint8_t* pkt, size_t len);
   // Appends the next packet if the rules allow; false otherwise (the caller
   // then flushes this run and tries Start with the packet).
@@ -116,7 +122,9 @@ class TcpRun {
  private:
   uint8_t* first_ = nullptr;
   size_t first_len_ = 0;
-  size_t hdr_len_ = 0;  // IP + TCP header bytes
+  bool udp_;
+  uint8_t proto_ = 0;
+  size_t hdr_len_ = 0;  // IP + L4 header bytes
   size_t gso_size_ = 0;
   size_t total_payload_ = 0;
   size_t last_payload_ = 0;

@@ -50,7 +50,8 @@ Worker::Worker(const WorkerConfig& config, const Table* table, int tun_fd, int s
       prefix_(config.backend == table::kBackendVxlan ? kVxlanEncapLen : 0),
       gso_active_(config.udp_gso),
       arena_(new uint8_t[kArenaSize]),
-      rx_mem_(new uint8_t[kRxSlot * kRxBatch]) {
+      rx_mem_(new uint8_t[kRxSlot * kRxBatch]),
+      run_(config.coalesce_udp) {
   std::memset(tx_msgs_, 0, sizeof(tx_msgs_));
   std::memset(rx_msgs_, 0, sizeof(rx_msgs_));
   for (size_t i = 0; i < kMaxMsgs; i++) {

@@ -20,8 +20,9 @@
 //       -> udp: check IPv4, TTL - 1 | vxlan: flags, VNI, MACs, inner IP
 //       -> Admit: inner IPv4 only, destination inside the overlay network,
 //          [inner source inside the lease whose PublicIP sent it]
-//       -> [coalesce] consecutive TCP segments of one flow from one GRO'd
-//          message merge into one super-packet (TcpRun)
+//       -> [coalesce] consecutive TCP segments (and UDP datagrams, when the
+//          TUN took USO) of one flow from one GRO'd message merge into one
+//          super-packet (Coalescer)
 //       -> one write/writev per (super-)packet into the TUN
 //
 // Per packet there is no allocation, lock, log line or call into JS. Buffers
@@ -54,6 +55,7 @@ struct WorkerConfig {
   bool udp_gso;        // send trains with UDP_SEGMENT
   bool udp_gro;        // the receive socket has UDP_GRO on
   bool coalesce;       // merge received TCP segments into TUN GSO writes
+  bool coalesce_udp;   // ... and UDP datagrams (the TUN took USO)
 };
 
 class Worker {
@@ -145,8 +147,8 @@ class Worker {
   struct sockaddr_in rx_addr_[kRxBatch];
   struct mmsghdr rx_msgs_[kRxBatch];
   alignas(struct cmsghdr) uint8_t rx_cmsg_[kRxBatch][CMSG_SPACE(sizeof(int))];
-  TcpRun run_;
-  struct iovec wr_iov_[TcpRun::kMaxIov];
+  Coalescer run_;
+  struct iovec wr_iov_[Coalescer::kMaxIov];
   VnetHdr zero_vnet_{};
   uint64_t rx_counts_[kCounterCount] = {};
 };

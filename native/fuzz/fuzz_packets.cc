@@ -9,10 +9,10 @@
 //     The rest is one receive of the worker: cut into datagrams of `step`
 //     bytes as UDP GRO hands them over (step 0: one datagram), each
 //     decapsulated (VxlanDecap / UdpDecap) and, when there were several,
-//     merged by TcpRun as Worker::RunUdpToTun does.
+//     merged by Coalescer as Worker::RunUdpToTun does.
 //     Oracles: a forwarded inner packet lies inside its datagram; every
 //     merged super-packet, cut again by Segment() with the virtio_net_hdr
-//     TcpRun produced, gives back exactly the payloads that were merged.
+//     Coalescer produced, gives back exactly the payloads that were merged.
 //
 //   input[0] & 1 == 1: SEND  input = [1][virtio_net_hdr: 10 bytes][backend] packet
 //     The TUN read path of Worker::Encapsulate: CheckIpv4, TTL - 1 (udp),
@@ -51,7 +51,7 @@ using namespace weft;
 const uint8_t kDefaultMac[6] = {0x0e, 0x2a, 0x0a, 0xf4, 0x02, 0x00};
 const uint8_t kPeerMac[6] = {0x0e, 0x2a, 0x0a, 0xf4, 0x01, 0x00};
 
-// Cuts the merged super-packet that TcpRun::Finish returned (iov[0] is the
+// Cuts the merged super-packet that Coalescer::Finish returned (iov[0] is the
 // virtio_net_hdr, iov[1..k) the parts) back into segments and compares.
 void CheckMerged(const struct iovec* iov, size_t k) {
   VnetHdr h;
@@ -105,8 +105,8 @@ void Receive(const uint8_t* data, size_t size) {
   }
   const size_t step = (step_in > 0 && step_in < len) ? step_in : len;
   const bool grouped = step < len;
-  TcpRun run;
-  struct iovec wr[TcpRun::kMaxIov];
+  Coalescer run;
+  struct iovec wr[Coalescer::kMaxIov];
   for (size_t off = 0; off < len; off += step) {
     const size_t dlen = len - off < step ? len - off : step;
     uint8_t* d = buf.get() + off;

@@ -109,7 +109,8 @@ export interface NativeCodec {
   /** Segment() on a super-packet: each segment as one Buffer (`prefix` zero bytes, headers, payload). */
   segment(superPacket: Buffer, vnet: VnetIn, prefix: number): { verdict: string; segments?: Buffer[] };
   /** The TUN writes Worker::RunUdpToTun makes (TcpRun) for one GRO'd batch of inner packets. */
-  coalesce(packets: Buffer[]): { writes: { vnet: VnetOut; packet: Buffer }[] };
+  /** With `udp`, UDP flows merge too (as when the TUN took USO). */
+  coalesce(packets: Buffer[], udp?: boolean): { writes: { vnet: VnetOut; packet: Buffer }[] };
 }
 
 /** virtio_net_hdr fields as read from the TUN (hdr_len is recomputed, so absent). */

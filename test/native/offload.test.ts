@@ -447,3 +447,32 @@ describe('Coalesce: merging received TCP segments into one TUN GSO write', () =>
     assert.deepEqual(segmentsOf(writes[0]!.packet, writes[0]!.vnet), pkts);
   });
 });
+
+describe('Coalesce: merging received UDP datagrams into one USO write (when the TUN took USO)', () => {
+  const datagrams = (sizes: number[], o: { sport?: number; ttl?: number } = {}): Buffer[] =>
+    sizes.map((n, i) => udp4({ id: 100 + i, payload: pattern(n, i), ...(o.sport ? { sport: o.sport } : {}), ...(o.ttl ? { ttl: o.ttl } : {}) }));
+
+  it('merges equal datagrams of one flow into one NEEDS_CSUM UDP_L4 write, and segmenting it gives them back', () => {
+    const pkts = datagrams([64, 64, 64, 64, 20]);
+    const { writes } = codec.coalesce(pkts, true);
+    assert.equal(writes.length, 1);
+    const w = writes[0]!;
+    assert.deepEqual(w.vnet, { flags: NEEDS_CSUM, gsoType: GSO_UDP_L4, hdrLen: 28, gsoSize: 64, csumStart: 20, csumOffset: 6 });
+    assert.equal(w.packet.readUInt16BE(24), 8 + 4 * 64 + 20, 'UDP length covers the whole merged payload');
+    assert.ok(ipChecksumOk(w.packet));
+    assert.equal(w.packet.readUInt16BE(26), pseudoSum(w.packet, w.packet.length - 20), 'folded pseudo-header sum, not inverted');
+    assert.deepEqual(segmentsOf(w.packet, w.vnet), pkts);
+  });
+
+  it('never merges UDP unless asked, other ports, a different TTL, or after a shorter datagram', () => {
+    assert.equal(codec.coalesce(datagrams([64, 64, 64]), false).writes.length, 3);
+    const mixed = [...datagrams([64, 64]), ...datagrams([64], { sport: 40001 })];
+    assert.deepEqual(codec.coalesce(mixed, true).writes.map((w) => w.vnet.gsoType), [GSO_UDP_L4, 0]);
+    const ttl = [...datagrams([64]), ...datagrams([64], { ttl: 9 })];
+    assert.equal(codec.coalesce(ttl, true).writes.length, 2);
+    const short = datagrams([64, 30, 64]);
+    const w = codec.coalesce(short, true).writes;
+    assert.equal(w.length, 2);
+    assert.deepEqual(segmentsOf(w[0]!.packet, w[0]!.vnet), short.slice(0, 2));
+  });
+});
