@@ -14,7 +14,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { Netns, vethPair } from '../src/lab/netns';
 import { WeftHost, kernelVxlanNode, kernelVxlanPeer } from '../src/lab/overlay';
+import type { OffloadOptions } from '../src/dataplane/options';
 import type { Path } from './measure';
+
+/** Per weft backend: overlay second octet 10.<n>, underlay 198.18.<u>, device, port. */
+const kWeftPaths = { vxlan: [202, 2, 'weftvx', 8473], udp: [203, 3, 'weftudp', 8285] } as const;
 
 export type CaseName = 'veth' | 'kernel-vxlan' | 'weft-vxlan' | 'weft-udp';
 
@@ -34,7 +38,8 @@ export const kCases: readonly BenchCase[] = [
 export class BenchLab {
   readonly a: Netns;
   readonly b: Netns;
-  readonly #hosts: WeftHost[] = [];
+  readonly #hosts = new Map<'vxlan' | 'udp', [WeftHost, WeftHost]>();
+  #queues: number | undefined;
   readonly #servers: ChildProcess[] = [];
 
   private constructor(a: Netns, b: Netns) {
@@ -55,6 +60,7 @@ export class BenchLab {
 
   async #setUp(queues: number | undefined): Promise<void> {
     const { a, b } = this;
+    this.#queues = queues;
     ['u0', 'u1', 'u2', 'u3'].forEach((name, i) => vethPair(a, b, name, `198.18.${i}`));
     for (const [ns, n] of [[a, 1], [b, 2]] as const) {
       for (const net of [201, 202, 203]) ns.ip('addr', 'add', `10.${net}.${n}.5/32`, 'dev', 'lo');
@@ -67,28 +73,7 @@ export class BenchLab {
     kernelVxlanPeer(a, { subnet: '10.201.2.0/24', publicIp: '198.18.1.2', mac: macs[1]! });
     kernelVxlanPeer(b, { subnet: '10.201.1.0/24', publicIp: '198.18.1.1', mac: macs[0]! });
 
-    for (const [backend, net, ul, device, port] of [
-      ['vxlan', 202, 2, 'weftvx', 8473],
-      ['udp', 203, 3, 'weftudp', 8285],
-    ] as const) {
-      const [ha, hb] = await Promise.all(
-        [a, b].map((ns, i) =>
-          WeftHost.start(ns, {
-            backend,
-            device,
-            port,
-            publicIp: `198.18.${ul}.${i + 1}`,
-            network: `10.${net}.0.0/16`,
-            subnet: `10.${net}.${i + 1}.0/24`,
-            ...(queues ? { queues } : {}),
-          }),
-        ),
-      );
-      this.#hosts.push(ha!, hb!);
-      await ha!.set({ subnet: `10.${net}.2.0/24`, publicIp: `198.18.${ul}.2`, ...(hb!.vtepMac ? { vtepMac: hb!.vtepMac } : {}) });
-      await hb!.set({ subnet: `10.${net}.1.0/24`, publicIp: `198.18.${ul}.1`, ...(ha!.vtepMac ? { vtepMac: ha!.vtepMac } : {}) });
-    }
-
+    for (const backend of ['vxlan', 'udp'] as const) await this.#startWeft(backend, {});
     // One iperf3 server per path, bound to the path's address: a UDP reply
     // from a wildcard socket would leave from the device's own address
     // (<subnet>.0) and miss the client's connected socket.
@@ -96,10 +81,39 @@ export class BenchLab {
     await new Promise((r) => setTimeout(r, 300));
   }
 
+  /** Starts (or restarts) the weft path of `backend` on both hosts with these offloads. */
+  async #startWeft(backend: 'vxlan' | 'udp', offloads: OffloadOptions): Promise<void> {
+    const [net, ul, device, port] = kWeftPaths[backend];
+    const old = this.#hosts.get(backend);
+    if (old) await Promise.all(old.map((h) => h.close()));
+    const [ha, hb] = (await Promise.all(
+      [this.a, this.b].map((ns, i) =>
+        WeftHost.start(ns, {
+          backend,
+          device,
+          port,
+          publicIp: `198.18.${ul}.${i + 1}`,
+          network: `10.${net}.0.0/16`,
+          subnet: `10.${net}.${i + 1}.0/24`,
+          offloads,
+          ...(this.#queues ? { queues: this.#queues } : {}),
+        }),
+      ),
+    )) as [WeftHost, WeftHost];
+    this.#hosts.set(backend, [ha, hb]);
+    await ha.set({ subnet: `10.${net}.2.0/24`, publicIp: `198.18.${ul}.2`, ...(hb.vtepMac ? { vtepMac: hb.vtepMac } : {}) });
+    await hb.set({ subnet: `10.${net}.1.0/24`, publicIp: `198.18.${ul}.1`, ...(ha.vtepMac ? { vtepMac: ha.vtepMac } : {}) });
+  }
+
+  /** Restarts weft vxlan with `offloads` (to measure what each one buys). */
+  restartWeftVxlan(offloads: OffloadOptions): Promise<void> {
+    return this.#startWeft('vxlan', offloads);
+  }
+
   /** Drops and counters of the weft data planes on host A, for the report. */
   async weftStats(): Promise<Record<string, Awaited<ReturnType<WeftHost['stats']>>>> {
     const out: Record<string, Awaited<ReturnType<WeftHost['stats']>>> = {};
-    for (const h of this.#hosts) {
+    for (const h of [...this.#hosts.values()].flat()) {
       const s = await h.stats();
       out[`${h.ns === this.a ? 'A' : 'B'}:${s.device}`] = s;
     }
@@ -108,7 +122,7 @@ export class BenchLab {
 
   async destroy(): Promise<void> {
     for (const s of this.#servers) s.kill();
-    await Promise.all(this.#hosts.map((h) => h.close().catch(() => undefined)));
+    await Promise.all([...this.#hosts.values()].flat().map((h) => h.close().catch(() => undefined)));
     await this.a.destroy();
     await this.b.destroy();
   }

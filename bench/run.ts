@@ -12,7 +12,8 @@ import { cpus, release } from 'node:os';
 import { codecBench, type CodecFigure } from './codec';
 import { BenchLab, kCases, type CaseName } from './lab';
 import { pingLatency, tcp, udpPps } from './measure';
-import { buildReport, kMetrics, renderSvg, renderTable, type MetricName, type MetricReport, type Rounds } from './report';
+import { buildReport, kMetrics, renderSvg, renderTable, summarise, type MetricName, type MetricReport, type Rounds, type Summary } from './report';
+import type { OffloadOptions } from '../src/dataplane/options';
 
 export interface BenchOptions {
   quick: boolean;
@@ -21,6 +22,8 @@ export interface BenchOptions {
   json?: string;
   svg?: string;
   queues?: number;
+  /** Also measure weft vxlan TCP with each offload switched off in turn. */
+  ablation?: boolean;
   /** Progress lines go here (the terminal's stderr by default). */
   progress?: (line: string) => void;
 }
@@ -33,6 +36,8 @@ export interface BenchResult {
   settings: { rounds: number; secondsPerTest: number; quick: boolean };
   cases: { name: CaseName; label: string; metrics: Partial<Record<MetricName, MetricReport>> }[];
   codec: CodecFigure[];
+  /** weft vxlan TCP 1 stream with one offload off, and its ratio to all on in the same round. */
+  ablation?: { label: string; offloads: OffloadOptions; tcp1: Summary & { unit: 'Gbit/s'; rounds: number[] }; ratioToAllOn: Summary }[];
   weftCounters: Record<string, { counters: Record<string, number>; drops: Record<string, number> }>;
 }
 
@@ -75,6 +80,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     (raw[name][metric] ??= []).push(value);
   };
   let weftCounters: BenchResult['weftCounters'] = {};
+  const result0: Pick<BenchResult, 'ablation'> = {};
   try {
     for (let r = 1; r <= rounds; r++) {
       for (const c of kCases) {
@@ -99,6 +105,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         await new Promise((r) => setTimeout(r, 500)); // let queues drain before the next path
       }
     }
+    if (opts.ablation) result0.ablation = await ablation(lab, rounds, seconds, progress);
     const stats = await lab.weftStats();
     weftCounters = Object.fromEntries(Object.entries(stats).map(([k, s]) => [k, { counters: s.counters, drops: s.drops }]));
   } finally {
@@ -119,6 +126,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     settings: { rounds, secondsPerTest: seconds, quick: opts.quick },
     cases: kCases.map((c) => ({ name: c.name, label: c.label, metrics: report[c.name] })),
     codec,
+    ...result0,
     weftCounters,
   };
   const git = tryExec('git', ['-C', __dirname, 'rev-parse', '--short', 'HEAD']);
@@ -129,6 +137,41 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     writeFileSync(opts.svg, renderSvg(report, labels, kTableMetrics, `weft bench — ${result.machine.cores} cores, ${result.machine.kernel}`));
   }
   return result;
+}
+
+const kVariants: [string, OffloadOptions][] = [
+  ['all offloads on', {}],
+  ['without coalescing (TUN GSO writes)', { coalesce: false }],
+  ['without UDP GRO', { udpGro: false }],
+  ['without UDP GSO', { udpGso: false }],
+  ['without TSO/USO reads', { tso: false, uso: false }],
+  ['without virtio_net_hdr (no offloads)', { vnetHdr: false }],
+];
+
+/** weft vxlan TCP 1 stream with each offload off in turn, interleaved with all on. */
+async function ablation(
+  lab: BenchLab,
+  rounds: number,
+  seconds: number,
+  progress: (line: string) => void,
+): Promise<NonNullable<BenchResult['ablation']>> {
+  const path = kCases.find((c) => c.name === 'weft-vxlan')!.path;
+  const values = kVariants.map(() => [] as number[]);
+  for (let r = 1; r <= rounds; r++) {
+    for (const [i, [label, offloads]] of kVariants.entries()) {
+      await lab.restartWeftVxlan(offloads);
+      const t = tcp(lab.a, path, seconds, 1);
+      values[i]!.push(t.gbps);
+      progress(`ablation round ${r}/${rounds} · weft vxlan ${label} · TCP 1 stream ${t.gbps.toFixed(2)} Gbit/s`);
+    }
+  }
+  await lab.restartWeftVxlan({});
+  return kVariants.map(([label, offloads], i) => ({
+    label,
+    offloads,
+    tcp1: { ...summarise(values[i]!), unit: 'Gbit/s' as const, rounds: values[i]! },
+    ratioToAllOn: summarise(values[i]!.map((v, k) => v / values[0]![k]!)),
+  }));
 }
 
 /** The terminal report: machine line, path table, codec table. */
@@ -142,11 +185,20 @@ export function formatResult(result: BenchResult): string {
     '',
     renderTable(report, labels, kTableMetrics),
     '',
-    'codec micro-benchmark (encap + decap of one packet, native loop, one core):',
+    'codec micro-benchmark (native loop, one core; udp/vxlan: encap + decap of one packet, headers only;',
+    '  tso: one TCP super-packet cut into 1398-byte segments with full checksums):',
     ...result.codec.map(
-      (c) => `  ${c.backend.padEnd(5)} ${String(c.size).padStart(5)} B  ${c.nsPerPacket.toFixed(1).padStart(7)} ns/packet  ${c.gbps.toFixed(1).padStart(6)} Gbit/s`,
+      (c) => `  ${c.backend.padEnd(5)} ${String(c.size).padStart(5)} B  ${c.nsPerPacket.toFixed(1).padStart(8)} ns/packet  ${c.gbps.toFixed(1).padStart(7)} Gbit/s`,
     ),
   ];
+  if (result.ablation) {
+    lines.push('', 'what each offload buys (weft vxlan, TCP 1 stream, median (min–max), ratio to all on in the same round):');
+    for (const a of result.ablation) {
+      lines.push(
+        `  ${a.label.padEnd(38)} ${a.tcp1.median.toFixed(2).padStart(6)} Gbit/s (${a.tcp1.min.toFixed(2)}–${a.tcp1.max.toFixed(2)})  ×${a.ratioToAllOn.median.toFixed(2)}`,
+      );
+    }
+  }
   return lines.join('\n');
 }
 

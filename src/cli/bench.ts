@@ -10,6 +10,7 @@ const kFlags: readonly FlagSpec[] = [
   { name: 'rounds', kind: 'int', arg: 'N', help: 'interleaved rounds (default 3, 1 with --quick)' },
   { name: 'seconds', kind: 'int', arg: 'S', help: 'seconds per iperf3 test (default 5, 2 with --quick)' },
   { name: 'queues', kind: 'int', arg: 'N', help: 'worker queues of each weft data plane (default: min(cores, 4))' },
+  { name: 'ablation', kind: 'bool', help: 'also measure weft vxlan TCP with each offload switched off in turn' },
 ];
 const kUsage = `usage: weft bench [flags]\n${formatFlags(kFlags)}`;
 
@@ -17,7 +18,7 @@ function parse(argv: string[]): BenchOptions | 'help' {
   const { values, rest, help } = parseFlags(kFlags, argv, {});
   if (help) return 'help';
   if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
-  const opts: BenchOptions = { quick: bool(values, 'quick') };
+  const opts: BenchOptions = { quick: bool(values, 'quick'), ablation: bool(values, 'ablation') };
   for (const key of ['rounds', 'seconds', 'queues'] as const) {
     const v = num(values, key);
     if (v === undefined) continue;

@@ -105,7 +105,7 @@ export interface NativeCodec {
   vxlanDecap(payload: Buffer, vni: number, ownMac: Buffer): CodecVerdict;
   netUnreachable(offender: Buffer, srcIp: number): Buffer | null;
   checksum(data: Buffer): number;
-  benchCodec(kind: 'udp' | 'vxlan', ip: Buffer, iterations: number): { ns: number; sink: number };
+  benchCodec(kind: 'udp' | 'vxlan' | 'tso', ip: Buffer, iterations: number): { ns: number; sink: number };
   /** Segment() on a super-packet: each segment as one Buffer (`prefix` zero bytes, headers, payload). */
   segment(superPacket: Buffer, vnet: VnetIn, prefix: number): { verdict: string; segments?: Buffer[] };
   /** The TUN writes Worker::RunUdpToTun makes (TcpRun) for one GRO'd batch of inner packets. */

@@ -51,7 +51,7 @@ test('weft bench --quick writes a JSON report with every path, metric, unit and 
       if (c.name.startsWith('weft')) assert.ok(m.ratioToKernelVxlan && m.ratioToKernelVxlan.median > 0, `${c.name} ${metric} ratio`);
     }
   }
-  assert.deepEqual([...new Set(report.codec.map((x) => x.backend))], ['udp', 'vxlan']);
+  assert.deepEqual([...new Set(report.codec.map((x) => x.backend))], ['udp', 'vxlan', 'tso']);
   assert.ok(report.codec.every((x) => x.nsPerPacket > 0));
   assert.match(readFileSync(svg, 'utf8'), /^<svg [^>]*>[\s\S]*weft vxlan[\s\S]*<\/svg>\n$/);
 });
