@@ -19,6 +19,7 @@ filters=("$@")
 
 status=0
 work="$(mktemp -d /tmp/weft-asan-XXXXXX)"
+chmod 755 "$work"  # the unprivileged e2e test loads the addon as nobody
 step() { echo; echo "=== asan.sh: $*"; }
 fail() { echo "=== asan.sh: FAILED: $*" >&2; status=1; }
 finish() {
