@@ -27,6 +27,18 @@ function cpuSeconds(): { busy: number; total: number } {
 }
 
 function iperf(ns: Netns, args: string[]): Record<string, unknown> {
+  // A server still closing the previous test answers "busy": wait and retry.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return iperfOnce(ns, args);
+    } catch (e) {
+      if (attempt >= 10 || !/server is busy/.test((e as Error).message)) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    }
+  }
+}
+
+function iperfOnce(ns: Netns, args: string[]): Record<string, unknown> {
   let out: string;
   try {
     out = ns.exec('iperf3', '-J', ...args);
