@@ -46,9 +46,10 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
     if (!s.ok()) return s;
     e->udp_fds_.push_back(fd);
     gro = gro && gro_on;
-    // vxlan sends from a port of its own per queue, as the kernel varies the
-    // source port per flow: receivers spread queues by it. The udp backend
-    // sends from its bound port, as flannel does.
+    // vxlan sends from one of `queues` sockets on ports of their own, picked
+    // by a hash of the inner flow, as the kernel varies the source port per
+    // flow: receivers spread flows by it. The udp backend sends from its
+    // bound port, as flannel does.
     if (vxlan) {
       bool unused = false;
       s = OpenUdpSocket(config.bind_ip, 0, false, config.socket_buffer, false, &fd, &unused);
@@ -69,9 +70,13 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   // A UDP super-packet may be written only to a TUN that took USO.
   wc.coalesce_udp = wc.coalesce && (got & kTunFUso4) != 0;
   for (uint32_t q = 0; q < config.queues; q++) {
-    const int send_fd = vxlan ? e->send_fds_[q] : e->udp_fds_[q];
-    e->workers_.push_back(std::make_unique<Worker>(wc, table, e->tun_fds_[q], send_fd, e->udp_fds_[q], e->stop_fd_,
-                                                   table->CounterBlock(2 * q), table->CounterBlock(2 * q + 1)));
+    // vxlan: every worker shares the senders; udp: a worker sends from its
+    // own bound socket (port 8285, as flannel), so order is kept anyway.
+    const int* send_fds = vxlan ? e->send_fds_.data() : &e->udp_fds_[q];
+    const size_t send_count = vxlan ? e->send_fds_.size() : 1;
+    e->workers_.push_back(std::make_unique<Worker>(wc, table, e->tun_fds_[q], send_fds, send_count, e->udp_fds_[q],
+                                                   e->stop_fd_, table->CounterBlock(2 * q),
+                                                   table->CounterBlock(2 * q + 1)));
   }
   e->offloads_ = offloads;
   for (auto& w : e->workers_) {

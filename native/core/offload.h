@@ -34,7 +34,7 @@ enum OffloadBit : uint64_t {
   kOffloadUdpGso = 1u << 3,    // trains of datagrams leave with one UDP_SEGMENT send
   kOffloadUdpGro = 1u << 4,    // the socket hands us GRO-merged datagrams
   kOffloadCoalesce = 1u << 5,  // received TCP segments merge into TUN GSO writes
-  kOffloadSrcPorts = 1u << 6,  // vxlan: a source port per queue (receiver spreading)
+  kOffloadSrcPorts = 1u << 6,  // vxlan: source port picked by inner flow hash (receiver spreading)
 };
 
 struct VnetHdr {

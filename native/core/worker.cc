@@ -31,12 +31,13 @@ inline size_t Align8(size_t v) { return (v + 7) & ~size_t{7}; }
 
 }  // namespace
 
-Worker::Worker(const WorkerConfig& config, const Table* table, int tun_fd, int send_fd, int recv_fd, int stop_fd,
-               uint64_t* tx_counters, uint64_t* rx_counters)
+Worker::Worker(const WorkerConfig& config, const Table* table, int tun_fd, const int* send_fds, size_t send_count,
+               int recv_fd, int stop_fd, uint64_t* tx_counters, uint64_t* rx_counters)
     : config_(config),
       table_(table),
       tun_fd_(tun_fd),
-      send_fd_(send_fd),
+      send_fds_(send_fds),
+      send_count_(send_count),
       recv_fd_(recv_fd),
       stop_fd_(stop_fd),
       tx_block_(tx_counters),
@@ -125,9 +126,25 @@ void Worker::SetSegmentSize(size_t msg, size_t seg_len) {
   tx_seg_len_[msg] = static_cast<uint16_t>(seg_len);
 }
 
+uint8_t Worker::FlowSocket(const uint8_t* pkt) const {
+  if (send_count_ == 1) return 0;
+  // Addresses, protocol and (for TCP/UDP) ports; a fragment's ports are not
+  // there, so fragments hash on addresses alone.
+  uint32_t h = Load32(pkt + ipv4::kSrc) * 0x9e3779b1u ^ Load32(pkt + ipv4::kDst) * 0x85ebca6bu ^ pkt[ipv4::kProto];
+  const size_t ihl = static_cast<size_t>(pkt[ipv4::kVerIhl] & 0x0f) * 4;
+  const bool first_fragment = (Load16(pkt + ipv4::kFragOff) & ipv4::kOffsetMask) == 0;
+  if (first_fragment && (pkt[ipv4::kProto] == kProtoTcp || pkt[ipv4::kProto] == kProtoUdp) &&
+      ihl + 4 <= Load16(pkt + ipv4::kTotalLen)) {
+    h ^= Load32(pkt + ihl) * 0xc2b2ae35u;
+  }
+  h ^= h >> 16;
+  return static_cast<uint8_t>(h % send_count_);
+}
+
 void Worker::Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs,
-                   size_t seg_len) {
+                   size_t seg_len, uint8_t sock) {
   const size_t i = queued_++;
+  tx_sock_[i] = sock;
   struct msghdr& m = tx_msgs_[i].msg_hdr;
   m.msg_iov = iov;
   m.msg_iovlen = iovcnt;
@@ -142,11 +159,11 @@ void Worker::Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t
   if (segs > 1) SetSegmentSize(i, seg_len);
 }
 
-bool Worker::JoinTrain(struct iovec* iov, size_t len, const uint8_t* peer_ip) {
+bool Worker::JoinTrain(struct iovec* iov, size_t len, const uint8_t* peer_ip, uint8_t sock) {
   if (queued_ == 0) return false;
   const size_t last = queued_ - 1;
   struct msghdr& m = tx_msgs_[last].msg_hdr;
-  if (!tx_open_[last] || m.msg_iov + m.msg_iovlen != iov ||
+  if (!tx_open_[last] || tx_sock_[last] != sock || m.msg_iov + m.msg_iovlen != iov ||
       std::memcmp(&tx_addr_[last].sin_addr.s_addr, peer_ip, 4) != 0) {
     return false;
   }
@@ -175,7 +192,7 @@ void Worker::SendOneByOne(size_t msg) {
     size_t n = 0;
     for (size_t k = 0; k < per; k++) n += m.msg_iov[j + k].iov_len;
     c[kUdpTxSyscalls]++;
-    if (sendmsg(send_fd_, &one, 0) == static_cast<ssize_t>(n)) {
+    if (sendmsg(send_fds_[tx_sock_[msg]], &one, 0) == static_cast<ssize_t>(n)) {
       c[kUdpTxPackets]++;
       c[kUdpTxBytes] += n;
     } else {
@@ -184,11 +201,12 @@ void Worker::SendOneByOne(size_t msg) {
   }
 }
 
-void Worker::SendQueued(bool release) {
+void Worker::SendRun(size_t begin, size_t end) {
   uint64_t* c = tx_counts_;
-  size_t done = 0;
-  while (done < queued_) {
-    const int n = sendmmsg(send_fd_, tx_msgs_ + done, static_cast<unsigned>(queued_ - done), 0);
+  const int fd = send_fds_[tx_sock_[begin]];
+  size_t done = begin;
+  while (done < end) {
+    const int n = sendmmsg(fd, tx_msgs_ + done, static_cast<unsigned>(end - done), 0);
     c[kUdpTxSyscalls]++;
     if (n > 0) {
       for (size_t i = done; i < done + static_cast<size_t>(n); i++) {
@@ -211,6 +229,15 @@ void Worker::SendQueued(bool release) {
       }
       done++;
     }
+  }
+}
+
+void Worker::SendQueued(bool release) {
+  for (size_t begin = 0; begin < queued_;) {
+    size_t end = begin + 1;
+    while (end < queued_ && tx_sock_[end] == tx_sock_[begin]) end++;
+    SendRun(begin, end);
+    begin = end;
   }
   queued_ = 0;
   if (release) {
@@ -282,7 +309,8 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
     // trip through the stack here, one GRO'd receive at the peer.
     struct iovec* iov = &iov_pool_[iov_used_++];
     *iov = {payload, ip_len + prefix_};
-    if (!JoinTrain(iov, ip_len + prefix_, peer.public_ip)) Queue(iov, 1, ip_len + prefix_, peer.public_ip, 1, 0);
+    const uint8_t sock = FlowSocket(pkt);
+    if (!JoinTrain(iov, ip_len + prefix_, peer.public_ip, sock)) Queue(iov, 1, ip_len + prefix_, peer.public_ip, 1, 0, sock);
     cursor_ = Align8(static_cast<size_t>(pkt + ip_len - arena_.get()));
     return;
   }
@@ -305,6 +333,7 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
     }
   }
   iov_used_ += 2 * segs.count;
+  const uint8_t sock = FlowSocket(pkt);
   const size_t per_train =
       gso_active_.load(std::memory_order_relaxed) ? std::min(kMaxGsoSegments, kMaxUdpPayload / segs.seg_len) : 1;
   for (size_t first = 0; first < segs.count; first += per_train) {
@@ -313,7 +342,7 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
     // Without GSO every segment is a message of its own: send what is queued
     // when the list is full, keeping the arena and iovecs of this packet.
     if (queued_ == kMaxMsgs) SendQueued(false);
-    Queue(iov + 2 * first, 2 * k, bytes, peer.public_ip, k, segs.seg_len);
+    Queue(iov + 2 * first, 2 * k, bytes, peer.public_ip, k, segs.seg_len, sock);
   }
   cursor_ = Align8(static_cast<size_t>(hdrs + segs.count * segs.hdr_block - arena_.get()));
 }

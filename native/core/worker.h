@@ -60,9 +60,13 @@ struct WorkerConfig {
 
 class Worker {
  public:
-  // `send_fd` sends, `recv_fd` receives (they may be the same socket).
-  Worker(const WorkerConfig& config, const Table* table, int tun_fd, int send_fd, int recv_fd, int stop_fd,
-         uint64_t* tx_counters, uint64_t* rx_counters);
+  // `recv_fd` receives; `send_fds[0, send_count)` send (shared by all
+  // workers; they may include recv_fd). With several, each inner flow is
+  // sent from the socket its hash picks, so it keeps one source port
+  // whichever TUN queue it was read from, and the peer's SO_REUSEPORT group
+  // hands it to one receiver in order.
+  Worker(const WorkerConfig& config, const Table* table, int tun_fd, const int* send_fds, size_t send_count,
+         int recv_fd, int stop_fd, uint64_t* tx_counters, uint64_t* rx_counters);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -90,11 +94,16 @@ class Worker {
   // Queues a message of `iovcnt` iovecs from the pool, starting at `iov`:
   // one datagram, or a train of `segs` datagrams of `seg_len` bytes (two
   // iovecs each: headers, payload) sent with UDP_SEGMENT.
-  void Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs, size_t seg_len);
+  void Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs, size_t seg_len,
+             uint8_t sock);
   // Appends a single datagram to the last queued message when they can
   // travel as one UDP_SEGMENT train (same peer, adjacent iovec, equal size
   // or a shorter last one); false when it must go in a message of its own.
-  bool JoinTrain(struct iovec* iov, size_t len, const uint8_t* peer_ip);
+  bool JoinTrain(struct iovec* iov, size_t len, const uint8_t* peer_ip, uint8_t sock);
+  // The send socket for the IPv4 packet `pkt`: a hash of its flow.
+  uint8_t FlowSocket(const uint8_t* pkt) const;
+  // sendmmsg of messages [begin, end), which share one socket.
+  void SendRun(size_t begin, size_t end);
   void SetSegmentSize(size_t msg, size_t seg_len);
   // Sends every queued message. With `release` the arena and the iovec pool
   // are free again afterwards; without, the packet being queued keeps them.
@@ -111,7 +120,8 @@ class Worker {
   const WorkerConfig config_;
   const Table* const table_;
   const int tun_fd_;
-  const int send_fd_;
+  const int* const send_fds_;
+  const size_t send_count_;
   const int recv_fd_;
   const int stop_fd_;
   uint64_t* const tx_block_;
@@ -137,6 +147,7 @@ class Worker {
   uint16_t tx_seg_len_[kMaxMsgs];  // their size (train) or 0
   uint8_t tx_iov_per_[kMaxMsgs];   // iovecs per datagram: 2 (segmented) or 1 (merged singles)
   bool tx_open_[kMaxMsgs];         // single datagrams may still join this message
+  uint8_t tx_sock_[kMaxMsgs];      // index into send_fds_
   alignas(struct cmsghdr) uint8_t tx_cmsg_[kMaxMsgs][CMSG_SPACE(sizeof(uint16_t))];
   uint8_t icmp_buf_[128];
   uint64_t tx_counts_[kCounterCount] = {};
