@@ -18,13 +18,11 @@
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Netns, e2eUnavailable, underlaySwitch } from '../helpers/netns';
+import { Netns, e2eUnavailable } from '../helpers/netns';
 import { WeftHost, ping, transfer } from '../helpers/overlay';
-import { buildInject, mac, tunClasses, udpClasses, vxlanClasses, writeRecords, type PacketClass } from '../helpers/hostile';
+import { buildInject, destroyThreeHosts, mac, threeHosts, tunClasses, udpClasses, vxlanClasses, writeRecords, type PacketClass, type ThreeHosts } from '../helpers/hostile';
 import type { DataPlaneStats } from '../../src/index';
 
 const skip = e2eUnavailable();
@@ -34,34 +32,9 @@ const kFloodTransfer = 8 * kMB;
 // Drop reasons a received datagram can land in (txError and noRoute are send-side only).
 const kRxReasons = ['malformed', 'badVni', 'badMac', 'ttlExpired', 'unknownPeer', 'badFlags', 'ownMac', 'notIp', 'tunWriteError', 'badSource', 'badDestination'];
 
-interface Lab {
-  sw: Netns;
-  a: Netns;
-  b: Netns;
-  c: Netns;
-  hostA?: WeftHost;
-  hostB?: WeftHost;
-  dir: string;
-}
-
-function makeLab(label: string): Lab {
-  const sw = new Netns(`${label}sw`);
-  const a = new Netns(`${label}a`);
-  const b = new Netns(`${label}b`);
-  const c = new Netns(`${label}c`);
-  underlaySwitch(sw, [a, b, c]); // 198.18.0.1, .2, .3
-  a.ip('addr', 'add', '10.244.1.5/32', 'dev', 'lo');
-  b.ip('addr', 'add', '10.244.2.5/32', 'dev', 'lo');
-  return { sw, a, b, c, dir: mkdtempSync(join(tmpdir(), 'weft-hostile-')) };
-}
-
-async function teardown(lab: Lab | undefined): Promise<void> {
-  if (!lab) return;
-  await lab.hostA?.close().catch(() => undefined);
-  await lab.hostB?.close().catch(() => undefined);
-  for (const ns of [lab.c, lab.b, lab.a, lab.sw]) await ns.destroy();
-  rmSync(lab.dir, { recursive: true, force: true });
-}
+type Lab = ThreeHosts;
+const makeLab = threeHosts;
+const teardown = destroyThreeHosts;
 
 async function startPair(lab: Lab, backend: 'udp' | 'vxlan'): Promise<void> {
   const common = { backend, network: '10.244.0.0/16', queues: 1 } as const;

@@ -12,47 +12,21 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Netns, e2eUnavailable, underlaySwitch } from '../helpers/netns';
+import { e2eUnavailable } from '../helpers/netns';
 import { WeftHost, ping, transfer } from '../helpers/overlay';
-import { buildInject, icmpEcho, mac, vxlan, writeRecords } from '../helpers/hostile';
+import { buildInject, destroyThreeHosts, icmpEcho, mac, threeHosts, vxlan, writeRecords, type ThreeHosts } from '../helpers/hostile';
 import type { DataPlaneOptions, DataPlaneStats } from '../../src/index';
 
 const skip = e2eUnavailable();
 const kMB = 1024 * 1024;
 
-interface Lab {
-  sw: Netns;
-  a: Netns;
-  b: Netns;
-  c: Netns;
-  hostA?: WeftHost;
-  hostB?: WeftHost;
-  dir: string;
-}
-
-async function teardown(lab: Lab | undefined): Promise<void> {
-  if (!lab) return;
-  await lab.hostA?.close().catch(() => undefined);
-  await lab.hostB?.close().catch(() => undefined);
-  for (const ns of [lab.c, lab.b, lab.a, lab.sw]) await ns.destroy();
-  rmSync(lab.dir, { recursive: true, force: true });
-}
+type Lab = ThreeHosts;
+const teardown = destroyThreeHosts;
 
 async function makeLab(label: string, backend: 'udp' | 'vxlan', extraA: Partial<DataPlaneOptions>): Promise<Lab> {
-  const lab: Lab = {
-    sw: new Netns(`${label}sw`),
-    a: new Netns(`${label}a`),
-    b: new Netns(`${label}b`),
-    c: new Netns(`${label}c`),
-    dir: mkdtempSync(join(tmpdir(), 'weft-peers-')),
-  };
-  underlaySwitch(lab.sw, [lab.a, lab.b, lab.c]);
-  lab.a.ip('addr', 'add', '10.244.1.5/32', 'dev', 'lo');
-  lab.b.ip('addr', 'add', '10.244.2.5/32', 'dev', 'lo');
+  const lab = threeHosts(label);
   const common = { backend, network: '10.244.0.0/16', queues: 1 } as const;
   lab.hostA = await WeftHost.start(lab.a, { ...common, publicIp: '198.18.0.1', subnet: '10.244.1.0/24', ...extraA });
   lab.hostB = await WeftHost.start(lab.b, { ...common, publicIp: '198.18.0.2', subnet: '10.244.2.0/24' });

@@ -7,8 +7,11 @@
 // own codec, so that a codec bug cannot hide itself.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Netns, underlaySwitch } from './netns';
+import type { WeftHost } from './overlay';
 
 export const kRepoRoot = join(__dirname, '..', '..', '..');
 
@@ -244,4 +247,41 @@ export function tunClasses(): PacketClass[] {
       payloads: ['203.0.113.5', '8.8.8.8'].map((dst) => icmpEcho({ src: '10.244.1.5', dst })) },
     { name: 'an IPv6 packet (no IPv6 overlay)', verdict: 'noRoute', payloads: [Buffer.concat([Buffer.from([0x60, 0, 0, 0, 0, 0, 59, 64]), Buffer.alloc(32)])] },
   ];
+}
+
+/**
+ * Three hosts on one underlay switch (198.18.0.1 A, .2 B, .3 C) with pods
+ * 10.244.1.5 on A and 10.244.2.5 on B; A and B get data planes later, C is
+ * the third party that throws traffic at them.
+ */
+export interface ThreeHosts {
+  sw: Netns;
+  a: Netns;
+  b: Netns;
+  c: Netns;
+  hostA?: WeftHost;
+  hostB?: WeftHost;
+  dir: string;
+}
+
+export function threeHosts(label: string): ThreeHosts {
+  const lab: ThreeHosts = {
+    sw: new Netns(`${label}sw`),
+    a: new Netns(`${label}a`),
+    b: new Netns(`${label}b`),
+    c: new Netns(`${label}c`),
+    dir: mkdtempSync(join(tmpdir(), `weft-${label}-`)),
+  };
+  underlaySwitch(lab.sw, [lab.a, lab.b, lab.c]);
+  lab.a.ip('addr', 'add', '10.244.1.5/32', 'dev', 'lo');
+  lab.b.ip('addr', 'add', '10.244.2.5/32', 'dev', 'lo');
+  return lab;
+}
+
+export async function destroyThreeHosts(lab: ThreeHosts | undefined): Promise<void> {
+  if (!lab) return;
+  await lab.hostA?.close().catch(() => undefined);
+  await lab.hostB?.close().catch(() => undefined);
+  for (const ns of [lab.c, lab.b, lab.a, lab.sw]) await ns.destroy();
+  rmSync(lab.dir, { recursive: true, force: true });
 }
