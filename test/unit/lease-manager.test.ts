@@ -32,7 +32,7 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function until(pred: () => boolean, ms = 4000): Promise<void> {
+async function until(pred: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
     if (Date.now() > end) throw new Error('condition not met in time');
@@ -197,7 +197,9 @@ describe('lease manager', () => {
     await store.put(cidr('10.244.10.0/24'), leaseAttrsFor('host-gw', '198.18.0.10'), 60);
     await store.delete(cidr('10.244.7.0/24'));
     await mgr.renewNow();
-    await until(() => events.length >= 3);
+    await until(() => events.length >= 3).catch((e: Error) => {
+      throw new Error(`${e.message}; events so far: ${JSON.stringify(events)}`);
+    });
     await new Promise((r) => setTimeout(r, 150));
     await mgr.stop();
     assert.deepEqual(events, ['added 10.244.7.0/24 198.18.0.7', 'added 10.244.9.0/24 198.18.0.9', 'removed 10.244.7.0/24 198.18.0.7']);
