@@ -100,9 +100,13 @@ describe('host-gw backend', { skip }, () => {
   after(() => c?.destroy());
 
   test('routes each peer subnet via its PublicIP on the external interface; MTU is the interface\'s; pods reach each other', async () => {
+    // Both directions' routes first: a reply needs the peer's route back.
     for (const n of c.nodes) {
       const peer = c.nodes.find((p) => p !== n)!;
       await until(() => n.ns.ip('route', 'show', peer.subnet!).includes(`via ${peer.ip} dev ul`), 3000, 'host-gw route');
+    }
+    for (const n of c.nodes) {
+      const peer = c.nodes.find((p) => p !== n)!;
       assert.match(readFileSync(n.subnetFile, 'utf8'), /FLANNEL_MTU=1500\n/);
       assert.doesNotMatch(n.ns.ip('link', 'show'), /flannel/);
       assert.equal(ping(n.ns, peer.pod!, { src: n.pod!, count: 2 }), 2);
