@@ -17,7 +17,6 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                      {
                          InstanceMethod<&EngineWrap::JsStop>("stop"),
                          InstanceMethod<&EngineWrap::JsFatalErrno>("fatalErrno"),
-                         InstanceMethod<&EngineWrap::JsOffloads>("offloads"),
                      });
 }
 
@@ -94,10 +93,6 @@ Napi::Value EngineWrap::JsStop(const Napi::CallbackInfo& info) {
   StopNow();
   if (!table_ref_.IsEmpty()) table_ref_.Reset();
   return info.Env().Undefined();
-}
-
-Napi::Value EngineWrap::JsOffloads(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), engine_ ? static_cast<double>(engine_->offloads()) : 0);
 }
 
 Napi::Value EngineWrap::JsFatalErrno(const Napi::CallbackInfo& info) {

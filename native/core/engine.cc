@@ -78,7 +78,6 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
                                                    e->stop_fd_, table->CounterBlock(2 * q),
                                                    table->CounterBlock(2 * q + 1)));
   }
-  e->offloads_ = offloads;
   for (auto& w : e->workers_) {
     Worker* worker = w.get();
     e->threads_.emplace_back([worker] { worker->Run(); });
@@ -121,14 +120,6 @@ int Engine::fatal_errno() const {
     if (w->fatal_errno() != 0) return w->fatal_errno();
   }
   return 0;
-}
-
-uint64_t Engine::offloads() const {
-  uint64_t bits = offloads_;
-  for (const auto& w : workers_) {
-    if (!w->gso_active()) bits &= ~uint64_t{kOffloadUdpGso};
-  }
-  return bits;
 }
 
 Engine::~Engine() { Stop(); }

@@ -54,8 +54,6 @@ class Engine {
   bool running() const { return running_; }
   // First fatal errno a worker hit (0 when none): the device or socket broke.
   int fatal_errno() const;
-  // OffloadBit set in effect now (GSO can turn off at run time).
-  uint64_t offloads() const;
 
  private:
   Engine() = default;
@@ -66,7 +64,6 @@ class Engine {
   std::vector<int> tun_fds_;
   std::vector<int> udp_fds_;
   std::vector<int> send_fds_;  // vxlan: one sender per queue on its own port
-  uint64_t offloads_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

@@ -391,6 +391,14 @@ void Worker::WriteTun(struct iovec* iov, size_t n, size_t bytes, bool gso) {
   }
 }
 
+void Worker::FlushRun() {
+  if (run_.count() == 0) return;
+  const size_t k = run_.Finish(wr_iov_);
+  size_t bytes = 0;
+  for (size_t j = 1; j < k; j++) bytes += wr_iov_[j].iov_len;
+  WriteTun(wr_iov_, k, bytes, k > 2);
+}
+
 void Worker::WritePacket(uint8_t* pkt, size_t len) {
   struct iovec iov[2] = {{&zero_vnet_, kVnetHdrLen}, {pkt, len}};
   WriteTun(iov, 2, len, false);
@@ -474,33 +482,13 @@ bool Worker::RunUdpToTun() {
         uint8_t* pkt = data + off + ioff;
         if (merge && grouped) {
           if (run_.count() > 0 && run_.Append(pkt, ip_len)) continue;
-          if (run_.count() > 0) {
-            const size_t k = run_.Finish(wr_iov_);
-            size_t bytes = 0;
-            for (size_t j = 1; j < k; j++) bytes += wr_iov_[j].iov_len;
-            WriteTun(wr_iov_, k, bytes, k > 2);
-          }
+          FlushRun();
           if (run_.Start(pkt, ip_len)) continue;
         }
-        if (config_.vnet_hdr) {
-          WritePacket(pkt, ip_len);
-        } else {
-          c[kTunTxSyscalls]++;
-          if (write(tun_fd_, pkt, ip_len) == static_cast<ssize_t>(ip_len)) {
-            c[kTunTxPackets]++;
-            c[kTunTxBytes] += ip_len;
-          } else {
-            c[kDropTunWriteError]++;
-          }
-        }
+        WritePacket(pkt, ip_len);
       }
     }
-    if (run_.count() > 0) {
-      const size_t k = run_.Finish(wr_iov_);
-      size_t bytes = 0;
-      for (size_t j = 1; j < k; j++) bytes += wr_iov_[j].iov_len;
-      WriteTun(wr_iov_, k, bytes, k > 2);
-    }
+    FlushRun();
   }
   Flush(rx_block_, rx_counts_);
   return static_cast<size_t>(n) == kRxBatch;

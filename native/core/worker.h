@@ -110,7 +110,10 @@ class Worker {
   void SendQueued(bool release = true);
   void SendOneByOne(size_t msg);
   void WriteTun(struct iovec* iov, size_t n, size_t bytes, bool gso);
+  // One packet, with a zero vnet header when the TUN carries one.
   void WritePacket(uint8_t* pkt, size_t len);
+  // Writes the coalesced run, if any, as one (super-)packet.
+  void FlushRun();
   // What a decapsulated packet (that passed its codec) must also satisfy to
   // reach the TUN: kForward or the drop reason. `outer_src` is host order.
   // Constant time: a mask compare, and one table lookup with check_inner_source.

@@ -90,8 +90,6 @@ export interface NativeEngineConfig {
 export interface NativeEngine {
   stop(): void;
   fatalErrno(): number;
-  /** The OffloadBit set in effect now (native/core/offload.h). */
-  offloads(): number;
 }
 
 export type CodecVerdict =
