@@ -5,7 +5,7 @@
 # bounded time from a seed corpus extracted from the fixture captures.
 #
 #   FUZZ_SECONDS   fuzzing time (default 60)
-#   WEFT_FIXTURES  the pcap fixtures (default ../shared/fixtures next to the repo)
+#   WEFT_FIXTURES  the pcap fixtures (default test/fixtures in the repo)
 #   FUZZ_WORK      work dir (default a new temp dir, removed unless something
 #                  was found or FUZZ_KEEP=1)
 #   CXX            clang++ (default clang++)
@@ -18,7 +18,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 core="$here/../core"
 seconds="${FUZZ_SECONDS:-60}"
-fixtures="${WEFT_FIXTURES:-$here/../../../shared/fixtures}"
+fixtures="${WEFT_FIXTURES:-$here/../../test/fixtures}"
 work="${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/weft-fuzz.XXXXXX")}"
 mkdir -p "$work/corpus" "$work/artifacts"
 found=0

@@ -1,6 +1,6 @@
 // A small reader for classic pcap files (not pcapng) with the Ethernet link
 // type, and for the outer Ethernet / IPv4 / UDP headers of captured VXLAN
-// frames. Written for the fixtures in ../shared/fixtures; it refuses what it
+// frames. Written for the fixtures in test/fixtures; it refuses what it
 // does not understand rather than guessing.
 
 import { readFileSync } from 'node:fs';

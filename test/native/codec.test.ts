@@ -14,7 +14,7 @@ import { loadAddon } from '../../src/dataplane/native';
 import { readPcap, stripOuterUdp } from '../helpers/pcap';
 
 const codec = loadAddon().codec;
-const kFixtures = process.env.WEFT_FIXTURES ?? join(__dirname, '..', '..', '..', '..', 'shared', 'fixtures');
+const kFixtures = process.env.WEFT_FIXTURES ?? join(__dirname, '..', '..', '..', 'test', 'fixtures');
 
 /** RFC 1071 as written: big-endian 16-bit words, odd byte padded, carries folded, inverted. */
 function naiveChecksum(b: Buffer): number {
@@ -194,7 +194,7 @@ function checkInnerFields(inner: Buffer, s: SidecarIp, where: string): void {
 const kOffloadOff = ['icmp', 'tcp', 'udp', 'zero-csum', 'vni4096-port4789'].map((n) => `vxlan-${n}-offload-off`);
 const kDefault = ['icmp', 'tcp', 'udp', 'zero-csum', 'vni4096-port4789'].map((n) => `vxlan-${n}`);
 
-describe('real kernel flannel.1 frames (../shared/fixtures)', () => {
+describe('real kernel flannel.1 frames (test/fixtures)', () => {
   for (const name of kOffloadOff) {
     it(`decodes every frame of ${name} to the captured inner packet and re-encodes it byte for byte`, () => {
       const pcap = readPcap(join(kFixtures, `${name}.pcap`));
