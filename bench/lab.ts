@@ -7,6 +7,13 @@
 //   weft-vxlan    198.18.2.0/24   10.202.1.5 -> 10.202.2.5    weft vxlan (TUN weftvx, port 8473)
 //   weft-udp      198.18.3.0/24   10.203.1.5 -> 10.203.2.5    weft udp (TUN weftudp, port 8285)
 //
+// Layouts: "shared" lets the scheduler put every process anywhere (both
+// hosts share all cores, as two namespaces on one machine do); "pinned"
+// keeps each host's processes (its weft, its iperf3/sockperf/ping end) on a
+// CPU of its own — host A on CPU 0, host B on CPU 1 — which models two
+// machines: a packet crossing hosts also crosses CPUs and wakes the other
+// side, as it would over a wire.
+//
 // Each underlay keeps veth's default offloads: the kernel path gets every
 // advantage veth gives it. The weft VXLAN port differs from 8472 only
 // because the kernel device already holds that port in the same namespace.
@@ -15,12 +22,14 @@ import type { ChildProcess } from 'node:child_process';
 import { Netns, vethPair } from '../src/lab/netns';
 import { WeftHost, kernelVxlanNode, kernelVxlanPeer } from '../src/lab/overlay';
 import type { OffloadOptions } from '../src/dataplane/options';
-import type { Path } from './measure';
+import { kSockperfPorts, type Path, type Runner } from './measure';
 
 /** Per weft backend: overlay second octet 10.<n>, underlay 198.18.<u>, device, port. */
 const kWeftPaths = { vxlan: [202, 2, 'weftvx', 8473], udp: [203, 3, 'weftudp', 8285] } as const;
 
 export type CaseName = 'veth' | 'kernel-vxlan' | 'weft-vxlan' | 'weft-udp';
+
+export type Layout = 'shared' | 'pinned';
 
 export interface BenchCase {
   name: CaseName;
@@ -40,15 +49,25 @@ export class BenchLab {
   readonly b: Netns;
   readonly #hosts = new Map<'vxlan' | 'udp', [WeftHost, WeftHost]>();
   #queues: number | undefined;
+  readonly layout: Layout;
+  /** Host A's client end: runs commands in A, on CPU 0 in the pinned layout. */
+  readonly client: Runner;
   readonly #servers: ChildProcess[] = [];
 
-  private constructor(a: Netns, b: Netns) {
+  private constructor(a: Netns, b: Netns, layout: Layout) {
     this.a = a;
     this.b = b;
+    this.layout = layout;
+    this.client = { exec: (cmd, ...args) => a.exec(...this.#pin(0, cmd, args)) };
   }
 
-  static async build(opts: { queues?: number } = {}): Promise<BenchLab> {
-    const lab = new BenchLab(new Netns('bencha'), new Netns('benchb'));
+  /** `cmd args` prefixed with taskset for host `cpu`'s CPU in the pinned layout. */
+  #pin(cpu: number, cmd: string, args: string[]): [string, ...string[]] {
+    return this.layout === 'pinned' ? ['taskset', '-c', String(cpu), cmd, ...args] : [cmd, ...args];
+  }
+
+  static async build(opts: { queues?: number; layout?: Layout } = {}): Promise<BenchLab> {
+    const lab = new BenchLab(new Netns('bencha'), new Netns('benchb'), opts.layout ?? 'shared');
     try {
       await lab.#setUp(opts.queues);
     } catch (e) {
@@ -77,8 +96,20 @@ export class BenchLab {
     // One iperf3 server per path, bound to the path's address: a UDP reply
     // from a wildcard socket would leave from the device's own address
     // (<subnet>.0) and miss the client's connected socket.
-    for (const c of kCases) this.#servers.push(b.spawn('iperf3', ['-s', '-B', c.path.dst]));
+    for (const c of kCases) {
+      const servers: [string, string[]][] = [
+        ['iperf3', ['-s', '-B', c.path.dst]],
+        ['sockperf', ['server', '-i', c.path.dst, '-p', String(kSockperfPorts.tcp), '--tcp']],
+        ['sockperf', ['server', '-i', c.path.dst, '-p', String(kSockperfPorts.udp)]],
+      ];
+      for (const [cmd, args] of servers) this.#servers.push(b.spawn(...this.#pinSpawn(1, cmd, args)));
+    }
     await new Promise((r) => setTimeout(r, 300));
+  }
+
+  #pinSpawn(cpu: number, cmd: string, args: string[]): [string, string[]] {
+    const [c, ...rest] = this.#pin(cpu, cmd, args);
+    return [c, rest];
   }
 
   /** Starts (or restarts) the weft path of `backend` on both hosts with these offloads. */
@@ -97,7 +128,7 @@ export class BenchLab {
           subnet: `10.${net}.${i + 1}.0/24`,
           offloads,
           ...(this.#queues ? { queues: this.#queues } : {}),
-        }),
+        }, this.layout === 'pinned' ? { wrap: ['taskset', '-c', String(i)] } : {}),
       ),
     )) as [WeftHost, WeftHost];
     this.#hosts.set(backend, [ha, hb]);
@@ -108,6 +139,12 @@ export class BenchLab {
   /** Restarts weft vxlan with `offloads` (to measure what each one buys). */
   restartWeftVxlan(offloads: OffloadOptions): Promise<void> {
     return this.#startWeft('vxlan', offloads);
+  }
+
+  /** The pids of both hosts' data plane processes of `backend` (for their idle CPU). */
+  async weftPids(backend: 'vxlan' | 'udp'): Promise<number[]> {
+    const hosts = this.#hosts.get(backend) ?? [];
+    return Promise.all(hosts.map(async (h) => (await h.health()).pid));
   }
 
   /** Drops and counters of the weft data planes on host A, for the report. */

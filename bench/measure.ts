@@ -1,8 +1,13 @@
 // One measurement each: iperf3 TCP (1 or N streams), iperf3 UDP with small
-// packets, ping latency, and the machine's CPU time while a transfer runs.
+// packets, ping latency, sockperf request/response round trips, the
+// machine's CPU time while a transfer runs, and a process's CPU while idle.
 
 import { readFileSync } from 'node:fs';
-import type { Netns } from '../src/lab/netns';
+
+/** Where a client command runs: a namespace, possibly pinned to a CPU (bench/lab.ts). */
+export interface Runner {
+  exec(cmd: string, ...args: string[]): string;
+}
 
 export interface Path {
   /** Client side (in host A) and server side (in host B) addresses. */
@@ -26,7 +31,7 @@ function cpuSeconds(): { busy: number; total: number } {
   return { busy: (total - idle) / 100, total: total / 100 }; // USER_HZ = 100
 }
 
-function iperf(ns: Netns, args: string[]): Record<string, unknown> {
+function iperf(ns: Runner, args: string[]): Record<string, unknown> {
   // A server still closing the previous test answers "busy": wait and retry.
   for (let attempt = 0; ; attempt++) {
     try {
@@ -38,7 +43,7 @@ function iperf(ns: Netns, args: string[]): Record<string, unknown> {
   }
 }
 
-function iperfOnce(ns: Netns, args: string[]): Record<string, unknown> {
+function iperfOnce(ns: Runner, args: string[]): Record<string, unknown> {
   let out: string;
   try {
     out = ns.exec('iperf3', '-J', ...args);
@@ -51,7 +56,7 @@ function iperfOnce(ns: Netns, args: string[]): Record<string, unknown> {
   return json;
 }
 
-export function tcp(client: Netns, path: Path, seconds: number, streams: number): TcpResult {
+export function tcp(client: Runner, path: Path, seconds: number, streams: number): TcpResult {
   const before = cpuSeconds();
   const json = iperf(client, ['-c', path.dst, '-B', path.src, '-t', String(seconds), '-P', String(streams), '-O', '1']);
   const after = cpuSeconds();
@@ -65,7 +70,7 @@ export function tcp(client: Netns, path: Path, seconds: number, streams: number)
 }
 
 /** Received packets per second of a UDP flood with `size`-byte payloads. */
-export function udpPps(client: Netns, path: Path, seconds: number, size: number): { kpps: number; lossPct: number } {
+export function udpPps(client: Runner, path: Path, seconds: number, size: number): { kpps: number; lossPct: number } {
   // Offered load 1 Gbit/s (about 2 Mpps of 64-byte payloads): more than any
   // path here carries, yet paced, so iperf3's control connection is not
   // starved the way an unpaced flood (-b 0) sometimes starves it.
@@ -82,7 +87,7 @@ export function udpPps(client: Netns, path: Path, seconds: number, size: number)
 }
 
 /** Round-trip times of `count` pings 5 ms apart: average and 99th percentile in µs. */
-export function pingLatency(client: Netns, path: Path, count: number): { avgUs: number; p99Us: number } {
+export function pingLatency(client: Runner, path: Path, count: number): { avgUs: number; p99Us: number } {
   let out: string;
   try {
     out = client.exec('ping', '-c', String(count), '-i', '0.005', '-W', '1', '-I', path.src, path.dst);
@@ -94,4 +99,63 @@ export function pingLatency(client: Netns, path: Path, count: number): { avgUs: 
   const avg = times.reduce((a, b) => a + b, 0) / times.length;
   const p99 = times[Math.min(times.length - 1, Math.ceil(0.99 * times.length) - 1)]!;
   return { avgUs: avg, p99Us: p99 };
+}
+
+export interface RoundTrips {
+  avgUs: number;
+  p50Us: number;
+  p99Us: number;
+  p999Us: number;
+  /** Completed request/response exchanges per second (one outstanding at a time). */
+  perSecond: number;
+}
+
+/** The sockperf server port of each protocol; each path's server binds its own address. */
+export const kSockperfPorts = { tcp: 11111, udp: 11112 } as const;
+
+/**
+ * sockperf ping-pong: one 64-byte message out, the echo back, the next only
+ * then, for `seconds`; full round-trip times (`--full-rtt`), after sockperf's
+ * own warm-up. What a request/response protocol over the path pays.
+ */
+export function sockperfPingPong(client: Runner, path: Path, proto: 'tcp' | 'udp', seconds: number): RoundTrips {
+  const args = ['ping-pong', '-i', path.dst, '-p', String(kSockperfPorts[proto]), '--client_ip', path.src, '-m', '64', '-t', String(seconds), '--full-rtt'];
+  if (proto === 'tcp') args.push('--tcp');
+  let out: string;
+  try {
+    out = client.exec('sockperf', ...args);
+  } catch (e) {
+    throw new Error(`sockperf ${args.join(' ')}: ${String((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`);
+  }
+  // eslint-disable-next-line no-control-regex
+  const text = out.replace(/\x1b\[[0-9;]*m/g, '');
+  const num = (re: RegExp, what: string): number => {
+    const m = re.exec(text);
+    if (!m) throw new Error(`sockperf ${proto} ping-pong to ${path.dst}: no ${what} in its output:\n${text.slice(-800)}`);
+    return Number(m[1]);
+  };
+  const valid = /\[Valid Duration\] RunTime=([\d.]+) sec; SentMessages=\d+; ReceivedMessages=(\d+)/.exec(text);
+  if (!valid) throw new Error(`sockperf ${proto} ping-pong to ${path.dst}: no run summary in its output:\n${text.slice(-800)}`);
+  return {
+    avgUs: num(/avg-rtt=([\d.]+)/, 'average'),
+    p50Us: num(/percentile 50\.000 =\s*([\d.]+)/, 'p50'),
+    p99Us: num(/percentile 99\.000 =\s*([\d.]+)/, 'p99'),
+    p999Us: num(/percentile 99\.900 =\s*([\d.]+)/, 'p99.9'),
+    perSecond: Number(valid[2]) / Number(valid[1]),
+  };
+}
+
+/** CPU time (user + system, seconds) a process has used so far, from /proc/<pid>/stat. */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime (fields 14, 15) in USER_HZ
+}
+
+/** Percent of one core the processes used together over `seconds` with no traffic sent. */
+export async function idleCpuPercent(pids: number[], seconds: number): Promise<number> {
+  const before = pids.map(processCpuSeconds);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const used = pids.map((pid, i) => processCpuSeconds(pid) - before[i]!).reduce((a, b) => a + b, 0);
+  return (100 * used) / seconds;
 }

@@ -3,7 +3,24 @@
 
 import type { CaseName } from './lab';
 
-export type MetricName = 'tcp1' | 'tcp4' | 'udp64' | 'pingAvg' | 'pingP99' | 'cpuPerGB' | 'retransmits';
+export type MetricName =
+  | 'tcp1'
+  | 'tcp4'
+  | 'udp64'
+  | 'pingAvg'
+  | 'pingP99'
+  | 'rrTcpAvg'
+  | 'rrTcpP50'
+  | 'rrTcpP99'
+  | 'rrTcpP999'
+  | 'rrUdpAvg'
+  | 'rrUdpP50'
+  | 'rrUdpP99'
+  | 'rrUdpP999'
+  | 'tcpTps'
+  | 'cpuPerGB'
+  | 'idleCpu'
+  | 'retransmits';
 
 export const kMetrics: Record<MetricName, { label: string; unit: string; higherIsBetter: boolean }> = {
   tcp1: { label: 'TCP 1 stream', unit: 'Gbit/s', higherIsBetter: true },
@@ -11,7 +28,17 @@ export const kMetrics: Record<MetricName, { label: string; unit: string; higherI
   udp64: { label: 'UDP 64 B', unit: 'kpps', higherIsBetter: true },
   pingAvg: { label: 'ping avg', unit: 'µs', higherIsBetter: false },
   pingP99: { label: 'ping p99', unit: 'µs', higherIsBetter: false },
+  rrTcpAvg: { label: 'sockperf TCP rtt avg', unit: 'µs', higherIsBetter: false },
+  rrTcpP50: { label: 'sockperf TCP rtt p50', unit: 'µs', higherIsBetter: false },
+  rrTcpP99: { label: 'sockperf TCP rtt p99', unit: 'µs', higherIsBetter: false },
+  rrTcpP999: { label: 'sockperf TCP rtt p99.9', unit: 'µs', higherIsBetter: false },
+  rrUdpAvg: { label: 'sockperf UDP rtt avg', unit: 'µs', higherIsBetter: false },
+  rrUdpP50: { label: 'sockperf UDP rtt p50', unit: 'µs', higherIsBetter: false },
+  rrUdpP99: { label: 'sockperf UDP rtt p99', unit: 'µs', higherIsBetter: false },
+  rrUdpP999: { label: 'sockperf UDP rtt p99.9', unit: 'µs', higherIsBetter: false },
+  tcpTps: { label: 'TCP transactions', unit: 'k/s', higherIsBetter: true },
   cpuPerGB: { label: 'CPU per GB (TCP 1)', unit: 'CPU s/GB', higherIsBetter: false },
+  idleCpu: { label: 'idle CPU per node', unit: '% of a core', higherIsBetter: false },
   retransmits: { label: 'TCP 1 retransmits', unit: 'segments', higherIsBetter: false },
 };
 
@@ -80,14 +107,16 @@ export function renderTable(
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
+/** One panel of the chart: a metric of one layout. */
+export interface SvgPanel {
+  title: string;
+  report: Record<CaseName, Partial<Record<MetricName, MetricReport>>>;
+  metric: MetricName;
+}
+
 /** A grouped bar chart, one panel per metric, values relative to the panel's largest. */
-export function renderSvg(
-  report: Record<CaseName, Partial<Record<MetricName, MetricReport>>>,
-  labels: Record<CaseName, string>,
-  metrics: MetricName[],
-  title: string,
-): string {
-  const names = Object.keys(report) as CaseName[];
+export function renderSvg(panels: SvgPanel[], labels: Record<CaseName, string>, title: string): string {
+  const names = Object.keys(labels) as CaseName[];
   const colors: Record<CaseName, string> = {
     veth: '#9e9e9e',
     'kernel-vxlan': '#3f51b5',
@@ -99,7 +128,7 @@ export function renderSvg(
   const panelH = names.length * (barH + 6) + 40;
   const cols = 2;
   const width = cols * (panelW + 40) + 20;
-  const height = Math.ceil(metrics.length / cols) * panelH + 70 + names.length * 0;
+  const height = Math.ceil(panels.length / cols) * panelH + 70;
   const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 30}" font-family="sans-serif" font-size="12">`,
@@ -110,13 +139,13 @@ export function renderSvg(
     parts.push(`<rect x="${20 + i * 170}" y="36" width="12" height="12" fill="${colors[n]}"/>`);
     parts.push(`<text x="${36 + i * 170}" y="46">${esc(labels[n])}</text>`);
   });
-  metrics.forEach((m, k) => {
+  panels.forEach(({ title: panelTitle, report, metric: m }, k) => {
     const x0 = 20 + (k % cols) * (panelW + 40);
     const y0 = 70 + Math.floor(k / cols) * panelH;
-    const max = Math.max(...names.map((n) => report[n][m]?.max ?? 0), 1e-9);
-    parts.push(`<text x="${x0}" y="${y0 + 12}" font-weight="bold">${esc(kMetrics[m].label)} (${esc(kMetrics[m].unit)}${kMetrics[m].higherIsBetter ? ', higher is better' : ', lower is better'})</text>`);
+    const max = Math.max(...names.map((n) => report[n]?.[m]?.max ?? 0), 1e-9);
+    parts.push(`<text x="${x0}" y="${y0 + 12}" font-weight="bold">${esc(panelTitle)} (${esc(kMetrics[m].unit)}${kMetrics[m].higherIsBetter ? ', higher is better' : ', lower is better'})</text>`);
     names.forEach((n, i) => {
-      const r = report[n][m];
+      const r = report[n]?.[m];
       if (!r) return;
       const y = y0 + 22 + i * (barH + 6);
       const w = (r.median / max) * (panelW - 60);

@@ -10,6 +10,7 @@ const kFlags: readonly FlagSpec[] = [
   { name: 'rounds', kind: 'int', arg: 'N', help: 'interleaved rounds (default 3, 1 with --quick)' },
   { name: 'seconds', kind: 'int', arg: 'S', help: 'seconds per iperf3 test (default 5, 2 with --quick)' },
   { name: 'queues', kind: 'int', arg: 'N', help: 'worker queues of each weft data plane (default: min(cores, 4))' },
+  { name: 'layout', kind: 'string', arg: 'L', help: 'process placement: shared, pinned (each host on its own CPU) or both (default both)' },
   { name: 'ablation', kind: 'bool', help: 'also measure weft vxlan TCP with each offload switched off in turn' },
 ];
 const kUsage = `usage: weft bench [flags]\n${formatFlags(kFlags)}`;
@@ -24,6 +25,12 @@ function parse(argv: string[]): BenchOptions | 'help' {
     if (v === undefined) continue;
     if (v < 1) throw usageError(`--${key} must be a positive integer`, key);
     opts[key] = v;
+  }
+  const layout = str(values, 'layout');
+  if (layout !== undefined) {
+    const layouts = { shared: ['shared'], pinned: ['pinned'], both: ['shared', 'pinned'] } as const;
+    if (!(layout in layouts)) throw usageError(`--layout must be shared, pinned or both, not ${JSON.stringify(layout)}`, 'layout');
+    opts.layouts = [...layouts[layout as keyof typeof layouts]];
   }
   const json = str(values, 'json');
   const svg = str(values, 'svg');

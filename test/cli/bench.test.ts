@@ -26,31 +26,52 @@ interface Metric {
 test('weft bench --quick writes a JSON report with every path, metric, unit and ratio, and an SVG chart', { skip }, () => {
   const json = join(dir, 'bench.json');
   const svg = join(dir, 'bench.svg');
-  const r = spawnSync(process.execPath, [kMain, 'bench', '--quick', '--json', json, '--svg', svg], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [kMain, 'bench', '--quick', '--json', json, '--svg', svg], { encoding: 'utf8', timeout: 600_000 });
   assert.equal(r.status, 0, `bench failed:\n${r.stdout}\n${r.stderr}`);
-  assert.match(r.stderr, /round 1\/1 · weft vxlan · TCP 1 stream/, 'progress is shown while it runs');
+  assert.match(r.stderr, /shared · round 1\/1 · weft vxlan · TCP 1 stream/, 'progress is shown while it runs');
+  assert.match(r.stderr, /pinned · round 1\/1 · weft udp · sockperf TCP rtt avg/);
   assert.match(r.stdout, /\| weft vxlan/, 'a table on the terminal');
 
   const report = JSON.parse(readFileSync(json, 'utf8')) as {
     machine: { cores: number; kernel: string };
+    settings: { layouts: string[] };
     cases: { name: string; metrics: Record<string, Metric> }[];
+    layouts: { layout: string; cases: { name: string; metrics: Record<string, Metric> }[] }[];
     codec: { backend: string; size: number; nsPerPacket: number }[];
   };
   assert.ok(report.machine.cores > 0 && report.machine.kernel.length > 0);
-  assert.deepEqual(report.cases.map((c) => c.name), ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp']);
+  assert.deepEqual(report.settings.layouts, ['shared', 'pinned'], 'both placements by default');
+  assert.deepEqual(report.layouts.map((l) => l.layout), ['shared', 'pinned']);
+  assert.deepEqual(report.cases, report.layouts[0]!.cases, 'cases is the first layout (the shared one)');
   const units: Record<string, string> = {
     tcp1: 'Gbit/s', tcp4: 'Gbit/s', udp64: 'kpps', pingAvg: 'µs', pingP99: 'µs', cpuPerGB: 'CPU s/GB',
+    rrTcpAvg: 'µs', rrTcpP50: 'µs', rrTcpP99: 'µs', rrTcpP999: 'µs',
+    rrUdpAvg: 'µs', rrUdpP50: 'µs', rrUdpP99: 'µs', rrUdpP999: 'µs', tcpTps: 'k/s',
   };
-  for (const c of report.cases) {
-    for (const [metric, unit] of Object.entries(units)) {
-      const m = c.metrics[metric];
-      assert.ok(m, `${c.name} has ${metric}`);
-      assert.equal(m.unit, unit);
-      assert.ok(Number.isFinite(m.median) && m.median > 0, `${c.name} ${metric} = ${m.median}`);
-      assert.ok(m.min <= m.median && m.median <= m.max);
-      if (c.name.startsWith('weft')) assert.ok(m.ratioToKernelVxlan && m.ratioToKernelVxlan.median > 0, `${c.name} ${metric} ratio`);
+  for (const { layout, cases } of report.layouts) {
+    assert.deepEqual(cases.map((c) => c.name), ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp']);
+    for (const c of cases) {
+      for (const [metric, unit] of Object.entries(units)) {
+        const m = c.metrics[metric];
+        const where = `${layout} ${c.name} ${metric}`;
+        assert.ok(m, `${where} is there`);
+        assert.equal(m.unit, unit, where);
+        assert.ok(Number.isFinite(m.median) && m.median > 0, `${where} = ${m.median}`);
+        assert.ok(m.min <= m.median && m.median <= m.max, where);
+        if (c.name.startsWith('weft')) assert.ok(m.ratioToKernelVxlan && m.ratioToKernelVxlan.median > 0, `${where} ratio`);
+      }
+      const rr = c.metrics;
+      assert.ok(rr.rrTcpP50!.median <= rr.rrTcpP99!.median && rr.rrTcpP99!.median <= rr.rrTcpP999!.median, `${layout} ${c.name} percentiles ordered`);
     }
   }
+  // Idle cost is measured for weft's own processes only (a kernel path has none).
+  for (const name of ['weft-vxlan', 'weft-udp']) {
+    const idle = report.cases.find((c) => c.name === name)!.metrics.idleCpu;
+    assert.ok(idle && idle.unit === '% of a core' && Number.isFinite(idle.median) && idle.median >= 0, `${name} idleCpu`);
+  }
+  assert.equal(report.cases.find((c) => c.name === 'kernel-vxlan')!.metrics.idleCpu, undefined);
+  assert.match(r.stdout, /pinned layout: host A on CPU 0, host B on CPU 1/);
+  assert.match(r.stdout, /sockperf TCP rtt avg/);
   assert.deepEqual([...new Set(report.codec.map((x) => x.backend))], ['udp', 'vxlan', 'tso']);
   assert.ok(report.codec.every((x) => x.nsPerPacket > 0));
   assert.match(readFileSync(svg, 'utf8'), /^<svg [^>]*>[\s\S]*weft vxlan[\s\S]*<\/svg>\n$/);
