@@ -4,6 +4,7 @@
 // (`subnet-lease-renew-margin`), so the CLI can report it as such.
 
 import type { EtcdStoreOptions } from '../store/etcd-store';
+import type { KubeStoreOptions } from '../store/kube-store';
 import type { LeaseStore } from '../store/lease-store';
 import type { CommandRunner } from '../host/exec';
 import { invalidOption } from '../errors';
@@ -30,6 +31,12 @@ export interface AgentOptions {
    */
   store?: LeaseStore;
   etcd?: EtcdStoreOptions;
+  /**
+   * Kubernetes mode (flanneld --kube-subnet-mgr): the lease is this node's
+   * podCIDR, peers are the nodes' flannel annotations. `setNodeNetworkUnavailable`
+   * (default true) sets the NetworkUnavailable=False condition once ready.
+   */
+  kube?: KubeStoreOptions & { setNodeNetworkUnavailable?: boolean };
   /** Embedded store directory (default /var/lib/weft). */
   dataDir?: string;
   /** Network config JSON that seeds a store without one (flanneld: --net-config-path). */
@@ -95,6 +102,7 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
   const renewMarginMs = margin * 60_000 < ttlSec * 1000 ? margin * 60_000 : (ttlSec * 1000) / 2;
   if (o.queues !== undefined) int('queues', o.queues, 1, 16);
   if (o.store && o.etcd) throw invalidOption('etcd-endpoints', 'absent when a store is passed in', o.etcd.endpoints);
+  if (o.kube && (o.store || o.etcd)) throw invalidOption('kube-subnet-mgr', 'not combined with --etcd-endpoints or a store passed in', true);
   const subnetFile = o.subnetFile ?? DEFAULT_SUBNET_FILE;
   if (typeof subnetFile !== 'string' || subnetFile === '') throw invalidOption('subnet-file', 'a file path', subnetFile);
   return Object.freeze({

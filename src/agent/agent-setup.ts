@@ -13,6 +13,7 @@ import type { Cidr } from '../net/cidr';
 import { randomMac } from '../net/mac';
 import { EmbeddedStore } from '../store/embedded-store';
 import type { EtcdStore as EtcdStoreClass } from '../store/etcd-store';
+import type { KubeStore as KubeStoreClass } from '../store/kube-store';
 import type { LeaseStore } from '../store/lease-store';
 import type { AgentOptions } from './agent-options';
 import type { NodeState } from './node-state';
@@ -24,7 +25,17 @@ export interface OpenedStore {
   readonly owned: boolean;
   /** For logs and readiness: `etcd http://…` or `embedded /var/lib/weft/weft.db`. */
   readonly describe: string;
-  readonly kind: 'etcd' | 'embedded' | 'custom';
+  readonly kind: 'etcd' | 'embedded' | 'kube' | 'custom';
+  /** A cheap call that proves the store answers (default: getConfig()). */
+  readonly probe?: () => Promise<void>;
+  /** A VtepMAC the store remembers for this node (Kubernetes: its own backend-data). */
+  readonly vtepMac?: () => Promise<string | undefined>;
+  /** A public IP the store assigns this node (Kubernetes: node-public-ip). */
+  readonly publicIp?: () => Promise<string | undefined>;
+  /** Runs once the node is ready (Kubernetes: NetworkUnavailable=False). */
+  readonly afterReady?: () => Promise<void>;
+  /** Peers skipped because their records are malformed (for /metrics). */
+  readonly skipped?: () => number;
 }
 
 /** How long an agent's embedded-store call waits for another process's lock, ms. */
@@ -39,6 +50,27 @@ export function openStore(o: AgentOptions, dataDir: string): OpenedStore {
     const { EtcdStore } = require('../store/etcd-store') as { EtcdStore: typeof EtcdStoreClass };
     const s = new EtcdStore(o.etcd);
     return { store: s, owned: true, describe: `etcd ${o.etcd.endpoints.join(',')}`, kind: 'etcd' };
+  }
+  if (o.kube) {
+    // Loaded on demand, as etcd: the etcd and embedded paths never load it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { KubeStore } = require('../store/kube-store') as { KubeStore: typeof KubeStoreClass };
+    const { setNodeNetworkUnavailable, ...kube } = o.kube;
+    const s = new KubeStore({
+      ...kube,
+      onSkip: (node, why) => o.logger?.warn('skipping node with malformed flannel annotations', { node, why }),
+    });
+    return {
+      store: s,
+      owned: true,
+      describe: s.describe(),
+      kind: 'kube',
+      probe: () => s.ping(),
+      vtepMac: () => s.ownVtepMac(),
+      publicIp: () => s.nodePublicIp(),
+      ...(setNodeNetworkUnavailable === false ? {} : { afterReady: () => s.setNetworkAvailable() }),
+      skipped: () => s.skippedNodes,
+    };
   }
   // A short lock wait: better-sqlite3 waits synchronously, so a long one would
   // freeze the agent's event loop (health server, watch) while another

@@ -67,6 +67,8 @@ export interface AgentStatus {
   readonly peers: number;
   readonly tableSize: number;
   readonly renewals: number;
+  /** Peers skipped because their records are malformed (Kubernetes: node annotations). */
+  readonly skippedPeers: number;
 }
 
 export declare interface Agent {
@@ -123,7 +125,7 @@ export class Agent extends EventEmitter {
     const seedText = this.#o.networkConfig;
     parseSeed(seedText); // an invalid --net-config-path fails before anything is touched
     this.#stage = 'choosing the external interface';
-    const iface = selectInterface({
+    let iface = selectInterface({
       ...(this.#o.iface ? { iface: this.#o.iface } : {}),
       ...(this.#o.ifaceRegex ? { ifaceRegex: this.#o.ifaceRegex } : {}),
       ...(this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
@@ -138,6 +140,15 @@ export class Agent extends EventEmitter {
     // another process) is retried like an unreachable one; a corrupted one is not.
     const opened = await this.#retry('open the store', async () => openStore(this.#o, o.dataDir));
     this.#opened = opened;
+    if (opened.publicIp && !this.#o.publicIp) {
+      // Kubernetes: an administrator's node-public-ip annotation stands for --public-ip.
+      const assigned = await this.#retry('read the node\'s public IP', () => opened.publicIp!());
+      if (assigned && assigned !== iface.publicIp) {
+        iface = { ...iface, publicIp: assigned };
+        this.#iface = iface;
+        this.#log.info('using the public IP the store assigns this node', { publicIp: assigned });
+      }
+    }
     this.#stage = 'reading the network config';
     const config = await this.#retry('read the network config', () =>
       readNetworkConfig(opened, seedText, (m) => this.#log.warn(m)),
@@ -152,7 +163,8 @@ export class Agent extends EventEmitter {
     const tablePath = this.#o.tablePath ?? defaultTablePath(device);
     let vtepMac: string | undefined;
     if (config.backend.type === 'vxlan') {
-      const chosen = chooseVtepMac(state, tablePath);
+      const stored = opened.vtepMac ? await this.#retry('read our VtepMAC', () => opened.vtepMac!()) : undefined;
+      const chosen = stored ? { mac: stored, from: 'store' } : chooseVtepMac(state, tablePath);
       vtepMac = chosen.mac;
       this.#log.info('VtepMAC', { vtepMac, from: chosen.from });
     }
@@ -199,6 +211,21 @@ export class Agent extends EventEmitter {
     this.#startMonitors();
     this.#log.info('ready', { subnet: formatCidr(lease.subnet), peers: manager.peers().length, tableSize: this.#backend!.size() });
     this.emit('ready');
+    if (opened.afterReady) void this.#afterReady(opened.afterReady);
+  }
+
+  /** The store's "node is up" step (NetworkUnavailable=False), retried every 3 s for 30 s as flannel does. */
+  async #afterReady(fn: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; attempt <= 10 && !this.#abort.signal.aborted; attempt++) {
+      try {
+        await fn();
+        this.#log.info('node condition NetworkUnavailable set to False');
+        return;
+      } catch (err) {
+        this.#log.warn('cannot set the node condition NetworkUnavailable=False', { err: (err as Error).message, attempt });
+        await new Promise((r) => setTimeout(r, 3000).unref());
+      }
+    }
   }
 
   async #setUpHost(config: NetworkConfig, iface: ExternalInterface, lease: OwnLease,
@@ -368,7 +395,8 @@ export class Agent extends EventEmitter {
     const probe = async (): Promise<void> => {
       if (this.#phase !== 'ready') return;
       try {
-        await withTimeout(this.#opened!.store.getConfig(), 3000, 'store probe');
+        const opened = this.#opened!;
+        await withTimeout<unknown>(opened.probe ? opened.probe() : opened.store.getConfig(), 3000, 'store probe');
         this.#storeOk();
         delay = 1000;
       } catch (err) {
@@ -419,6 +447,7 @@ export class Agent extends EventEmitter {
       peers: this.#manager?.peers().length ?? 0,
       tableSize: this.#backend?.size() ?? 0,
       renewals: this.#renewals,
+      skippedPeers: this.#opened?.skipped?.() ?? 0,
     };
   }
 

@@ -40,6 +40,7 @@ export function prometheusText(agent: Agent): string {
   ]);
   if (s.lease?.expiresAt) e.metric('weft_lease_expiry_timestamp_seconds', 'gauge', 'When the own lease expires unless renewed.', [[{ subnet: s.lease.subnet }, s.lease.expiresAt / 1000]]);
   e.metric('weft_lease_renewals_total', 'counter', 'Successful renewals of the own lease.', [[{}, s.renewals]]);
+  e.metric('weft_skipped_peers_total', 'counter', 'Peer records skipped as malformed (Kubernetes: node annotations), once per node and value.', [[{}, s.skippedPeers]]);
   e.metric('weft_table_entries', 'gauge', 'Peers programmed into the table (or host-gw routes).', [[{ backend: s.backend ?? '' }, s.tableSize]]);
   const st = agent.stats();
   if (st) {

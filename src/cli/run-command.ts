@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import { Agent, type AgentOptions } from '../agent/index';
 import { ErrorCode, WeftError } from '../errors';
 import { DEFAULT_PREFIX } from '../store/keys';
+import { DEFAULT_ANNOTATION_PREFIX, DEFAULT_NET_CONF_PATH } from '../store/kube-defaults';
 import { type FlagSpec, bool, formatFlags, list, num, parseFlags, str, usageError } from './flags';
 import { startHealthServer } from './health-server';
 import { LOG_LEVELS, type LogLevel, Logger } from './logger';
@@ -40,7 +41,11 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'check-inner-source', kind: 'bool', def: false, help: 'accept a decapsulated packet only if its inner source lies in the lease of the peer that sent it' },
   { name: 'log-level', kind: 'string', def: 'info', arg: 'LEVEL', help: 'debug, info, warn or error' },
   { name: 'v', kind: 'int', def: 0, help: 'flanneld verbosity; 1 or more means --log-level=debug' },
-  { name: 'kube-subnet-mgr', kind: 'bool', def: false, help: 'not supported by weft (etcd or embedded store only)' },
+  { name: 'kube-subnet-mgr', kind: 'bool', def: false, help: 'Kubernetes mode: the lease is the node\'s podCIDR, peers are the nodes\' flannel annotations' },
+  { name: 'kube-api-url', kind: 'string', arg: 'URL', help: 'Kubernetes API server URL (overrides the kubeconfig\'s; default in-cluster)' },
+  { name: 'kubeconfig-file', kind: 'string', arg: 'FILE', help: 'kubeconfig file (default: in-cluster service account)' },
+  { name: 'kube-annotation-prefix', kind: 'string', def: 'flannel.alpha.coreos.com', arg: 'PREFIX', help: 'prefix of the node annotations' },
+  { name: 'set-node-network-unavailable', kind: 'bool', def: true, help: 'set the NetworkUnavailable=False node condition once ready (Kubernetes mode)' },
 ];
 
 export const RUN_USAGE = `Usage: weft run [flags]
@@ -69,16 +74,19 @@ export function errorFields(err: unknown): Record<string, unknown> {
   return out;
 }
 
-function readConfigFile(path: string): string {
+function readConfigFileOf(path: string, flag: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw usageError(`--net-config-path ${path} cannot be read: ${(err as Error).message}`, 'net-config-path');
+    throw usageError(`--${flag} ${path} cannot be read: ${(err as Error).message}`, flag);
   }
 }
 
+function readConfigFile(path: string): string {
+  return readConfigFileOf(path, 'net-config-path');
+}
+
 export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values'], logger: Logger): AgentOptions {
-  if (bool(v, 'kube-subnet-mgr')) throw usageError('--kube-subnet-mgr is not supported by weft: use --etcd-endpoints or the embedded store', 'kube-subnet-mgr');
   const o: AgentOptions = {
     dataDir: str(v, 'data-dir')!,
     subnetFile: str(v, 'subnet-file')!,
@@ -110,7 +118,19 @@ export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values']
     if (!(o.etcd.keyFile && o.etcd.certFile)) logger.warn('no certificate provided: connecting to etcd with http. This is insecure');
   }
   const cfg = str(v, 'net-config-path');
-  if (cfg) o.networkConfig = readConfigFile(cfg);
+  if (bool(v, 'kube-subnet-mgr')) {
+    if (endpoints) throw usageError('--kube-subnet-mgr and --etcd-endpoints exclude each other', 'kube-subnet-mgr');
+    const kubeconfig = str(v, 'kubeconfig-file');
+    if (kubeconfig) readConfigFileOf(kubeconfig, 'kubeconfig-file');
+    o.kube = {
+      netConfPath: cfg ?? DEFAULT_NET_CONF_PATH,
+      annotationPrefix: str(v, 'kube-annotation-prefix') ?? DEFAULT_ANNOTATION_PREFIX,
+      setNodeNetworkUnavailable: bool(v, 'set-node-network-unavailable'),
+      ...(kubeconfig ? { kubeconfigFile: kubeconfig } : {}),
+      ...(str(v, 'kube-api-url') ? { apiUrl: str(v, 'kube-api-url')! } : {}),
+    };
+    readConfigFileOf(o.kube.netConfPath!, 'net-config-path');
+  } else if (cfg) o.networkConfig = readConfigFile(cfg);
   if (list(v, 'iface').length > 0) o.iface = list(v, 'iface');
   if (list(v, 'iface-regex').length > 0) o.ifaceRegex = list(v, 'iface-regex');
   if (str(v, 'public-ip')) o.publicIp = str(v, 'public-ip')!;

@@ -9,6 +9,8 @@
 //   2. else the previous subnet from subnet.env, if free and compatible;
 //   3. else a random one among the first 100 free ones; none → out of subnets.
 //   The create is acquireIfAbsent; losing the race retries from step 1.
+//   A store that assigns the subnet itself (LeaseStore.assignedSubnet, the
+//   Kubernetes podCIDR) skips all of this: its subnet is put without TTL.
 //
 // Maintenance after start():
 //   - renewal: a plain put with a fresh TTL at expiry − margin; on failure it
@@ -118,6 +120,12 @@ export class LeaseManager {
 
   async #acquire(previous: Cidr | undefined): Promise<OwnLease> {
     const { store, config, attrs } = this.#o;
+    if (store.assignedSubnet) {
+      // The store decides (Kubernetes: the node's podCIDR); publishing is a put.
+      const subnet = await store.assignedSubnet(config.network);
+      await store.put(subnet, attrs, null);
+      return this.#own(subnet, null);
+    }
     for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
       const snap = await store.list();
       const taken = new TakenSet(config.subnetLen, []);

@@ -59,6 +59,13 @@ export interface LeaseStore {
   /** The network config JSON text, or undefined when none is stored. */
   getConfig(): Promise<string | undefined>;
   putConfig(text: string): Promise<void>;
+  /**
+   * Only for stores that assign this node's subnet themselves (Kubernetes:
+   * the node's spec.podCIDR): the subnet to hold, checked against `network`.
+   * The lease manager then takes it instead of choosing one, and holds it
+   * without TTL (there is nothing to renew).
+   */
+  assignedSubnet?(network: Cidr): Promise<Cidr>;
   /** Calls onEvent for every change after `afterRevision` (see the contract above). */
   watch(afterRevision: number, onEvent: (event: StoreEvent) => void, opts?: WatchOptions): StoreWatch;
   close(): Promise<void>;

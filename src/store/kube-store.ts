@@ -1,0 +1,426 @@
+// flannel's Kubernetes subnet manager (`--kube-subnet-mgr`, flannel-facts §3)
+// behind the LeaseStore seam: the Node objects are the leases.
+//
+//   this node's lease   = its spec.podCIDR(s) (assignedSubnet), published by a
+//                         strategic-merge PATCH of nodes/<name>/status with
+//                         the backend-type / backend-data / public-ip /
+//                         kube-subnet-manager annotations (only keys that
+//                         differ; nothing sent when none does);
+//   the peers           = every node whose kube-subnet-manager annotation is
+//                         "true": LIST, then WATCH from the list's
+//                         resourceVersion; a node update is re-announced only
+//                         when backend-data, backend-type or public-ip change
+//                         (a podCIDR change alone is not noticed, as flannel);
+//                         DELETED removes the peer; 410 Gone re-lists (one
+//                         'resync' event); a broken watch resumes from the
+//                         last version seen, with backoff; a re-list every
+//                         resync period (flannel's informer: 5 min);
+//   the network config  = the net-conf.json file (--net-config-path), read,
+//                         never written;
+//   no TTL, no renewal, nothing deleted on shutdown (flannel's RenewLease is
+//   unimplemented and it leaves its annotations).
+//
+// Revisions: Kubernetes resourceVersions are opaque strings, so this store
+// numbers its own snapshots and events and keeps the resourceVersion of the
+// last list to start the watch from.
+
+import { readFileSync } from 'node:fs';
+import { ErrorCode, WeftError } from '../errors';
+import { type Cidr, cidrContains, formatCidr, parseCidr } from '../net/cidr';
+import { isIPv4 } from '../net/ip';
+import type { JsonValue } from '../config/go-json';
+import { KubeClient, type KubeClientOptions, KubeApiError, type Permission } from './kube-client';
+import type { LeaseAttrs } from './lease-json';
+import type { LeaseSnapshot, LeaseStore, StoreEvent, StoreWatch, StoredLease, WatchOptions } from './lease-store';
+import { subnetId } from './lease-store';
+
+import { DEFAULT_ANNOTATION_PREFIX, DEFAULT_NET_CONF_PATH } from './kube-defaults';
+
+export interface KubeStoreOptions extends KubeClientOptions {
+  /** This node's name; default NODE_NAME, else the pod POD_NAMESPACE/POD_NAME's spec.nodeName. */
+  nodeName?: string;
+  /** --kube-annotation-prefix (default flannel.alpha.coreos.com). */
+  annotationPrefix?: string;
+  /** --net-config-path (default /etc/kube-flannel/net-conf.json). */
+  netConfPath?: string;
+  /** Re-list period, ms (flannel's informer: 5 min). */
+  resyncMs?: number;
+  /** Cap of the watch reconnect backoff, ms (default 30 000). */
+  maxBackoffMs?: number;
+  /** A node with malformed annotations was skipped (once per node and value). */
+  onSkip?: (node: string, why: string) => void;
+}
+
+/** Annotation keys under a prefix, normalised and validated as flannel does (annotations.go). */
+export interface Annotations {
+  subnetKubeManaged: string;
+  backendType: string;
+  backendData: string;
+  backendPublicIp: string;
+  backendPublicIpOverwrite: string;
+  nodePublicIp: string;
+  backendV6Data: string;
+  backendPublicIpv6: string;
+}
+
+const kPrefixRe = /^(?:[a-z0-9_-]+\.)+[a-z0-9_-]+\/(?:[a-z0-9_-]+-)?$/;
+
+export function annotationKeys(prefix: string = DEFAULT_ANNOTATION_PREFIX): Annotations {
+  let p = prefix;
+  const slashes = p.split('/').length - 1;
+  if (slashes > 1) {
+    throw new WeftError(ErrorCode.INVALID_OPTION, `--kube-annotation-prefix ${JSON.stringify(prefix)}: subnet/kube: prefix can contain at most single slash`, {
+      option: 'kube-annotation-prefix',
+    });
+  }
+  if (slashes === 0) p += '/';
+  else if (!p.endsWith('/') && !p.endsWith('-')) p += '-';
+  if (!kPrefixRe.test(p)) {
+    throw new WeftError(ErrorCode.INVALID_OPTION, `--kube-annotation-prefix ${JSON.stringify(prefix)}: subnet/kube: prefix must match ${kPrefixRe.source}`, {
+      option: 'kube-annotation-prefix',
+    });
+  }
+  return {
+    subnetKubeManaged: `${p}kube-subnet-manager`,
+    backendType: `${p}backend-type`,
+    backendData: `${p}backend-data`,
+    backendPublicIp: `${p}public-ip`,
+    backendPublicIpOverwrite: `${p}public-ip-overwrite`,
+    nodePublicIp: `${p}node-public-ip`,
+    backendV6Data: `${p}backend-v6-data`,
+    backendPublicIpv6: `${p}public-ipv6`,
+  };
+}
+
+interface KubeNode {
+  metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string> };
+  spec?: { podCIDR?: string; podCIDRs?: string[] };
+}
+
+interface Known {
+  subnet: Cidr;
+  lease: StoredLease;
+  /** backend-data, backend-type and public-ip as published: what a change is measured by. */
+  key: string;
+}
+
+const kNodes: Permission = { resource: 'nodes', verb: 'list' };
+const kWatch: Permission = { resource: 'nodes', verb: 'watch' };
+const kGet: Permission = { resource: 'nodes', verb: 'get' };
+const kPatch: Permission = { resource: 'nodes/status', verb: 'patch' };
+const kPods: Permission = { resource: 'pods', verb: 'get' };
+
+const kStrategic = 'application/strategic-merge-patch+json';
+
+/** The IPv4 podCIDR of a node, flannel's rules: podCIDRs (1–2 entries) first, else podCIDR. */
+function podCidrOf(node: KubeNode, name: string): { cidr: string | undefined; error?: string } {
+  const list = node.spec?.podCIDRs ?? [];
+  if (list.length > 2) return { cidr: undefined, error: `node "${name}" pod cidrs are more than 2: ${JSON.stringify(list)}` };
+  const all = list.length > 0 ? list : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
+  return { cidr: all.find((c) => !c.includes(':')) };
+}
+
+export class KubeStore implements LeaseStore {
+  readonly keys: Annotations;
+  readonly client: KubeClient;
+  readonly #o: KubeStoreOptions;
+  #nodeName: string | undefined;
+  #published: LeaseAttrs | undefined;
+  #seq = 0;
+  #listed: { revision: number; rv: string; known: Map<string, Known> } | undefined;
+  readonly #skipped = new Map<string, string>();
+  #closed = false;
+  readonly #watches = new Set<{ close(): Promise<void> }>();
+  /** Nodes skipped because of malformed annotations (for /metrics). */
+  skippedNodes = 0;
+
+  constructor(o: KubeStoreOptions) {
+    this.#o = o;
+    this.keys = annotationKeys(o.annotationPrefix);
+    this.client = new KubeClient(o);
+    const env = o.env ?? process.env;
+    if (o.nodeName) this.#nodeName = o.nodeName;
+    else if (env.NODE_NAME) this.#nodeName = env.NODE_NAME;
+    else if (!env.POD_NAME || !env.POD_NAMESPACE) {
+      throw new WeftError(ErrorCode.USAGE, 'env variables POD_NAME and POD_NAMESPACE must be set (or NODE_NAME)', { option: 'kube-subnet-mgr' });
+    }
+  }
+
+  /** For logs and readiness. */
+  describe(): string {
+    return `kube ${this.client.server}`;
+  }
+
+  /** This node's name (NODE_NAME, or looked up from our pod). */
+  async nodeName(): Promise<string> {
+    if (this.#nodeName) return this.#nodeName;
+    const env = this.#o.env ?? process.env;
+    const pod = (await this.client.call('GET', `/api/v1/namespaces/${encodeURIComponent(env.POD_NAMESPACE!)}/pods/${encodeURIComponent(env.POD_NAME!)}`, kPods)) as {
+      spec?: { nodeName?: string };
+    };
+    const name = pod.spec?.nodeName;
+    if (!name) throw new WeftError(ErrorCode.STORE, `pod ${env.POD_NAMESPACE}/${env.POD_NAME} has no spec.nodeName yet`, { recoverable: true });
+    this.#nodeName = name;
+    return name;
+  }
+
+  async #ownNode(): Promise<KubeNode> {
+    return (await this.client.call('GET', `/api/v1/nodes/${encodeURIComponent(await this.nodeName())}`, kGet)) as KubeNode;
+  }
+
+  /** Proves the API answers (and our credentials still work): GET of our own node. */
+  async ping(): Promise<void> {
+    await this.#ownNode();
+  }
+
+  async assignedSubnet(network: Cidr): Promise<Cidr> {
+    const name = await this.nodeName();
+    const node = await this.#ownNode();
+    const { cidr, error } = podCidrOf(node, name);
+    if (error) throw new WeftError(ErrorCode.STORE, error);
+    // flannel retries this (the controller manager may not have assigned it yet).
+    if (!cidr) throw new WeftError(ErrorCode.STORE, `node "${name}" pod cidr not assigned`, { recoverable: true });
+    const subnet = parseCidr(cidr);
+    if (!subnet) throw new WeftError(ErrorCode.STORE, `node "${name}" has a podCIDR that is not a CIDR: ${JSON.stringify(cidr)}`);
+    if (!cidrContains(network, subnet)) {
+      throw new WeftError(
+        ErrorCode.STORE,
+        `subnet "${formatCidr(network)}" specified in the flannel net config doesn't contain "${cidr}" PodCIDR of the "${name}" node`,
+      );
+    }
+    return subnet;
+  }
+
+  /** The VtepMAC in this node's own backend-data (flannel reuses it for flannel.<VNI>), if any. */
+  async ownVtepMac(): Promise<string | undefined> {
+    const data = (await this.#ownNode()).metadata?.annotations?.[this.keys.backendData];
+    const m = data ? /"VtepMAC"\s*:\s*"([0-9a-fA-F:]{17})"/.exec(data) : null;
+    return m ? m[1]!.toLowerCase() : undefined;
+  }
+
+  /** node-public-ip, set by an administrator: used as --public-ip when given. */
+  async nodePublicIp(): Promise<string | undefined> {
+    const v = (await this.#ownNode()).metadata?.annotations?.[this.keys.nodePublicIp];
+    return v && isIPv4(v) ? v : undefined;
+  }
+
+  /** The annotation values flannel writes for `attrs` (public-ip-overwrite honoured). */
+  #annotationsFor(attrs: LeaseAttrs, current: Record<string, string>): Record<string, string> {
+    const overwrite = current[this.keys.backendPublicIpOverwrite];
+    return {
+      [this.keys.backendData]: attrs.backendData === undefined ? 'null' : JSON.stringify(attrs.backendData),
+      [this.keys.backendType]: attrs.backendType ?? '',
+      [this.keys.backendPublicIp]: overwrite && isIPv4(overwrite) ? overwrite : attrs.publicIp,
+      [this.keys.subnetKubeManaged]: 'true',
+    };
+  }
+
+  async acquireIfAbsent(subnet: Cidr, attrs: LeaseAttrs): Promise<boolean> {
+    const own = podCidrOf(await this.#ownNode(), await this.nodeName()).cidr;
+    if (!own || parseCidr(own) === undefined || subnetId(parseCidr(own)!) !== subnetId(subnet)) return false;
+    await this.put(subnet, attrs);
+    return true;
+  }
+
+  /** Publishes our annotations: one strategic-merge patch of nodes/<n>/status with the keys that differ. */
+  async put(_subnet: Cidr, attrs: LeaseAttrs): Promise<void> {
+    const name = await this.nodeName();
+    const current = (await this.#ownNode()).metadata?.annotations ?? {};
+    const want = this.#annotationsFor(attrs, current);
+    const changed = Object.keys(want)
+      .filter((k) => current[k] !== want[k])
+      .sort(); // Go marshals a map with its keys sorted
+    this.#published = attrs;
+    if (changed.length === 0) return;
+    const body = JSON.stringify({ metadata: { annotations: Object.fromEntries(changed.map((k) => [k, want[k]!])) } });
+    await this.client.call('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}/status`, kPatch, { contentType: kStrategic, data: body });
+  }
+
+  /** NetworkUnavailable=False, reason FlannelIsUp, as flannel sets it once its backend runs. */
+  async setNetworkAvailable(now: Date = new Date()): Promise<void> {
+    const t = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const cond = [
+      { type: 'NetworkUnavailable', status: 'False', lastHeartbeatTime: t, lastTransitionTime: t, reason: 'FlannelIsUp', message: 'Flannel is running on this node' },
+    ];
+    const body = `{"status":{"conditions":${JSON.stringify(cond)}}}`;
+    await this.client.call('PATCH', `/api/v1/nodes/${encodeURIComponent(await this.nodeName())}/status`, kPatch, { contentType: kStrategic, data: body });
+  }
+
+  /** flannel removes nothing: a node's lease goes with the node. */
+  async delete(): Promise<void> {}
+
+  async getConfig(): Promise<string | undefined> {
+    const path = this.#o.netConfPath ?? DEFAULT_NET_CONF_PATH;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new WeftError(ErrorCode.USAGE, `failed to read net conf ${path}: ${(err as Error).message}`, { option: 'net-config-path' });
+    }
+  }
+
+  async putConfig(): Promise<void> {
+    throw new WeftError(ErrorCode.USAGE, 'in Kubernetes mode the network config is the net-conf.json file (--net-config-path); it is not written', { option: 'net-config-path' });
+  }
+
+  /** A node as a lease, or undefined when it does not count (not managed) or is malformed (skipped, reported once). */
+  #leaseOf(node: KubeNode): Known | undefined {
+    const name = node.metadata?.name ?? '';
+    const a = node.metadata?.annotations ?? {};
+    if (a[this.keys.subnetKubeManaged] !== 'true') return undefined;
+    const skip = (why: string): undefined => {
+      if (this.#skipped.get(name) !== why) {
+        this.#skipped.set(name, why);
+        this.skippedNodes++;
+        this.#o.onSkip?.(name, why);
+      }
+      return undefined;
+    };
+    const { cidr, error } = podCidrOf(node, name);
+    if (error) return skip(error);
+    if (!cidr) return skip(`node "${name}" pod cidr not assigned`);
+    const subnet = parseCidr(cidr);
+    if (!subnet) return skip(`podCIDR ${JSON.stringify(cidr)} is not a CIDR`);
+    const ip = a[this.keys.backendPublicIp] ?? '';
+    if (!isIPv4(ip)) return skip(`${this.keys.backendPublicIp} ${JSON.stringify(ip)} is not an IPv4 address`);
+    const type = a[this.keys.backendType] ?? '';
+    const rawData = a[this.keys.backendData] ?? 'null';
+    let data: JsonValue;
+    try {
+      data = JSON.parse(rawData) as JsonValue;
+    } catch {
+      return skip(`${this.keys.backendData} is not JSON: ${JSON.stringify(rawData.slice(0, 80))}`);
+    }
+    this.#skipped.delete(name);
+    let attrs: LeaseAttrs = { publicIp: ip, publicIpv6: null, ...(type ? { backendType: type } : {}), ...(data !== null ? { backendData: data } : {}) };
+    // Our own node, published with public-ip-overwrite: it is still the lease we hold.
+    if (name === this.#nodeName && this.#published && a[this.keys.backendPublicIpOverwrite] === ip) attrs = this.#published;
+    return { subnet, lease: { subnet, attrs, reservation: true }, key: `${rawData}\n${type}\n${ip}` };
+  }
+
+  #index(nodes: KubeNode[]): Map<string, Known> {
+    const known = new Map<string, Known>();
+    for (const n of nodes) {
+      const k = this.#leaseOf(n);
+      if (k) known.set(n.metadata?.name ?? '', k);
+    }
+    return known;
+  }
+
+  async #listNodes(): Promise<{ rv: string; known: Map<string, Known> }> {
+    const list = (await this.client.call('GET', '/api/v1/nodes', kNodes)) as { metadata?: { resourceVersion?: string }; items?: KubeNode[] };
+    return { rv: list.metadata?.resourceVersion ?? '', known: this.#index(list.items ?? []) };
+  }
+
+  async list(): Promise<LeaseSnapshot> {
+    await this.nodeName();
+    const { rv, known } = await this.#listNodes();
+    const revision = ++this.#seq;
+    this.#listed = { revision, rv, known };
+    return { leases: [...known.values()].map((k) => k.lease), revision };
+  }
+
+  watch(afterRevision: number, onEvent: (event: StoreEvent) => void, opts: WatchOptions = {}): StoreWatch {
+    const start = this.#listed?.revision === afterRevision ? this.#listed : undefined;
+    let rv = start?.rv ?? '';
+    let known = new Map(start?.known ?? []);
+    let closed = false;
+    let current: { abort(): void } | undefined;
+    let wake: (() => void) | undefined;
+    const sleep = (ms: number): Promise<void> =>
+      new Promise((r) => {
+        const t = setTimeout(r, ms);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+    const emitResync = (next: Map<string, Known>, nextRv: string): void => {
+      known = next;
+      rv = nextRv;
+      onEvent({ type: 'resync', leases: [...next.values()].map((k) => k.lease), revision: ++this.#seq });
+    };
+    const apply = (type: string, node: KubeNode): void => {
+      const name = node.metadata?.name ?? '';
+      const before = known.get(name);
+      if (type === 'DELETED') {
+        if (!before) return;
+        known.delete(name);
+        onEvent({ type: 'delete', subnet: before.subnet, revision: ++this.#seq });
+        return;
+      }
+      const after = this.#leaseOf(node);
+      if (!after) return; // not (or no longer validly) managed: flannel ignores it
+      if (before && before.key === after.key) return; // podCIDR-only or unrelated change
+      known.set(name, after);
+      onEvent({ type: 'put', subnet: after.subnet, lease: after.lease, revision: ++this.#seq });
+    };
+    const relist = async (): Promise<void> => {
+      const l = await this.#listNodes();
+      emitResync(l.known, l.rv);
+    };
+
+    const loop = async (): Promise<void> => {
+      let backoff = 1000;
+      let lastResync = Date.now();
+      const resyncMs = this.#o.resyncMs ?? 5 * 60_000;
+      if (!start) await relist().catch((err: Error) => opts.onError?.(err));
+      while (!closed) {
+        try {
+          if (Date.now() - lastResync >= resyncMs) {
+            await relist();
+            lastResync = Date.now();
+          }
+          const timeout = Math.max(1, Math.min(300, Math.ceil((resyncMs - (Date.now() - lastResync)) / 1000)));
+          const q = `watch=true&allowWatchBookmarks=true&timeoutSeconds=${timeout}${rv ? `&resourceVersion=${encodeURIComponent(rv)}` : ''}`;
+          let gone = false;
+          const w = this.client.watch(`/api/v1/nodes?${q}`, kWatch, (ev) => {
+            const object = ev.object as KubeNode & { code?: number };
+            if (ev.type === 'ERROR') {
+              if (object.code === 410) gone = true;
+              else opts.onError?.(new KubeApiError(`Kubernetes API watch error: ${JSON.stringify(ev.object).slice(0, 200)}`, object.code ?? 0, undefined));
+              w.abort();
+              return;
+            }
+            const v = object.metadata?.resourceVersion;
+            if (ev.type !== 'BOOKMARK') apply(ev.type, object);
+            if (v) rv = v;
+          });
+          current = w;
+          await w.done;
+          current = undefined;
+          backoff = 1000;
+          if (gone && !closed) await relist(); // 410 Gone: the version left the server's history
+        } catch (err) {
+          current = undefined;
+          if (closed) return;
+          if (err instanceof KubeApiError && err.status === 410) {
+            await relist().catch((e: Error) => opts.onError?.(e));
+            continue;
+          }
+          opts.onError?.(err as Error);
+          await sleep(backoff);
+          backoff = Math.min(backoff * 2, this.#o.maxBackoffMs ?? 30_000);
+        }
+      }
+    };
+    const running = loop();
+    const handle = {
+      close: async (): Promise<void> => {
+        closed = true;
+        current?.abort();
+        wake?.();
+        await running;
+        this.#watches.delete(handle);
+      },
+    };
+    this.#watches.add(handle);
+    return handle;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#watches].map((w) => w.close()));
+    this.client.close();
+  }
+}
