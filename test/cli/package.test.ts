@@ -59,7 +59,7 @@ test('the packed tarball installs without a compiler and loads its prebuilt addo
   assert.ok(existsSync(tarball), `npm pack wrote ${tarball}`);
 
   const t0 = Date.now();
-  const env = { ...process.env, CC: 'false', CXX: 'false', 'prebuild-install_local-prebuilds': betterSqlitePrebuild() };
+  const env = { ...process.env, CC: 'false', CXX: 'false', npm_config_better_sqlite3_local_prebuilds: betterSqlitePrebuild() };
   run('npm', ['install', tarball, '--no-audit', '--no-fund'], { env });
   console.log(`# npm install of the tarball: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
