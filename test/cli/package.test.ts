@@ -64,7 +64,10 @@ test('the packed tarball installs without a compiler and loads its prebuilt addo
   console.log(`# npm install of the tarball: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   const prebuilt = readdirSync(join(installed, 'prebuilds', 'linux-x64'));
-  assert.ok(prebuilt.some((f) => f.endsWith('.node')), `prebuilds/linux-x64 holds ${prebuilt.join(', ')}`);
+  assert.ok(
+    prebuilt.some((f) => f.endsWith('.node')),
+    `prebuilds/linux-x64 holds ${prebuilt.join(', ')}`,
+  );
   assert.equal(existsSync(join(installed, 'build')), false, 'nothing was compiled (no build/ directory)');
   const loaded = run(process.execPath, [
     '-e',
@@ -82,7 +85,10 @@ test('weft bench --quick runs from the installed package and writes its JSON', {
   const json = join(dir, 'bench.json');
   run('npx', ['weft', 'bench', '--quick', '--layout', 'shared', '--json', json]);
   const report = JSON.parse(readFileSync(json, 'utf8')) as { cases: { name: string }[] };
-  assert.deepEqual(report.cases.map((c) => c.name), ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp']);
+  assert.deepEqual(
+    report.cases.map((c) => c.name),
+    ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp'],
+  );
 });
 
 test('weft demo --hosts 2 runs from the installed package', { skip }, () => {

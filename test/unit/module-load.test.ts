@@ -11,7 +11,10 @@ import { test } from 'node:test';
 const kRoot = join(__dirname, '..', '..', '..');
 
 function modulesLoadedBy(code: string): string[] {
-  const r = spawnSync(process.execPath, ['-e', `${code}; console.log(JSON.stringify(Object.keys(require.cache)))`], { cwd: kRoot, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['-e', `${code}; console.log(JSON.stringify(Object.keys(require.cache)))`], {
+    cwd: kRoot,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as string[];
 }
@@ -26,6 +29,8 @@ for (const entry of ['weft/dataplane', 'weft']) {
 }
 
 test('opening an EtcdStore is what loads etcd3', () => {
-  const loaded = modulesLoadedBy(`const { EtcdStore } = require('weft'); void new EtcdStore({ endpoints: ['http://127.0.0.1:1'] }).close()`);
+  const loaded = modulesLoadedBy(
+    `const { EtcdStore } = require('weft'); void new EtcdStore({ endpoints: ['http://127.0.0.1:1'] }).close()`,
+  );
   assert.ok(heavy(loaded).length > 0, 'etcd3 is loaded once a store is constructed');
 });
