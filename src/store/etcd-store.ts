@@ -13,7 +13,7 @@
 // - Every failed call becomes a WeftError(STORE) naming the endpoints;
 //   connection failures are marked recoverable.
 
-import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
 import { readFileSync } from 'node:fs';
 import { ErrorCode, WeftError, invalidOption } from '../errors';
 import type { Cidr } from '../net/cidr';
@@ -72,7 +72,11 @@ export class EtcdStore implements LeaseStore {
       };
     }
     if (opts.username) options.auth = { username: opts.username, password: opts.password ?? '' };
-    this.#client = new Etcd3(options);
+    // etcd3 (and gRPC under it) is loaded here, when a store is opened, not
+    // when 'weft' is required: a DataPlane-only embedder never pays for it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Etcd3: Client } = require('etcd3') as typeof import('etcd3');
+    this.#client = new Client(options);
   }
 
   /** The underlying etcd3 client, for tools and tests that need raw access. */
