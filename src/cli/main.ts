@@ -13,6 +13,7 @@ const runMain = (argv: string[]): Promise<number> => (require('./run-command') a
 const tableMain = (argv: string[]): Promise<number> => (require('./table-command') as typeof import('./table-command')).tableMain(argv);
 const cleanupMain = (argv: string[]): Promise<number> => (require('./cleanup-command') as typeof import('./cleanup-command')).cleanupMain(argv);
 const demoMain = (argv: string[]): Promise<number> => (require('./demo') as typeof import('./demo')).demoMain(argv);
+const manifestMain = (argv: string[]): Promise<number> => (require('./manifest-command') as typeof import('./manifest-command')).manifestMain(argv);
 const benchMain = (argv: string[]): Promise<number> => (require('./bench') as typeof import('./bench')).benchMain(argv);
 /* eslint-enable @typescript-eslint/no-require-imports */
 
@@ -24,6 +25,7 @@ Commands:
   cleanup    remove the device, routes, rules and files that weft run created
   demo       an overlay of several hosts in namespaces, traffic across it, figures
   bench      encapsulation throughput
+  manifest   a Kubernetes manifest (DaemonSet beside flanneld) for --kube-subnet-mgr
   --version  print the version
   --help     this text; \`weft <command> --help\` for a command's flags
 `;
@@ -49,6 +51,8 @@ export async function main(argv: string[]): Promise<number> {
       return demoMain(rest);
     case 'bench':
       return benchMain(rest);
+    case 'manifest':
+      return manifestMain(rest);
     case '--version':
     case '-version':
     case 'version':
