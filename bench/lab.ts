@@ -49,6 +49,7 @@ export class BenchLab {
   readonly b: Netns;
   readonly #hosts = new Map<'vxlan' | 'udp', [WeftHost, WeftHost]>();
   #queues: number | undefined;
+  #pollBudgetUs: number | undefined;
   readonly layout: Layout;
   /** Host A's client end: runs commands in A, on CPU 0 in the pinned layout. */
   readonly client: Runner;
@@ -66,9 +67,10 @@ export class BenchLab {
     return this.layout === 'pinned' ? ['taskset', '-c', String(cpu), cmd, ...args] : [cmd, ...args];
   }
 
-  static async build(opts: { queues?: number; layout?: Layout } = {}): Promise<BenchLab> {
+  static async build(opts: { queues?: number; layout?: Layout; pollBudgetUs?: number } = {}): Promise<BenchLab> {
     const lab = new BenchLab(new Netns('bencha'), new Netns('benchb'), opts.layout ?? 'shared');
     try {
+      lab.#pollBudgetUs = opts.pollBudgetUs;
       await lab.#setUp(opts.queues);
     } catch (e) {
       await lab.destroy();
@@ -128,6 +130,7 @@ export class BenchLab {
           subnet: `10.${net}.${i + 1}.0/24`,
           offloads,
           ...(this.#queues ? { queues: this.#queues } : {}),
+          ...(this.#pollBudgetUs !== undefined ? { pollBudgetUs: this.#pollBudgetUs } : {}),
         }, this.layout === 'pinned' ? { wrap: ['taskset', '-c', String(i)] } : {}),
       ),
     )) as [WeftHost, WeftHost];

@@ -22,6 +22,8 @@ export interface BenchOptions {
   json?: string;
   svg?: string;
   queues?: number;
+  /** weft's adaptive polling cap, µs (DataPlaneOptions.pollBudgetUs; 0 = off). */
+  pollBudgetUs?: number;
   /** Which process placements to measure, in this order (default both: shared, then pinned). */
   layouts?: Layout[];
   /** Also measure weft vxlan TCP with each offload switched off in turn. */
@@ -95,7 +97,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const measured: BenchResult['layouts'] = [];
   for (const [li, layout] of layouts.entries()) {
     progress(`building two namespaces with four paths (${layout} layout${layout === 'pinned' ? ': host A on CPU 0, host B on CPU 1' : ''}) …`);
-    const lab = await BenchLab.build({ layout, ...(opts.queues ? { queues: opts.queues } : {}) });
+    const lab = await BenchLab.build({ layout, ...(opts.queues ? { queues: opts.queues } : {}), ...(opts.pollBudgetUs !== undefined ? { pollBudgetUs: opts.pollBudgetUs } : {}) });
     const raw = Object.fromEntries(kCases.map((c) => [c.name, {}])) as Rounds;
     const push = (name: CaseName, metric: MetricName, value: number): void => {
       (raw[name][metric] ??= []).push(value);

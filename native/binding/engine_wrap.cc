@@ -59,6 +59,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   config.worker.backend = static_cast<uint8_t>(U32(c, "backend"));
   config.worker.vni = U32(c, "vni");
   config.worker.peer_port = config.port;
+  config.worker.poll_budget_ns = U32(c, "pollBudgetUs") * 1000u;
   config.worker.check_peers = c.Get("checkPeers").ToBoolean();
   config.worker.check_inner_source = c.Get("checkInnerSource").ToBoolean();
   Napi::Value mac = c.Get("ownMac");

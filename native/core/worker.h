@@ -31,6 +31,7 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -56,6 +57,7 @@ struct WorkerConfig {
   bool udp_gro;        // the receive socket has UDP_GRO on
   bool coalesce;       // merge received TCP segments into TUN GSO writes
   bool coalesce_udp;   // ... and UDP datagrams (the TUN took USO)
+  uint32_t poll_budget_ns;  // adaptive polling: longest spin after traffic (0: off)
 };
 
 class Worker {
@@ -73,7 +75,8 @@ class Worker {
 
   // The worker's thread: polls the TUN queue and the socket, serves both
   // directions until neither has work, and returns when the stop fd becomes
-  // readable or on a fatal fd error (then `fatal_errno()` is set).
+  // readable or on a fatal fd error (then `fatal_errno()` is set). After
+  // traffic it polls without sleeping for an adaptive budget first (Wait).
   void Run();
   // One batch each way (non-blocking); true when the batch was full, so
   // more may be waiting.
@@ -119,6 +122,9 @@ class Worker {
   // Constant time: a mask compare, and one table lookup with check_inner_source.
   Verdict Admit(const uint8_t* pkt, uint32_t outer_src) const;
   void Flush(uint64_t* block, uint64_t* local);
+  // poll() on the TUN queue, the socket and the stop fd: first without
+  // sleeping for the adaptive budget, then blocking. Returns poll's result.
+  int Wait(struct pollfd* fds);
 
   const WorkerConfig config_;
   const Table* const table_;
@@ -134,6 +140,7 @@ class Worker {
   const uint32_t network_mask_;
   const size_t prefix_;         // encapsulation bytes in front of the inner packet
   std::atomic<int> fatal_errno_{0};
+  uint64_t budget_ns_ = 0;  // current adaptive polling budget (Wait)
   std::atomic<bool> gso_active_;
 
   // Encapsulation side: an arena for packets and segments, the queued

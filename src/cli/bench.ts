@@ -10,6 +10,7 @@ const kFlags: readonly FlagSpec[] = [
   { name: 'rounds', kind: 'int', arg: 'N', help: 'interleaved rounds (default 3, 1 with --quick)' },
   { name: 'seconds', kind: 'int', arg: 'S', help: 'seconds per iperf3 test (default 5, 2 with --quick)' },
   { name: 'queues', kind: 'int', arg: 'N', help: 'worker queues of each weft data plane (default: min(cores, 4))' },
+  { name: 'poll-budget-us', kind: 'int', arg: 'US', help: 'weft\'s adaptive polling cap in µs (default 200; 0 turns it off, for the ablation)' },
   { name: 'layout', kind: 'string', arg: 'L', help: 'process placement: shared, pinned (each host on its own CPU) or both (default both)' },
   { name: 'ablation', kind: 'bool', help: 'also measure weft vxlan TCP with each offload switched off in turn' },
 ];
@@ -20,6 +21,11 @@ function parse(argv: string[]): BenchOptions | 'help' {
   if (help) return 'help';
   if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   const opts: BenchOptions = { quick: bool(values, 'quick'), ablation: bool(values, 'ablation') };
+  const budget = num(values, 'poll-budget-us');
+  if (budget !== undefined) {
+    if (budget < 0 || budget > 10_000) throw usageError('--poll-budget-us must be 0..10000', 'poll-budget-us');
+    opts.pollBudgetUs = budget;
+  }
   for (const key of ['rounds', 'seconds', 'queues'] as const) {
     const v = num(values, key);
     if (v === undefined) continue;

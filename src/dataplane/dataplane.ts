@@ -108,6 +108,7 @@ export class DataPlane {
           bindIp: o.publicIpNum,
           port: o.port,
           socketBuffer: o.socketBuffer,
+          pollBudgetUs: o.pollBudgetUs,
           backend: BackendId[o.backend],
           vni: o.vni,
           ownMac: mac,

@@ -74,6 +74,7 @@ export interface NativeEngineConfig {
   bindIp: number;
   port: number;
   socketBuffer: number;
+  pollBudgetUs: number;
   backend: number;
   vni: number;
   ownMac: Buffer;
