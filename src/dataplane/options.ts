@@ -137,7 +137,9 @@ export function netnsId(): string {
 }
 
 export function defaultTablePath(device: string): string {
-  return `/dev/shm/weft-${netnsId()}-${device}.table`;
+  // In a directory weft makes (root-owned 0755 when run as root): a file
+  // another user planted there beforehand would be refused by the open.
+  return `/dev/shm/weft/${netnsId()}-${device}.table`;
 }
 
 /** MTU of the local interface that holds `ip`, or undefined when none does. */
