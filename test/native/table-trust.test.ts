@@ -5,11 +5,14 @@
 // naming the file and the reason; its entries are never used.
 
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BackendId, loadAddon, type NativeGeometry } from '../../src/dataplane/native';
 import { defaultTablePath } from '../../src/dataplane/options';
+import { readNodeState, writeNodeState } from '../../src/agent/node-state';
+import { writeSubnetEnv } from '../../src/host/subnet-env';
+import { parseCidr } from '../../src/net/cidr';
 
 const { NativeTable: Table } = loadAddon();
 const geo: NativeGeometry = { network: 0x0af40000, networkPrefixLen: 16, subnetLen: 24, backend: BackendId.vxlan };
@@ -97,5 +100,37 @@ describe('table trust', { skip: root ? undefined : 'needs root (chown to nobody)
   it('the default path is in weft\'s own directory, unique per namespace and device', () => {
     assert.match(defaultTablePath('flannel.1'), /^\/dev\/shm\/weft\/[^/]+-flannel\.1\.table$/);
     assert.notEqual(defaultTablePath('flannel.1'), defaultTablePath('flannel.2'));
+  });
+
+  it('the state file: planted by nobody, or a symlink, is refused; ours is read', () => {
+    const sub = join(dir, `d${seq++}`);
+    mkdirSync(sub, { mode: 0o755 });
+    const state = { version: 1, network: '10.244.0.0/16', subnet: '10.244.7.0/24', vtepMac: '0e:5a:00:00:00:66' };
+    const path = join(sub, 'subnet.env.weft.json');
+    writeNodeState(path, state as never);
+    assert.equal(readNodeState(path)?.vtepMac, '0e:5a:00:00:00:66');
+    chownSync(path, kNobody, kNobody);
+    assert.throws(() => readNodeState(path), (e: Error) => e.message.includes(`state file ${path} is owned by uid ${kNobody}, not root or uid 0: refused`));
+    rmSync(path);
+    const elsewhere = join(sub, 'elsewhere.json');
+    writeFileSync(elsewhere, JSON.stringify(state));
+    symlinkSync(elsewhere, path);
+    assert.throws(() => readNodeState(path), (e: Error) => e.message.includes(`state file ${path} is a symbolic link: refused`));
+  });
+
+  it('subnet.env in a directory nobody owns, or one writable by others, is refused and not written', async () => {
+    const env = { network: parseCidr('10.244.0.0/16', { strict: true })!, subnet: parseCidr('10.244.7.1/24')!, mtu: 1450, ipMasq: false };
+    for (const [owner, mode, reason] of [[kNobody, 0o755, `owned by uid ${kNobody}`], [0, 0o777, 'writable by group or others (mode 0777)']] as const) {
+      const sub = join(dir, `d${seq++}`);
+      mkdirSync(sub);
+      chownSync(sub, owner, owner);
+      chmodSync(sub, mode);
+      const path = join(sub, 'subnet.env');
+      await assert.rejects(writeSubnetEnv(path, env as never), (e: Error) => e.message.includes(`subnet.env directory ${sub} is ${reason}`));
+      assert.equal(existsSync(path), false);
+    }
+    const ok = join(dir, `d${seq++}`, 'run', 'flannel');
+    await writeSubnetEnv(join(ok, 'subnet.env'), env as never);
+    assert.equal(existsSync(join(ok, 'subnet.env')), true);
   });
 });
