@@ -10,6 +10,7 @@
 
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { kernelLinkOf } from '../host/kernel-links';
 import { ErrorCode, WeftError } from '../errors';
 import { isIPv4 } from '../net/ip';
 
@@ -44,7 +45,7 @@ function interfaceOwning(ip: string): string | undefined {
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
     if (addrs?.some((a) => a.family === 'IPv4' && a.address === ip)) return name;
   }
-  return undefined;
+  return kernelLinkOf(ip)?.name; // a link not running yet is missing from Node's list
 }
 
 function mtuOf(name: string): number {

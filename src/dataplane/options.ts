@@ -4,6 +4,7 @@
 // code ERR_WEFT_INVALID_OPTION naming the option (`options.subnet must be …`).
 
 import { availableParallelism, networkInterfaces } from 'node:os';
+import { kernelLinkOf } from '../host/kernel-links';
 import { readFileSync, statSync } from 'node:fs';
 import { invalidOption } from '../errors';
 import { cidrContains, maskOf, parseCidr, type Cidr } from '../net/cidr';
@@ -153,7 +154,8 @@ export function underlayMtu(ip: string): number | undefined {
       }
     }
   }
-  return undefined;
+  // Not listed by Node (a link that is not running yet): ask the kernel.
+  return kernelLinkOf(ip)?.mtu;
 }
 
 export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {

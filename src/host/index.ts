@@ -4,3 +4,4 @@ export * from './subnet-env';
 export * from './iptables';
 export * from './routes';
 export * from './file-trust';
+export * from './kernel-links';
