@@ -10,7 +10,7 @@
 
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { kernelLinkOf } from '../host/kernel-links';
+import { kernelIpv4Of, kernelLinkOf } from '../host/kernel-links';
 import { ErrorCode, WeftError } from '../errors';
 import { isIPv4 } from '../net/ip';
 
@@ -36,7 +36,8 @@ function usage(option: string, message: string): WeftError {
 
 function ipv4Of(name: string): string[] {
   const addrs = networkInterfaces()[name] ?? [];
-  const v4 = addrs.filter((a) => a.family === 'IPv4').map((a) => a.address);
+  let v4 = addrs.filter((a) => a.family === 'IPv4').map((a) => a.address);
+  if (v4.length === 0) v4 = kernelIpv4Of(name); // not running yet: Node omits it
   // Prefer global over link-local (169.254/16), as flannel prefers global scope.
   return [...v4.filter((a) => !a.startsWith('169.254.')), ...v4.filter((a) => a.startsWith('169.254.'))];
 }

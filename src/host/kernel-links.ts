@@ -27,3 +27,13 @@ export function kernelLinkOf(ip: string): KernelLink | undefined {
   const link = links.find((l) => l.addr_info?.some((a) => a.family === 'inet' && a.local === ip));
   return link?.ifname && typeof link.mtu === 'number' ? { name: link.ifname, mtu: link.mtu } : undefined;
 }
+
+/** The IPv4 addresses of link `name` as the kernel has them ([] when none or `ip` cannot run). */
+export function kernelIpv4Of(name: string): string[] {
+  try {
+    const links = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as IpAddrJson[];
+    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local!));
+  } catch {
+    return [];
+  }
+}

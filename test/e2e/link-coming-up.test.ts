@@ -6,6 +6,7 @@
 // background, and carries traffic once it is up.
 
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Netns, e2eUnavailable } from '../helpers/netns';
 import { WeftHost, ping } from '../helpers/overlay';
@@ -50,5 +51,22 @@ describe('DataPlane.open while the underlay link comes up', { skip }, () => {
     await hostA.set({ subnet: '10.244.2.0/24', publicIp: '198.18.0.2', ...(hostB.vtepMac ? { vtepMac: hostB.vtepMac } : {}) });
     await hostB.set({ subnet: '10.244.1.0/24', publicIp: '198.18.0.1', ...(hostA.vtepMac ? { vtepMac: hostA.vtepMac } : {}) });
     assert.equal(ping(a, '10.244.2.5', { src: '10.244.1.5' }), 3);
+  });
+
+  test('weft run\'s interface choice (--iface, --public-ip) finds a link that is not running', () => {
+    const a = new Netns('lcuc');
+    const b = new Netns('lcud');
+    made.push(a, b);
+    a.ip('link', 'add', 'ul', 'mtu', '1400', 'type', 'veth', 'peer', 'name', 'ulb');
+    a.ip('link', 'set', 'ulb', 'netns', b.name);
+    a.ip('addr', 'add', '198.18.0.1/24', 'dev', 'ul');
+    a.ip('link', 'set', 'ul', 'up'); // peer stays down: not running
+    const mod = join(__dirname, '..', '..', 'src', 'agent', 'interface-select.js');
+    const script = `const m = require(${JSON.stringify(mod)}); const os = require('node:os');
+      console.log(JSON.stringify({ node: Object.keys(os.networkInterfaces()), byName: m.selectInterface({ iface: ['ul'] }), byIp: m.selectInterface({ publicIp: '198.18.0.1' }) }));`;
+    const out = JSON.parse(a.exec(process.execPath, '-e', script)) as { node: string[]; byName: { name: string; address: string; mtu: number }; byIp: { name: string } };
+    assert.equal(out.node.includes('ul'), false, 'Node\'s list omits the link (the case this covers)');
+    assert.deepEqual([out.byName.name, out.byName.address, out.byName.mtu], ['ul', '198.18.0.1', 1400]);
+    assert.equal(out.byIp.name, 'ul');
   });
 });
