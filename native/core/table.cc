@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "packet.h"
 
@@ -105,6 +107,40 @@ Status MakeParents(const std::string& path) {
   return Status::Ok();
 }
 
+// Who may have written this file: the table decides where pod traffic goes,
+// so a file (or its directory) another user owns or can write is refused —
+// an unprivileged user could plant one at the predictable path beforehand.
+// A sticky world-writable directory (/dev/shm, /tmp) is fine: others can add
+// names there but not replace ours. Checked on the open fd (no TOCTOU).
+Status CheckTrusted(int fd, const std::string& what, bool dir) {
+  struct stat st{};
+  if (fstat(fd, &st) != 0) return Status::FromErrno("fstat", "cannot stat " + what);
+  const uid_t me = geteuid();
+  if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+    return Status::Errno(EPERM, "open", what + " is not a " + (dir ? "directory" : "regular file") + ": refused");
+  }
+  if (st.st_uid != 0 && st.st_uid != me) {
+    return Status::Errno(EPERM, "open", what + " is owned by uid " + std::to_string(st.st_uid) + ", not root or uid " +
+                                            std::to_string(me) + ": refused (another user could rewrite it)");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(dir && (st.st_mode & S_ISVTX) != 0)) {
+    char mode[8];
+    snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return Status::Errno(EPERM, "open", what + " is writable by group or others (mode " + mode + "): refused");
+  }
+  return Status::Ok();
+}
+
+Status CheckParent(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) return Status::FromErrno("open", "cannot open directory " + dir + " of table " + path);
+  Status s = CheckTrusted(dfd, "directory " + dir + " of table " + path, true);
+  close(dfd);
+  return s;
+}
+
 void WriteEntry(uint32_t* slot, const EntryData& e) {
   uint32_t words[table::kEntryWords];
   std::memcpy(words, &e, sizeof(words));
@@ -167,11 +203,19 @@ Status Table::OpenWriter(const std::string& path, const table::GeometryParams& g
   t->path_ = path;
   Status s = MakeParents(path);
   if (!s.ok()) return s;
+  s = CheckParent(path);
+  if (!s.ok()) return s;
   const TableHeader want = Layout(geo);
 
   // Attach to an existing compatible file, keeping its entries.
-  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  int fd = open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ELOOP) return Status::Errno(EPERM, "open", "table " + path + " is a symbolic link: refused");
   if (fd >= 0) {
+    s = CheckTrusted(fd, "table " + path, false);
+    if (!s.ok()) {
+      close(fd);
+      return s;
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
       s = Status::FromErrno("flock", "table " + path + " is held by another writer");
       close(fd);
@@ -200,7 +244,8 @@ Status Table::OpenWriter(const std::string& path, const table::GeometryParams& g
   // Build a fresh file beside it and rename it into place, so that no reader
   // ever maps a half-initialised header.
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  unlink(tmp.c_str());  // a stale one of ours (same pid); never opened through a link
+  fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return Status::FromErrno("open", "cannot create table " + tmp);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0 || ftruncate(fd, static_cast<off_t>(want.file_size)) != 0) {
     s = Status::FromErrno("ftruncate", "cannot size table " + tmp);

@@ -189,6 +189,7 @@ export class Agent extends EventEmitter {
       onLeaseChange: (next, prev) => this.#die(new WeftError(ErrorCode.STORE,
         `our lease ${formatCidr(prev.subnet)} was deleted and its subnet taken; re-acquired ${formatCidr(next.subnet)}: restart to reprogram this node with it`)),
       onError: (err, during) => this.#storeFailed(err, during),
+      onWatchOpen: () => this.#log.info('store watch opened', { store: this.#opened?.describe }),
     });
     this.#manager = manager;
     const hadLease = await this.#retry('list leases', async () => (await store.list()).leases.some((l) => l.attrs.publicIp === iface.publicIp));

@@ -10,6 +10,7 @@
 
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { kernelIpv4Of, kernelLinkOf } from '../host/kernel-links';
 import { ErrorCode, WeftError } from '../errors';
 import { isIPv4 } from '../net/ip';
 
@@ -35,7 +36,8 @@ function usage(option: string, message: string): WeftError {
 
 function ipv4Of(name: string): string[] {
   const addrs = networkInterfaces()[name] ?? [];
-  const v4 = addrs.filter((a) => a.family === 'IPv4').map((a) => a.address);
+  let v4 = addrs.filter((a) => a.family === 'IPv4').map((a) => a.address);
+  if (v4.length === 0) v4 = kernelIpv4Of(name); // not running yet: Node omits it
   // Prefer global over link-local (169.254/16), as flannel prefers global scope.
   return [...v4.filter((a) => !a.startsWith('169.254.')), ...v4.filter((a) => a.startsWith('169.254.'))];
 }
@@ -44,7 +46,7 @@ function interfaceOwning(ip: string): string | undefined {
   for (const [name, addrs] of Object.entries(networkInterfaces())) {
     if (addrs?.some((a) => a.family === 'IPv4' && a.address === ip)) return name;
   }
-  return undefined;
+  return kernelLinkOf(ip)?.name; // a link not running yet is missing from Node's list
 }
 
 function mtuOf(name: string): number {

@@ -11,6 +11,7 @@
 // Written atomically (temp + rename); a missing or unreadable file is "no state".
 
 import { randomBytes } from 'node:crypto';
+import { assertTrusted } from '../host/file-trust';
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { normalizeMac } from '../net/mac';
@@ -44,6 +45,9 @@ export function defaultStateFile(subnetFile: string): string {
 }
 
 export function readNodeState(path: string): NodeState | undefined {
+  // A planted state file could point us at another table or MAC: refuse it (throws).
+  assertTrusted(dirname(path), 'directory', 'state directory', 'stateFile');
+  assertTrusted(path, 'file', 'state file', 'stateFile');
   try {
     const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<NodeState>;
     if (parsed.version !== 1 || typeof parsed.network !== 'string' || typeof parsed.subnet !== 'string') return undefined;
@@ -60,9 +64,10 @@ export function readNodeState(path: string): NodeState | undefined {
 
 export function writeNodeState(path: string, state: NodeState): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  assertTrusted(dirname(path), 'directory', 'state directory', 'stateFile');
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o644 });
+    writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o644, flag: 'wx' });
     renameSync(tmp, path);
   } catch (err) {
     try {

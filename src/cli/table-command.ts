@@ -29,14 +29,14 @@ ${formatFlags(FLAGS)}
 export function findTablePath(device?: string): string {
   if (device) return defaultTablePath(device);
   for (const d of ['flannel.1', 'flannel0']) if (existsSync(defaultTablePath(d))) return defaultTablePath(d);
-  const prefix = `weft-${netnsId()}-`;
+  const prefix = `${netnsId()}-`;
   let found: string[] = [];
   try {
-    found = readdirSync('/dev/shm').filter((f) => f.startsWith(prefix) && f.endsWith('.table'));
+    found = readdirSync('/dev/shm/weft').filter((f) => f.startsWith(prefix) && f.endsWith('.table'));
   } catch {
-    // no /dev/shm
+    // no /dev/shm/weft
   }
-  if (found.length === 1) return `/dev/shm/${found[0]}`;
+  if (found.length === 1) return `/dev/shm/weft/${found[0]}`;
   if (found.length > 1) {
     throw usageError(`several weft tables in this namespace (${found.join(', ')}): choose one with --device or --table-path`, 'table-path');
   }

@@ -4,6 +4,7 @@
 // code ERR_WEFT_INVALID_OPTION naming the option (`options.subnet must be …`).
 
 import { availableParallelism, networkInterfaces } from 'node:os';
+import { kernelLinkOf } from '../host/kernel-links';
 import { readFileSync, statSync } from 'node:fs';
 import { invalidOption } from '../errors';
 import { cidrContains, maskOf, parseCidr, type Cidr } from '../net/cidr';
@@ -146,7 +147,9 @@ export function netnsId(): string {
 }
 
 export function defaultTablePath(device: string): string {
-  return `/dev/shm/weft-${netnsId()}-${device}.table`;
+  // In a directory weft makes (root-owned 0755 when run as root): a file
+  // another user planted there beforehand would be refused by the open.
+  return `/dev/shm/weft/${netnsId()}-${device}.table`;
 }
 
 /** MTU of the local interface that holds `ip`, or undefined when none does. */
@@ -160,7 +163,8 @@ export function underlayMtu(ip: string): number | undefined {
       }
     }
   }
-  return undefined;
+  // Not listed by Node (a link that is not running yet): ask the kernel.
+  return kernelLinkOf(ip)?.mtu;
 }
 
 export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {

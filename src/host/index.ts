@@ -3,3 +3,5 @@ export * from './exec';
 export * from './subnet-env';
 export * from './iptables';
 export * from './routes';
+export * from './file-trust';
+export * from './kernel-links';

@@ -9,6 +9,7 @@
 //   FLANNEL_IPMASQ=false
 
 import { randomBytes } from 'node:crypto';
+import { assertTrusted } from './file-trust';
 import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCode, WeftError } from '../errors';
@@ -49,6 +50,7 @@ export async function writeSubnetEnv(path: string, env: SubnetEnv): Promise<void
       // mkdir's mode is filtered by the umask; every directory we created is made 0755.
       for (let d = dir; d.length >= created.length; d = dirname(d)) await chmod(d, 0o755);
     }
+    assertTrusted(dir, 'directory', 'subnet.env directory', 'subnetFile');
     const fh = await open(tmp, 'wx', 0o644);
     try {
       await fh.writeFile(formatSubnetEnv(env));

@@ -68,6 +68,8 @@ export interface LeaseManagerOptions {
   onRenew?: (lease: OwnLease) => void;
   /** Failures the manager recovers from by itself (renewal, watch, re-acquire). */
   onError?: (err: Error, during: 'renew' | 'watch' | 'reacquire') => void;
+  /** The store's watch stream opened (again); for logs. */
+  onWatchOpen?: () => void;
 }
 
 export function validateRenewMargin(minutes: unknown): number {
@@ -180,6 +182,7 @@ export class LeaseManager {
     this.#checkOwn(snap.leases);
     this.#watch = this.#o.store.watch(snap.revision, (e) => this.#onEvent(e), {
       onError: (err) => this.#o.onError?.(err, 'watch'),
+      ...(this.#o.onWatchOpen ? { onOpen: this.#o.onWatchOpen } : {}),
     });
     this.#schedule();
   }

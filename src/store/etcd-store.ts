@@ -10,6 +10,9 @@
 //   etcd3 reconnects it with backoff and resumes after the last revision it
 //   saw; when that revision was compacted, etcd cancels the watch and we
 //   re-list, emit 'resync', and watch again from the fresh revision.
+// - Unary calls carry a deadline (callTimeoutMs); streams carry none and
+//   rely on gRPC keep-alive pings (10 s, 5 s to answer) to notice a dead
+//   connection, so a healthy watch stays open for as long as the agent runs.
 // - Every failed call becomes a WeftError(STORE) naming the endpoints;
 //   connection failures are marked recoverable.
 
@@ -62,7 +65,15 @@ export class EtcdStore implements LeaseStore {
     const options: IOptions = {
       hosts: [...opts.endpoints],
       dialTimeout: this.#timeout,
-      defaultCallOptions: () => ({ deadline: Date.now() + this.#timeout }),
+      // A deadline on a stream (the watch, lease keep-alive) ends it when it
+      // runs out: the watch was torn down and re-opened every 5 s. Only unary
+      // calls get one; keep-alive pings detect a dead connection instead.
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.#timeout }),
+      grpcOptions: {
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5000,
+        'grpc.keepalive_permit_without_calls': 1,
+      },
     };
     if (opts.keyFile && opts.certFile) {
       options.credentials = {
@@ -178,7 +189,10 @@ export class EtcdStore implements LeaseStore {
       if (closed) return;
       const w = this.#client.watch().prefix(subnetsPrefix(this.#prefix)).startRevision(String(last + 1)).watcher();
       watcher = w;
-      w.on('connected', () => (backoff = 100));
+      w.on('connected', () => {
+        backoff = 100;
+        opts.onOpen?.();
+      });
       w.on('put', (kv) => {
         const rev = Number(kv.mod_revision);
         if (closed || rev <= last) return;

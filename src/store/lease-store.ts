@@ -40,6 +40,8 @@ export type StoreEvent =
 export interface WatchOptions {
   /** Transient watch failures (the store retries on its own); for logs and readiness. */
   onError?: (err: Error) => void;
+  /** The watch stream is (re)established with the server; for logs. */
+  onOpen?: () => void;
 }
 
 export interface StoreWatch {

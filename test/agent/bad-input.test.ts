@@ -28,7 +28,7 @@ function assertNothingLeft(n: Node): void {
   assert.ok(!existsSync(n.subnetFile), 'no subnet.env');
   assert.ok(!existsSync(`${n.subnetFile}.weft.json`), 'no state file');
   const ino = n.ns.exec('stat', '-L', '-c', '%i', '/proc/self/ns/net').trim();
-  assert.deepEqual(readdirSync('/dev/shm').filter((f) => f.startsWith(`weft-${ino}-`)), [], 'no table file');
+  assert.deepEqual((existsSync('/dev/shm/weft') ? readdirSync('/dev/shm/weft') : []).filter((f) => f.startsWith(`${ino}-`)), [], 'no table file');
 }
 
 function runOnce(n: Node, extra: string[], prefix: string[] = []): ReturnType<typeof weftCli> {

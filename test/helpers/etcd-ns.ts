@@ -22,21 +22,36 @@ export class EtcdInNs {
   #child: ChildProcess | undefined;
   log = '';
 
-  constructor(ns: Netns, ip: string) {
+  readonly #name: string;
+  readonly #peerUrl: string;
+  readonly #initialCluster: string;
+
+  /**
+   * A single member by default; `member` makes it one of a cluster: its name
+   * and every member's `name=http://ip:2380` (peers talk over the underlay).
+   */
+  constructor(ns: Netns, ip: string, member?: { name: string; cluster: { name: string; ip: string }[] }) {
     this.ns = ns;
     this.endpoint = `http://${ip}:2379`;
     this.#dir = tempDir('etcd');
+    this.#name = member?.name ?? 'weft-test';
+    this.#peerUrl = member ? `http://${ip}:2380` : 'http://127.0.0.1:2380';
+    this.#initialCluster = member
+      ? member.cluster.map((m) => `${m.name}=http://${m.ip}:2380`).join(',')
+      : `weft-test=http://127.0.0.1:2380`;
   }
 
-  async start(): Promise<void> {
+  /** Starts the member; `wait: false` for cluster members started together (health needs a quorum). */
+  async start(opts: { wait?: boolean } = {}): Promise<void> {
     this.#child = this.ns.spawn('etcd', [
-      '--name', 'weft-test', '--data-dir', this.#dir,
+      '--name', this.#name, '--data-dir', this.#dir,
       '--listen-client-urls', `${this.endpoint},http://127.0.0.1:2379`, '--advertise-client-urls', this.endpoint,
-      '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
-      '--initial-cluster', 'weft-test=http://127.0.0.1:2380', '--log-level', 'warn',
+      '--listen-peer-urls', this.#peerUrl, '--initial-advertise-peer-urls', this.#peerUrl,
+      '--initial-cluster', this.#initialCluster, '--initial-cluster-token', 'weft-test', '--log-level', 'warn',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child.stdout!.on('data', (d: Buffer) => (this.log += d.toString()));
     this.#child.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
+    if (opts.wait === false) return;
     await until(() => {
       try {
         this.ctl('endpoint', 'health');

@@ -1,0 +1,39 @@
+// Addresses and MTUs straight from the kernel (`ip -j addr show`), for links
+// os.networkInterfaces() leaves out: libuv lists only interfaces that are up
+// *and* running, so an underlay veth whose peer is not up yet (a node still
+// booting) has no entry there although its address is already assigned.
+
+import { execFileSync } from 'node:child_process';
+
+export interface KernelLink {
+  readonly name: string;
+  readonly mtu: number;
+}
+
+interface IpAddrJson {
+  ifname?: string;
+  mtu?: number;
+  addr_info?: { family?: string; local?: string }[];
+}
+
+/** The link holding IPv4 address `ip` in this namespace, or undefined (also when `ip` cannot run). */
+export function kernelLinkOf(ip: string): KernelLink | undefined {
+  let links: IpAddrJson[];
+  try {
+    links = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as IpAddrJson[];
+  } catch {
+    return undefined;
+  }
+  const link = links.find((l) => l.addr_info?.some((a) => a.family === 'inet' && a.local === ip));
+  return link?.ifname && typeof link.mtu === 'number' ? { name: link.ifname, mtu: link.mtu } : undefined;
+}
+
+/** The IPv4 addresses of link `name` as the kernel has them ([] when none or `ip` cannot run). */
+export function kernelIpv4Of(name: string): string[] {
+  try {
+    const links = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as IpAddrJson[];
+    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local!));
+  } catch {
+    return [];
+  }
+}
