@@ -83,13 +83,22 @@ export class BenchLab {
     const { a, b } = this;
     this.#queues = queues;
     ['u0', 'u1', 'u2', 'u3'].forEach((name, i) => vethPair(a, b, name, `198.18.${i}`));
-    for (const [ns, n] of [[a, 1], [b, 2]] as const) {
+    for (const [ns, n] of [
+      [a, 1],
+      [b, 2],
+    ] as const) {
       for (const net of [201, 202, 203]) ns.ip('addr', 'add', `10.${net}.${n}.5/32`, 'dev', 'lo');
     }
 
     const macs = ['0e:2a:0a:c9:01:00', '0e:2a:0a:c9:02:00'];
     [a, b].forEach((ns, i) =>
-      kernelVxlanNode(ns, { publicIp: `198.18.1.${i + 1}`, subnet: `10.201.${i + 1}.0/24`, mac: macs[i]!, underlay: 'u1', wireFrames: false }),
+      kernelVxlanNode(ns, {
+        publicIp: `198.18.1.${i + 1}`,
+        subnet: `10.201.${i + 1}.0/24`,
+        mac: macs[i]!,
+        underlay: 'u1',
+        wireFrames: false,
+      }),
     );
     kernelVxlanPeer(a, { subnet: '10.201.2.0/24', publicIp: '198.18.1.2', mac: macs[1]! });
     kernelVxlanPeer(b, { subnet: '10.201.1.0/24', publicIp: '198.18.1.1', mac: macs[0]! });
@@ -121,17 +130,21 @@ export class BenchLab {
     if (old) await Promise.all(old.map((h) => h.close()));
     const [ha, hb] = (await Promise.all(
       [this.a, this.b].map((ns, i) =>
-        WeftHost.start(ns, {
-          backend,
-          device,
-          port,
-          publicIp: `198.18.${ul}.${i + 1}`,
-          network: `10.${net}.0.0/16`,
-          subnet: `10.${net}.${i + 1}.0/24`,
-          offloads,
-          ...(this.#queues ? { queues: this.#queues } : {}),
-          ...(this.#pollBudgetUs !== undefined ? { pollBudgetUs: this.#pollBudgetUs } : {}),
-        }, this.layout === 'pinned' ? { wrap: ['taskset', '-c', String(i)] } : {}),
+        WeftHost.start(
+          ns,
+          {
+            backend,
+            device,
+            port,
+            publicIp: `198.18.${ul}.${i + 1}`,
+            network: `10.${net}.0.0/16`,
+            subnet: `10.${net}.${i + 1}.0/24`,
+            offloads,
+            ...(this.#queues ? { queues: this.#queues } : {}),
+            ...(this.#pollBudgetUs !== undefined ? { pollBudgetUs: this.#pollBudgetUs } : {}),
+          },
+          this.layout === 'pinned' ? { wrap: ['taskset', '-c', String(i)] } : {},
+        ),
       ),
     )) as [WeftHost, WeftHost];
     this.#hosts.set(backend, [ha, hb]);

@@ -119,7 +119,20 @@ export const kSockperfPorts = { tcp: 11111, udp: 11112 } as const;
  * own warm-up. What a request/response protocol over the path pays.
  */
 export function sockperfPingPong(client: Runner, path: Path, proto: 'tcp' | 'udp', seconds: number): RoundTrips {
-  const args = ['ping-pong', '-i', path.dst, '-p', String(kSockperfPorts[proto]), '--client_ip', path.src, '-m', '64', '-t', String(seconds), '--full-rtt'];
+  const args = [
+    'ping-pong',
+    '-i',
+    path.dst,
+    '-p',
+    String(kSockperfPorts[proto]),
+    '--client_ip',
+    path.src,
+    '-m',
+    '64',
+    '-t',
+    String(seconds),
+    '--full-rtt',
+  ];
   if (proto === 'tcp') args.push('--tcp');
   let out: string;
   try {

@@ -143,7 +143,9 @@ export function renderSvg(panels: SvgPanel[], labels: Record<CaseName, string>, 
     const x0 = 20 + (k % cols) * (panelW + 40);
     const y0 = 70 + Math.floor(k / cols) * panelH;
     const max = Math.max(...names.map((n) => report[n]?.[m]?.max ?? 0), 1e-9);
-    parts.push(`<text x="${x0}" y="${y0 + 12}" font-weight="bold">${esc(panelTitle)} (${esc(kMetrics[m].unit)}${kMetrics[m].higherIsBetter ? ', higher is better' : ', lower is better'})</text>`);
+    parts.push(
+      `<text x="${x0}" y="${y0 + 12}" font-weight="bold">${esc(panelTitle)} (${esc(kMetrics[m].unit)}${kMetrics[m].higherIsBetter ? ', higher is better' : ', lower is better'})</text>`,
+    );
     names.forEach((n, i) => {
       const r = report[n]?.[m];
       if (!r) return;

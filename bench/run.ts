@@ -12,7 +12,18 @@ import { cpus, release } from 'node:os';
 import { codecBench, type CodecFigure } from './codec';
 import { BenchLab, kCases, type CaseName, type Layout } from './lab';
 import { idleCpuPercent, pingLatency, sockperfPingPong, tcp, udpPps } from './measure';
-import { buildReport, kMetrics, renderSvg, renderTable, summarise, type MetricName, type MetricReport, type Rounds, type Summary, type SvgPanel } from './report';
+import {
+  buildReport,
+  kMetrics,
+  renderSvg,
+  renderTable,
+  summarise,
+  type MetricName,
+  type MetricReport,
+  type Rounds,
+  type Summary,
+  type SvgPanel,
+} from './report';
 import type { OffloadOptions } from '../src/dataplane/options';
 
 export interface BenchOptions {
@@ -52,7 +63,17 @@ export interface BenchResult {
 
 /** The terminal's two tables per layout: bulk transfer, then latency and idle cost. */
 const kThroughputMetrics: MetricName[] = ['tcp1', 'tcp4', 'udp64', 'cpuPerGB'];
-const kLatencyMetrics: MetricName[] = ['pingAvg', 'pingP99', 'rrTcpAvg', 'rrTcpP99', 'rrTcpP999', 'rrUdpAvg', 'rrUdpP99', 'tcpTps', 'idleCpu'];
+const kLatencyMetrics: MetricName[] = [
+  'pingAvg',
+  'pingP99',
+  'rrTcpAvg',
+  'rrTcpP99',
+  'rrTcpP999',
+  'rrUdpAvg',
+  'rrUdpP99',
+  'tcpTps',
+  'idleCpu',
+];
 const kSvgMetrics: MetricName[] = ['tcp1', 'tcp4', 'udp64', 'cpuPerGB', 'pingAvg', 'rrTcpAvg', 'rrUdpAvg', 'tcpTps'];
 
 function tryExec(cmd: string, args: string[]): string | undefined {
@@ -96,8 +117,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const result0: Pick<BenchResult, 'ablation'> = {};
   const measured: BenchResult['layouts'] = [];
   for (const [li, layout] of layouts.entries()) {
-    progress(`building two namespaces with four paths (${layout} layout${layout === 'pinned' ? ': host A on CPU 0, host B on CPU 1' : ''}) …`);
-    const lab = await BenchLab.build({ layout, ...(opts.queues ? { queues: opts.queues } : {}), ...(opts.pollBudgetUs !== undefined ? { pollBudgetUs: opts.pollBudgetUs } : {}) });
+    progress(
+      `building two namespaces with four paths (${layout} layout${layout === 'pinned' ? ': host A on CPU 0, host B on CPU 1' : ''}) …`,
+    );
+    const lab = await BenchLab.build({
+      layout,
+      ...(opts.queues ? { queues: opts.queues } : {}),
+      ...(opts.pollBudgetUs !== undefined ? { pollBudgetUs: opts.pollBudgetUs } : {}),
+    });
     const raw = Object.fromEntries(kCases.map((c) => [c.name, {}])) as Rounds;
     const push = (name: CaseName, metric: MetricName, value: number): void => {
       (raw[name][metric] ??= []).push(value);
@@ -147,7 +174,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         const [vx, ud] = await Promise.all([idleCpuPercent(pids.vxlan, idleSeconds), idleCpuPercent(pids.udp, idleSeconds)]);
         push('weft-vxlan', 'idleCpu', vx / 2);
         push('weft-udp', 'idleCpu', ud / 2);
-        progress(`${layout} · idle ${idleSeconds} s · weft vxlan ${(vx / 2).toFixed(2)} %, weft udp ${(ud / 2).toFixed(2)} % of a core per node`);
+        progress(
+          `${layout} · idle ${idleSeconds} s · weft vxlan ${(vx / 2).toFixed(2)} %, weft udp ${(ud / 2).toFixed(2)} % of a core per node`,
+        );
         if (opts.ablation) result0.ablation = await ablation(lab, rounds, seconds, progress);
         const stats = await lab.weftStats();
         weftCounters = Object.fromEntries(Object.entries(stats).map(([k, s]) => [k, { counters: s.counters, drops: s.drops }]));
@@ -168,7 +197,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       kernel: release(),
       node: process.version,
       iperf3: tryExec('iperf3', ['--version'])?.split('\n')[0] ?? 'unknown',
-      sockperf: tryExec('sockperf', ['--version'])?.split('\n')[0]?.replace(/^sockperf,\s*/, '') ?? 'unknown',
+      sockperf:
+        tryExec('sockperf', ['--version'])
+          ?.split('\n')[0]
+          ?.replace(/^sockperf,\s*/, '') ?? 'unknown',
     },
     settings: { rounds, secondsPerTest: seconds, quick: opts.quick, layouts, idleSeconds },
     cases: measured[0]!.cases,
@@ -240,16 +272,22 @@ export function formatResult(result: BenchResult): string {
   ];
   for (const { layout, cases } of result.layouts) {
     const report = reportOf(cases);
-    const where = layout === 'pinned' ? 'pinned layout: host A on CPU 0, host B on CPU 1, as two machines' : 'shared layout: both hosts on every core';
+    const where =
+      layout === 'pinned' ? 'pinned layout: host A on CPU 0, host B on CPU 1, as two machines' : 'shared layout: both hosts on every core';
     lines.push('', `${where} — bulk transfer:`, renderTable(report, labels, kThroughputMetrics));
-    lines.push('', `${where} — latency (ping, sockperf 64 B ping-pong round trips) and idle cost:`, renderTable(report, labels, kLatencyMetrics));
+    lines.push(
+      '',
+      `${where} — latency (ping, sockperf 64 B ping-pong round trips) and idle cost:`,
+      renderTable(report, labels, kLatencyMetrics),
+    );
   }
   lines.push(
     '',
     'codec micro-benchmark (native loop, one core; udp/vxlan: encap + decap of one packet, headers only;',
     '  tso: one TCP super-packet cut into 1398-byte segments with full checksums):',
     ...result.codec.map(
-      (c) => `  ${c.backend.padEnd(5)} ${String(c.size).padStart(5)} B  ${c.nsPerPacket.toFixed(1).padStart(8)} ns/packet  ${c.gbps.toFixed(1).padStart(7)} Gbit/s`,
+      (c) =>
+        `  ${c.backend.padEnd(5)} ${String(c.size).padStart(5)} B  ${c.nsPerPacket.toFixed(1).padStart(8)} ns/packet  ${c.gbps.toFixed(1).padStart(7)} Gbit/s`,
     ),
   );
   if (result.ablation) {

@@ -20,9 +20,7 @@ function findTests(dir: string): string[] {
 }
 
 const filters = process.argv.slice(2);
-const files = findTests(__dirname).filter(
-  (f) => filters.length === 0 || filters.some((x) => relative(__dirname, f).includes(x)),
-);
+const files = findTests(__dirname).filter((f) => filters.length === 0 || filters.some((x) => relative(__dirname, f).includes(x)));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);

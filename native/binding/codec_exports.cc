@@ -1,5 +1,7 @@
 // The codecs, exposed for tests and the codec micro-benchmark. Each function
 // copies its input, so a JS Buffer is never modified in place.
+#include "codec_exports.h"
+
 #include <napi.h>
 
 #include <chrono>
@@ -10,9 +12,7 @@
 #include "../core/codec.h"
 #include "../core/limits.h"
 #include "../core/offload.h"
-#include "../core/offload.h"
 #include "../core/packet.h"
-#include "codec_exports.h"
 
 namespace weft::binding {
 
@@ -148,8 +148,8 @@ Napi::Value BenchCodecJs(const Napi::CallbackInfo& info) {
   }
   const auto t1 = std::chrono::steady_clock::now();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("ns", Napi::Number::New(env, static_cast<double>(
-                                         std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count())));
+  o.Set("ns", Napi::Number::New(
+                  env, static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count())));
   o.Set("sink", Napi::Number::New(env, static_cast<double>(sink)));
   return o;
 }

@@ -49,13 +49,13 @@ uint8_t* VxlanEncap(uint8_t* inner, uint16_t ethertype, uint32_t vni, const uint
   std::memcpy(eth + 6, src_mac, 6);
   Store16(eth + 12, ethertype);
   uint8_t* vx = eth - kVxlanHeaderLen;
-  Store32(vx, 0x08000000u);  // flags = I, reserved = 0
+  Store32(vx, 0x08000000u);   // flags = I, reserved = 0
   Store32(vx + 4, vni << 8);  // VNI, reserved = 0
   return vx;
 }
 
-Verdict VxlanDecap(const uint8_t* payload, size_t len, uint32_t vni, const uint8_t own_mac[6],
-                   size_t* inner_off, size_t* inner_len) {
+Verdict VxlanDecap(const uint8_t* payload, size_t len, uint32_t vni, const uint8_t own_mac[6], size_t* inner_off,
+                   size_t* inner_len) {
   if (len < kVxlanHeaderLen) return kDropMalformed;
   // Like the kernel: the I flag is required, every other flag and reserved
   // bit must be zero (no GBP, no GPE).
@@ -83,8 +83,7 @@ Verdict VxlanDecap(const uint8_t* payload, size_t len, uint32_t vni, const uint8
   return kForward;
 }
 
-size_t BuildNetUnreachable(const uint8_t* offender, size_t len, uint32_t src_ip, uint8_t* out,
-                           size_t cap) {
+size_t BuildNetUnreachable(const uint8_t* offender, size_t len, uint32_t src_ip, uint8_t* out, size_t cap) {
   if (offender[ipv4::kProto] == kProtoIcmp) return 0;
   if ((Load16(offender + ipv4::kFragOff) & ipv4::kOffsetMask) != 0) return 0;
   const size_t ihl = static_cast<size_t>(offender[ipv4::kVerIhl] & 0x0f) * 4;

@@ -67,8 +67,8 @@ uint8_t* VxlanEncap(uint8_t* inner, uint16_t ethertype, uint32_t vni, const uint
 
 // Validates a received VXLAN UDP payload for `vni` and `own_mac`. On
 // kForward, the inner IP packet is `payload[*inner_off, *inner_off + *inner_len)`.
-Verdict VxlanDecap(const uint8_t* payload, size_t len, uint32_t vni, const uint8_t own_mac[6],
-                   size_t* inner_off, size_t* inner_len);
+Verdict VxlanDecap(const uint8_t* payload, size_t len, uint32_t vni, const uint8_t own_mac[6], size_t* inner_off,
+                   size_t* inner_len);
 
 // Builds ICMP "destination unreachable / net unreachable" (type 3 code 0)
 // from `src_ip` (host order) back to the offender's
@@ -76,7 +76,6 @@ Verdict VxlanDecap(const uint8_t* payload, size_t len, uint32_t vni, const uint8
 // bytes of its payload. Returns the length written to `out`, or 0 when none
 // must be sent (the offender is ICMP, a non-first fragment, or `cap` is too
 // small). `offender` must have passed CheckIpv4 with length `len`.
-size_t BuildNetUnreachable(const uint8_t* offender, size_t len, uint32_t src_ip, uint8_t* out,
-                           size_t cap);
+size_t BuildNetUnreachable(const uint8_t* offender, size_t len, uint32_t src_ip, uint8_t* out, size_t cap);
 
 }  // namespace weft

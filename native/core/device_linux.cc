@@ -13,7 +13,6 @@
 
 #include "device.h"
 
-
 namespace weft {
 
 namespace {
@@ -26,10 +25,10 @@ void CloseAll(std::vector<int>* fds) {
 Status OpenQueue(const std::string& name, bool multi_queue, bool vnet_hdr, int* out) {
   const int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return Status::FromErrno("open", "cannot open /dev/net/tun");
-  struct ifreq ifr{};
+  struct ifreq ifr {};
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0) |
-                                     (vnet_hdr ? IFF_VNET_HDR : 0));
+  ifr.ifr_flags =
+      static_cast<short>(IFF_TUN | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0) | (vnet_hdr ? IFF_VNET_HDR : 0));
   if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
     const Status s = Status::FromErrno("ioctl(TUNSETIFF)", "cannot attach to TUN device " + name);
     close(fd);
@@ -100,7 +99,7 @@ Status OpenTun(const std::string& name, uint32_t queues, bool persist, bool vnet
 Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len) {
   const int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Status::FromErrno("socket", "cannot configure device " + name);
-  struct ifreq ifr{};
+  struct ifreq ifr {};
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
   Status s;
 
@@ -141,7 +140,7 @@ Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32
     s = IfIoctl(sock, SIOCSIFFLAGS, &ifr, "ioctl(SIOCSIFFLAGS)", name);
   }
   if (s.ok()) {
-    struct rtentry rt{};
+    struct rtentry rt {};
     sockaddr_in dst = InetAddr(network);
     sockaddr_in mask = InetAddr(prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len));
     std::memcpy(&rt.rt_dst, &dst, sizeof(dst));

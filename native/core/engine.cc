@@ -19,8 +19,9 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   // configured (a root oneshot, for an unprivileged data plane): never create
   // a bare one in its place.
   if (!config.configure_device && if_nametoindex(config.device.c_str()) == 0) {
-    return Status::Errno(ENODEV, "open", "TUN device " + config.device +
-                                             " does not exist (configureDevice=false attaches to a pre-created device)");
+    return Status::Errno(
+        ENODEV, "open",
+        "TUN device " + config.device + " does not exist (configureDevice=false attaches to a pre-created device)");
   }
   unsigned want = kTunFCsum;
   if (config.tso) want |= kTunFTso4 | kTunFTsoEcn;
@@ -42,7 +43,8 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   for (uint32_t q = 0; q < config.queues; q++) {
     int fd = -1;
     bool gro_on = false;
-    s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd, &gro_on);
+    s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd,
+                      &gro_on);
     if (!s.ok()) return s;
     e->udp_fds_.push_back(fd);
     gro = gro && gro_on;

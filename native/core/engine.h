@@ -23,9 +23,9 @@ namespace weft {
 struct EngineConfig {
   std::string device;
   uint32_t queues = 1;
-  bool persist = false;         // keep the TUN device after the process exits
-  bool configure_device = true; // address, MTU, up, network route
-  uint32_t device_addr = 0;     // host order, the lease subnet's .0
+  bool persist = false;          // keep the TUN device after the process exits
+  bool configure_device = true;  // address, MTU, up, network route
+  uint32_t device_addr = 0;      // host order, the lease subnet's .0
   uint32_t mtu = 1450;
   uint32_t network = 0;
   uint8_t network_prefix_len = 0;

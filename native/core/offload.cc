@@ -90,7 +90,8 @@ Verdict Segment(const uint8_t* pkt, size_t len, const VnetHdr& h, size_t prefix,
     Store16(l4 + check_at, 0);
     // Header and payload are summed apart; the payload sum starts on an even
     // offset of the segment (the header is an even number of bytes long).
-    const uint32_t sum = ChecksumAdd(ChecksumAdd(pseudo + static_cast<uint32_t>(l4_len), l4, l4_hdr), data, seg_payload);
+    const uint32_t sum =
+        ChecksumAdd(ChecksumAdd(pseudo + static_cast<uint32_t>(l4_len), l4, l4_hdr), data, seg_payload);
     uint16_t check = static_cast<uint16_t>(~ChecksumFold(sum));
     if (proto == kProtoUdp && check == 0) check = 0xffff;
     Store16(l4 + check_at, check);

@@ -68,12 +68,10 @@ TableHeader Layout(const table::GeometryParams& geo) {
 // Same layout version, sizes and geometry: the entries in the file are ours.
 bool Compatible(const TableHeader& a, const TableHeader& b) {
   return a.magic == b.magic && a.layout_version == b.layout_version && a.header_size == b.header_size &&
-         a.entry_size == b.entry_size && a.counter_count == b.counter_count &&
-         a.counter_blocks == b.counter_blocks && a.peer_slots == b.peer_slots &&
-         a.overflow_slots == b.overflow_slots && a.direct_slots == b.direct_slots &&
-         a.file_size == b.file_size && a.network == b.network &&
-         a.network_prefix_len == b.network_prefix_len && a.subnet_len == b.subnet_len &&
-         a.backend == b.backend;
+         a.entry_size == b.entry_size && a.counter_count == b.counter_count && a.counter_blocks == b.counter_blocks &&
+         a.peer_slots == b.peer_slots && a.overflow_slots == b.overflow_slots && a.direct_slots == b.direct_slots &&
+         a.file_size == b.file_size && a.network == b.network && a.network_prefix_len == b.network_prefix_len &&
+         a.subnet_len == b.subnet_len && a.backend == b.backend;
 }
 
 // Checks a header read from a file before mapping it.
@@ -113,15 +111,16 @@ Status MakeParents(const std::string& path) {
 // A sticky world-writable directory (/dev/shm, /tmp) is fine: others can add
 // names there but not replace ours. Checked on the open fd (no TOCTOU).
 Status CheckTrusted(int fd, const std::string& what, bool dir) {
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0) return Status::FromErrno("fstat", "cannot stat " + what);
   const uid_t me = geteuid();
   if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
     return Status::Errno(EPERM, "open", what + " is not a " + (dir ? "directory" : "regular file") + ": refused");
   }
   if (st.st_uid != 0 && st.st_uid != me) {
-    return Status::Errno(EPERM, "open", what + " is owned by uid " + std::to_string(st.st_uid) + ", not root or uid " +
-                                            std::to_string(me) + ": refused (another user could rewrite it)");
+    return Status::Errno(EPERM, "open",
+                         what + " is owned by uid " + std::to_string(st.st_uid) + ", not root or uid " +
+                             std::to_string(me) + ": refused (another user could rewrite it)");
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(dir && (st.st_mode & S_ISVTX) != 0)) {
     char mode[8];
@@ -222,7 +221,7 @@ Status Table::OpenWriter(const std::string& path, const table::GeometryParams& g
       return s;
     }
     TableHeader have{};
-    struct stat st{};
+    struct stat st {};
     if (fstat(fd, &st) == 0 && pread(fd, &have, sizeof(have), 0) == sizeof(have) &&
         ValidateHeader(have, static_cast<uint64_t>(st.st_size)).ok() && Compatible(have, want)) {
       s = t->Map(fd, have.file_size, true);
@@ -281,7 +280,7 @@ Status Table::OpenReader(const std::string& path, std::unique_ptr<Table>* out) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open", "cannot open table " + path);
   TableHeader h{};
-  struct stat st{};
+  struct stat st {};
   Status s;
   if (fstat(fd, &st) != 0 || pread(fd, &h, sizeof(h), 0) != sizeof(h)) {
     s = Status::Errno(EPROTO, "read", "table " + path + " is too short to be a weft table");

@@ -19,8 +19,8 @@ class Table {
   // directories) or attaches to an existing file. The entries of an existing
   // file are kept when its layout and geometry match `geo`; otherwise the
   // file is re-initialised. Fails with EWOULDBLOCK when another writer holds it.
-  static Status OpenWriter(const std::string& path, const table::GeometryParams& geo,
-                           std::unique_ptr<Table>* out, bool* reattached);
+  static Status OpenWriter(const std::string& path, const table::GeometryParams& geo, std::unique_ptr<Table>* out,
+                           bool* reattached);
   // Maps an existing table read-only (another process's table).
   static Status OpenReader(const std::string& path, std::unique_ptr<Table>* out);
 
@@ -31,8 +31,8 @@ class Table {
   bool writable() const { return writable_; }
   const table::TableHeader& header() const { return *header_; }
   // Writer only: informational fields of the header.
-  void SetInfo(uint32_t own_subnet, uint32_t vni, uint16_t port, uint16_t mtu,
-               const uint8_t mac[6], const char* device);
+  void SetInfo(uint32_t own_subnet, uint32_t vni, uint16_t port, uint16_t mtu, const uint8_t mac[6],
+               const char* device);
 
   // --- readers (any thread, any process) ---
 

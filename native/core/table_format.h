@@ -107,9 +107,9 @@ static_assert(sizeof(TableHeader) <= kHeaderSize);
 struct EntryData {
   uint32_t subnet;  // host order, host bits zero
   uint8_t prefix_len;
-  uint8_t state;     // EntryState
-  uint8_t backend;   // Backend
-  uint8_t family;    // 4 or 6: which part of public_ip is meaningful
+  uint8_t state;          // EntryState
+  uint8_t backend;        // Backend
+  uint8_t family;         // 4 or 6: which part of public_ip is meaningful
   uint8_t public_ip[16];  // network byte order; IPv4 in the first 4 bytes
   uint8_t vtep_mac[6];
   uint8_t has_mac;

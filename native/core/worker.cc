@@ -12,7 +12,6 @@
 
 #include "packet.h"
 
-
 namespace weft {
 
 namespace {
@@ -44,11 +43,11 @@ Worker::Worker(const WorkerConfig& config, const Table* table, int tun_fd, const
       tx_block_(tx_counters),
       rx_block_(rx_counters),
       subnet_mask_(table->header().subnet_len == 0 ? 0 : ~uint32_t{0} << (32 - table->header().subnet_len)),
-      network_(table->header().network & (table->header().network_prefix_len == 0
-                                              ? 0
-                                              : ~uint32_t{0} << (32 - table->header().network_prefix_len))),
-      network_mask_(table->header().network_prefix_len == 0 ? 0
-                                                            : ~uint32_t{0} << (32 - table->header().network_prefix_len)),
+      network_(
+          table->header().network &
+          (table->header().network_prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - table->header().network_prefix_len))),
+      network_mask_(
+          table->header().network_prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - table->header().network_prefix_len)),
       prefix_(config.backend == table::kBackendVxlan ? kVxlanEncapLen : 0),
       gso_active_(config.udp_gso),
       arena_(new uint8_t[kArenaSize]),
@@ -180,8 +179,8 @@ uint8_t Worker::FlowSocket(const uint8_t* pkt) const {
   return static_cast<uint8_t>(h % send_count_);
 }
 
-void Worker::Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs,
-                   size_t seg_len, uint8_t sock) {
+void Worker::Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs, size_t seg_len,
+                   uint8_t sock) {
   const size_t i = queued_++;
   tx_sock_[i] = sock;
   struct msghdr& m = tx_msgs_[i].msg_hdr;
@@ -223,7 +222,7 @@ void Worker::SendOneByOne(size_t msg) {
   const struct msghdr& m = tx_msgs_[msg].msg_hdr;
   const size_t per = tx_segs_[msg] > 1 ? tx_iov_per_[msg] : m.msg_iovlen;
   for (size_t j = 0; j < m.msg_iovlen; j += per) {
-    struct msghdr one{};
+    struct msghdr one {};
     one.msg_name = m.msg_name;
     one.msg_namelen = m.msg_namelen;
     one.msg_iov = m.msg_iov + j;
@@ -311,8 +310,7 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
   }
   table::EntryData peer;
   const uint32_t dst = Load32(pkt + ipv4::kDst);
-  if (!table_->Lookup(dst, &peer) || peer.family != 4 ||
-      (config_.backend == table::kBackendVxlan && !peer.has_mac)) {
+  if (!table_->Lookup(dst, &peer) || peer.family != 4 || (config_.backend == table::kBackendVxlan && !peer.has_mac)) {
     c[kDropNoRoute]++;
     // flannel sources this error from the node's own device address, which
     // the receiving kernel discards as a martian (a local address arriving
@@ -349,7 +347,8 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
     struct iovec* iov = &iov_pool_[iov_used_++];
     *iov = {payload, ip_len + prefix_};
     const uint8_t sock = FlowSocket(pkt);
-    if (!JoinTrain(iov, ip_len + prefix_, peer.public_ip, sock)) Queue(iov, 1, ip_len + prefix_, peer.public_ip, 1, 0, sock);
+    if (!JoinTrain(iov, ip_len + prefix_, peer.public_ip, sock))
+      Queue(iov, 1, ip_len + prefix_, peer.public_ip, 1, 0, sock);
     cursor_ = Align8(static_cast<size_t>(pkt + ip_len - arena_.get()));
     return;
   }
@@ -418,7 +417,8 @@ bool Worker::RunTunToUdp() {
 void Worker::WriteTun(struct iovec* iov, size_t n, size_t bytes, bool gso) {
   uint64_t* c = rx_counts_;
   c[kTunTxSyscalls]++;
-  const ssize_t w = config_.vnet_hdr ? writev(tun_fd_, iov, static_cast<int>(n)) : writev(tun_fd_, iov + 1, static_cast<int>(n - 1));
+  const ssize_t w =
+      config_.vnet_hdr ? writev(tun_fd_, iov, static_cast<int>(n)) : writev(tun_fd_, iov + 1, static_cast<int>(n - 1));
   const size_t want = bytes + (config_.vnet_hdr ? kVnetHdrLen : 0);
   const uint64_t packets = n - 1;
   if (w == static_cast<ssize_t>(want)) {

@@ -46,17 +46,17 @@
 namespace weft {
 
 struct WorkerConfig {
-  uint8_t backend;     // table::Backend (udp or vxlan)
-  uint32_t vni;        // vxlan
-  uint8_t own_mac[6];  // vxlan
-  uint16_t peer_port;  // destination port of outgoing datagrams
-  bool check_peers;    // accept datagrams only from lease PublicIPs
+  uint8_t backend;          // table::Backend (udp or vxlan)
+  uint32_t vni;             // vxlan
+  uint8_t own_mac[6];       // vxlan
+  uint16_t peer_port;       // destination port of outgoing datagrams
+  bool check_peers;         // accept datagrams only from lease PublicIPs
   bool check_inner_source;  // inner source must lie in the lease of the outer source
-  bool vnet_hdr;       // the TUN fd carries virtio_net_hdr
-  bool udp_gso;        // send trains with UDP_SEGMENT
-  bool udp_gro;        // the receive socket has UDP_GRO on
-  bool coalesce;       // merge received TCP segments into TUN GSO writes
-  bool coalesce_udp;   // ... and UDP datagrams (the TUN took USO)
+  bool vnet_hdr;            // the TUN fd carries virtio_net_hdr
+  bool udp_gso;             // send trains with UDP_SEGMENT
+  bool udp_gro;             // the receive socket has UDP_GRO on
+  bool coalesce;            // merge received TCP segments into TUN GSO writes
+  bool coalesce_udp;        // ... and UDP datagrams (the TUN took USO)
   uint32_t poll_budget_ns;  // adaptive polling: longest spin after traffic (0: off)
 };
 
@@ -138,7 +138,7 @@ class Worker {
   const uint32_t subnet_mask_;  // the network's SubnetLen as a mask
   const uint32_t network_;      // the overlay network (host order) and its mask
   const uint32_t network_mask_;
-  const size_t prefix_;         // encapsulation bytes in front of the inner packet
+  const size_t prefix_;  // encapsulation bytes in front of the inner packet
   std::atomic<int> fatal_errno_{0};
   uint64_t budget_ns_ = 0;  // current adaptive polling budget (Wait)
   std::atomic<bool> gso_active_;

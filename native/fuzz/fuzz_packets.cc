@@ -43,8 +43,8 @@ namespace {
 using namespace weft;
 
 // A failed oracle is a finding: abort so libFuzzer saves the input.
-#define FUZZ_CHECK(cond)        \
-  do {                          \
+#define FUZZ_CHECK(cond)           \
+  do {                             \
     if (!(cond)) __builtin_trap(); \
   } while (0)
 

@@ -145,8 +145,8 @@ void TestVxlan() {
   std::memcpy(buf.data() + kVxlanEncapLen, inner.data(), inner.size());
   uint8_t* start = VxlanEncap(buf.data() + kVxlanEncapLen, kEtherTypeIpv4, 1, kMacB, kMacA);
   CHECK(start == buf.data());
-  Bytes want = {0x08, 0, 0, 0, 0, 0, 0x01, 0,                 // VXLAN: I flag, VNI 1
-                0x0e, 0x2a, 0x0a, 0xf4, 0x02, 0x00,          // inner dst = peer VtepMAC
+  Bytes want = {0x08, 0,    0,    0,    0,    0,    0x01, 0,      // VXLAN: I flag, VNI 1
+                0x0e, 0x2a, 0x0a, 0xf4, 0x02, 0x00,               // inner dst = peer VtepMAC
                 0x0e, 0x2a, 0x0a, 0xf4, 0x01, 0x00, 0x08, 0x00};  // src = ours, IPv4
   want.insert(want.end(), inner.begin(), inner.end());
   CHECK(buf == want);
@@ -174,7 +174,7 @@ void TestVxlan() {
   for (size_t r : {1, 2, 3, 7}) CHECK(with(r, 0x01) == kDropBadFlags);
   CHECK(with(6, 0x02) == kDropBadVni);
   CHECK(VxlanDecap(want.data(), want.size(), 2, kMacB, &off, &len) == kDropBadVni);
-  CHECK(with(13, 0x01) == kDropBadMac);                                       // dst MAC differs
+  CHECK(with(13, 0x01) == kDropBadMac);  // dst MAC differs
   CHECK(VxlanDecap(want.data(), want.size(), 1, kMacA, &off, &len) == kDropBadMac);
   Bytes loop = want;
   std::memcpy(&loop[14], kMacB, 6);  // source MAC is our own
@@ -189,17 +189,16 @@ void TestVxlan() {
 
 void TestNetUnreachable() {
   // UDP 10.244.1.5:40002 -> 10.244.9.9:5001, 4 bytes of data, no lease for 10.244.9.0/24.
-  const Bytes udp = {0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x3f, 0x11, 0x00, 0x00,
-                     10,   244,  1,    5,    10,   244,  9,    9,    0x9c, 0x42, 0x13, 0x89,
-                     0x00, 0x0c, 0x00, 0x00, 'p',  'i',  'n',  'g'};
+  const Bytes udp = {0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x3f, 0x11, 0x00, 0x00, 10,  244, 1,   5,
+                     10,   244,  9,    9,    0x9c, 0x42, 0x13, 0x89, 0x00, 0x0c, 0x00, 0x00, 'p', 'i', 'n', 'g'};
   Bytes off = udp;
   Store16(&off[10], NaiveChecksum(off.data(), 20));
   uint8_t out[128];
   const size_t n = BuildNetUnreachable(off.data(), off.size(), 0x0af40100, out, sizeof(out));
-  Bytes want = {0x45, 0x00, 0x00, 56, 0, 0, 0, 0, 8, 1, 0, 0,  // TTL 8, ICMP, no DF, ID 0
-                10,   244,  1,    0,  10, 244, 1, 5,           // from our .0 to the offender
-                3,    0,    0,    0,  0, 0, 0, 0};             // net unreachable, unused
-  want.insert(want.end(), off.begin(), off.begin() + 28);     // header + 8 bytes
+  Bytes want = {0x45, 0x00, 0x00, 56, 0,  0,   0, 0, 8, 1, 0, 0,  // TTL 8, ICMP, no DF, ID 0
+                10,   244,  1,    0,  10, 244, 1, 5,              // from our .0 to the offender
+                3,    0,    0,    0,  0,  0,   0, 0};             // net unreachable, unused
+  want.insert(want.end(), off.begin(), off.begin() + 28);         // header + 8 bytes
   Store16(&want[10], NaiveChecksum(want.data(), 20));
   Store16(&want[22], NaiveChecksum(want.data() + 20, want.size() - 20));
   CHECK(n == want.size() && std::memcmp(out, want.data(), n) == 0);

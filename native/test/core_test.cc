@@ -66,8 +66,8 @@ bool TortureOk(const EntryData& e, uint32_t dst) {
   const uint32_t mask = e.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - e.prefix_len);
   const uint32_t c = Load32(e.public_ip);
   return e.state == table::kValid && e.family == 4 && e.backend == table::kBackendVxlan && e.has_mac == 1 &&
-         e.prefix_len <= 32 && (e.subnet & ~mask) == 0 && (dst & mask) == e.subnet && c != 0 &&
-         e.vtep_mac[0] == 0x02 && e.vtep_mac[1] == e.prefix_len && Load32(e.vtep_mac + 2) == ~c;
+         e.prefix_len <= 32 && (e.subnet & ~mask) == 0 && (dst & mask) == e.subnet && c != 0 && e.vtep_mac[0] == 0x02 &&
+         e.vtep_mac[1] == e.prefix_len && Load32(e.vtep_mac + 2) == ~c;
 }
 
 struct ReadStats {
@@ -78,7 +78,8 @@ struct ReadStats {
 void ReadLoop(const Table& t, const std::atomic<bool>& stop, uint32_t seed, ReadStats* st) {
   std::mt19937 rng(seed);
   const uint32_t net = t.header().network;
-  const uint32_t span = t.header().network_prefix_len == 0 ? ~uint32_t{0} : (1u << (32 - t.header().network_prefix_len)) - 1;
+  const uint32_t span =
+      t.header().network_prefix_len == 0 ? ~uint32_t{0} : (1u << (32 - t.header().network_prefix_len)) - 1;
   while (!stop.load(std::memory_order_relaxed)) {
     for (int i = 0; i < 1024; i++) {
       const uint32_t dst = net + (rng() & span);
@@ -87,7 +88,8 @@ void ReadLoop(const Table& t, const std::atomic<bool>& stop, uint32_t seed, Read
       if (t.Lookup(dst, &e)) {
         st->hits++;
         if (!TortureOk(e, dst)) {
-          if (st->violations++ < 5) std::fprintf(stderr, "torn entry for dst %08x: subnet %08x/%u\n", dst, e.subnet, e.prefix_len);
+          if (st->violations++ < 5)
+            std::fprintf(stderr, "torn entry for dst %08x: subnet %08x/%u\n", dst, e.subnet, e.prefix_len);
         }
       }
     }
@@ -116,8 +118,8 @@ std::unique_ptr<Table> OpenTestWriter(const std::string& path) {
 
 // Non-empty words of the peer index (live or dead), read from the mapping.
 uint32_t PeerSlotsUsed(const Table& t) {
-  const auto* words = reinterpret_cast<const uint64_t*>(reinterpret_cast<const uint8_t*>(&t.header()) +
-                                                        t.header().peers_offset);
+  const auto* words =
+      reinterpret_cast<const uint64_t*>(reinterpret_cast<const uint8_t*>(&t.header()) + t.header().peers_offset);
   uint32_t used = 0;
   for (uint32_t i = 0; i < t.header().peer_slots; i++) used += words[i] != 0;
   return used;
@@ -225,10 +227,12 @@ void TestTableTorture(const std::string& dir) {
     sum.hits += s.hits;
     sum.violations += s.violations;
   }
-  std::printf("  torture: %llu updates (+%llu deletes) in %.2f s; %llu reads (%llu hits, %llu in the forked reader), %llu violations\n",
-              static_cast<unsigned long long>(kUpdates), static_cast<unsigned long long>(deletes), secs,
-              static_cast<unsigned long long>(sum.reads), static_cast<unsigned long long>(sum.hits),
-              static_cast<unsigned long long>(cst.reads), static_cast<unsigned long long>(sum.violations));
+  std::printf(
+      "  torture: %llu updates (+%llu deletes) in %.2f s; %llu reads (%llu hits, %llu in the forked reader), %llu "
+      "violations\n",
+      static_cast<unsigned long long>(kUpdates), static_cast<unsigned long long>(deletes), secs,
+      static_cast<unsigned long long>(sum.reads), static_cast<unsigned long long>(sum.hits),
+      static_cast<unsigned long long>(cst.reads), static_cast<unsigned long long>(sum.violations));
   CHECK(sum.violations == 0);
   CHECK(cst.hits > 10000);  // the forked reader really saw the writer's entries
   for (const auto& s : stats) CHECK(s.hits > 10000);

@@ -20,8 +20,8 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,9 +115,7 @@ long Flush(int fd, mmsghdr* msgs, size_t& pending) {
   return failed;
 }
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 int Usage() {
   std::fprintf(stderr,
@@ -139,10 +137,14 @@ int main(int argc, char** argv) {
   double seconds = 0;
   long pace_us = 0;
   for (int i = fixed; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--repeat") == 0) repeat = std::atol(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--seconds") == 0) seconds = std::atof(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--pace-us") == 0) pace_us = std::atol(argv[i + 1]);
-    else return Usage();
+    if (std::strcmp(argv[i], "--repeat") == 0)
+      repeat = std::atol(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--seconds") == 0)
+      seconds = std::atof(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--pace-us") == 0)
+      pace_us = std::atol(argv[i + 1]);
+    else
+      return Usage();
   }
   const std::vector<Bytes> payloads = ReadRecords(argv[fixed - 1]);
   if (payloads.empty()) {

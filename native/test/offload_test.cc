@@ -1,9 +1,10 @@
 // Regression tests for what native/fuzz found in the offload code, byte by
 // byte, with expected values from a naive RFC 1071 sum (not the code under test).
+#include "../core/offload.h"
+
 #include <cstring>
 #include <vector>
 
-#include "../core/offload.h"
 #include "test_util.h"
 
 namespace weft::test {

@@ -14,11 +14,11 @@ extern int g_checks;
 extern int g_failures;
 }  // namespace weft::test
 
-#define CHECK(cond)                                                               \
-  do {                                                                            \
-    ::weft::test::g_checks++;                                                     \
-    if (!(cond)) {                                                                \
-      ::weft::test::g_failures++;                                                 \
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    ::weft::test::g_checks++;                                                       \
+    if (!(cond)) {                                                                  \
+      ::weft::test::g_failures++;                                                   \
       std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                             \
+    }                                                                               \
   } while (0)

@@ -102,7 +102,8 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
   const renewMarginMs = margin * 60_000 < ttlSec * 1000 ? margin * 60_000 : (ttlSec * 1000) / 2;
   if (o.queues !== undefined) int('queues', o.queues, 1, 16);
   if (o.store && o.etcd) throw invalidOption('etcd-endpoints', 'absent when a store is passed in', o.etcd.endpoints);
-  if (o.kube && (o.store || o.etcd)) throw invalidOption('kube-subnet-mgr', 'not combined with --etcd-endpoints or a store passed in', true);
+  if (o.kube && (o.store || o.etcd))
+    throw invalidOption('kube-subnet-mgr', 'not combined with --etcd-endpoints or a store passed in', true);
   const subnetFile = o.subnetFile ?? DEFAULT_SUBNET_FILE;
   if (typeof subnetFile !== 'string' || subnetFile === '') throw invalidOption('subnet-file', 'a file path', subnetFile);
   return Object.freeze({

@@ -107,7 +107,7 @@ export async function readNetworkConfig(
     throw new NotYet(`no network config in the ${opened.describe}: give --net-config-path to seed it`);
   }
   if (seed !== undefined && seed.trim() !== text.trim()) {
-    warn('the store already holds a network config that differs from --net-config-path; using the store\'s');
+    warn("the store already holds a network config that differs from --net-config-path; using the store's");
   }
   return parseNetworkConfig(text);
 }
@@ -134,13 +134,23 @@ export interface RuleSets {
   forward: IptablesRule[];
 }
 
-export async function ruleSets(network: Cidr, subnet: Cidr, randomFullyDisabled: boolean, run: CommandRunner): Promise<RuleSets & { randomFully: boolean }> {
+export async function ruleSets(
+  network: Cidr,
+  subnet: Cidr,
+  randomFullyDisabled: boolean,
+  run: CommandRunner,
+): Promise<RuleSets & { randomFully: boolean }> {
   const randomFully = !randomFullyDisabled && (await supportsRandomFully(run));
   return { masq: masqRules(network, subnet, { randomFully }), forward: forwardRules(network), randomFully };
 }
 
 /** flanneld at startup: masquerade rules of a previous Network/subnet (from subnet.env) are removed. */
-export async function removeStaleMasq(prev: SubnetEnvValues | undefined, network: Cidr, subnet: Cidr, run: CommandRunner): Promise<boolean> {
+export async function removeStaleMasq(
+  prev: SubnetEnvValues | undefined,
+  network: Cidr,
+  subnet: Cidr,
+  run: CommandRunner,
+): Promise<boolean> {
   if (!prev?.network || !prev.subnet) return false;
   if (prev.network.ip === network.ip && prev.network.prefixLen === network.prefixLen && prev.subnet.ip === subnet.ip) return false;
   for (const randomFully of [true, false]) await removeRules(masqRules(prev.network, prev.subnet, { randomFully }), run);
@@ -151,7 +161,7 @@ export function hostGwCheck(publicIp: string, ifaceAddress: string): void {
   if (publicIp !== ifaceAddress) {
     throw new WeftError(
       ErrorCode.INVALID_OPTION,
-      'your PublicIP differs from interface IP, meaning that probably you\'re on a NAT, which is not supported by host-gw backend',
+      "your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend",
       { option: 'public-ip' },
     );
   }

@@ -43,7 +43,16 @@ import type { PeerEvent } from '../lease/lease-watcher';
 import { formatCidr } from '../net/cidr';
 import { leaseAttrsFor, vtepMacOf } from '../store/lease-json';
 import { type AgentLogger, type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions, silentLogger } from './agent-options';
-import { type OpenedStore, chooseVtepMac, hostGwCheck, openStore, parseSeed, readNetworkConfig, removeStaleMasq, ruleSets } from './agent-setup';
+import {
+  type OpenedStore,
+  chooseVtepMac,
+  hostGwCheck,
+  openStore,
+  parseSeed,
+  readNetworkConfig,
+  removeStaleMasq,
+  ruleSets,
+} from './agent-setup';
 import { DataPlaneNodeBackend, HostGwNodeBackend, type NodeBackend } from './backend';
 import { type ExternalInterface, selectInterface } from './interface-select';
 import { type NodeState, readNodeState, writeNodeState } from './node-state';
@@ -142,7 +151,7 @@ export class Agent extends EventEmitter {
     this.#opened = opened;
     if (opened.publicIp && !this.#o.publicIp) {
       // Kubernetes: an administrator's node-public-ip annotation stands for --public-ip.
-      const assigned = await this.#retry('read the node\'s public IP', () => opened.publicIp!());
+      const assigned = await this.#retry("read the node's public IP", () => opened.publicIp!());
       if (assigned && assigned !== iface.publicIp) {
         iface = { ...iface, publicIp: assigned };
         this.#iface = iface;
@@ -150,9 +159,7 @@ export class Agent extends EventEmitter {
       }
     }
     this.#stage = 'reading the network config';
-    const config = await this.#retry('read the network config', () =>
-      readNetworkConfig(opened, seedText, (m) => this.#log.warn(m)),
-    );
+    const config = await this.#retry('read the network config', () => readNetworkConfig(opened, seedText, (m) => this.#log.warn(m)));
     this.#config = config;
     const type = config.backend.type;
     this.#log.info('network config', { network: formatCidr(config.network), subnetLen: config.subnetLen, backend: type });
@@ -168,7 +175,11 @@ export class Agent extends EventEmitter {
       vtepMac = chosen.mac;
       this.#log.info('VtepMAC', { vtepMac, from: chosen.from });
     }
-    const attrs = leaseAttrsFor(type, iface.publicIp, config.backend.type === 'vxlan' ? { vni: config.backend.vni, vtepMac: vtepMac! } : undefined);
+    const attrs = leaseAttrsFor(
+      type,
+      iface.publicIp,
+      config.backend.type === 'vxlan' ? { vni: config.backend.vni, vtepMac: vtepMac! } : undefined,
+    );
 
     this.#stage = 'acquiring a lease';
     const store = opened.store;
@@ -186,15 +197,27 @@ export class Agent extends EventEmitter {
         this.#storeOk();
         this.#log.debug('lease renewed', { subnet: formatCidr(l.subnet), expiresAt: l.expiresAt && new Date(l.expiresAt).toISOString() });
       },
-      onLeaseChange: (next, prev) => this.#die(new WeftError(ErrorCode.STORE,
-        `our lease ${formatCidr(prev.subnet)} was deleted and its subnet taken; re-acquired ${formatCidr(next.subnet)}: restart to reprogram this node with it`)),
+      onLeaseChange: (next, prev) =>
+        this.#die(
+          new WeftError(
+            ErrorCode.STORE,
+            `our lease ${formatCidr(prev.subnet)} was deleted and its subnet taken; re-acquired ${formatCidr(next.subnet)}: restart to reprogram this node with it`,
+          ),
+        ),
       onError: (err, during) => this.#storeFailed(err, during),
       onWatchOpen: () => this.#log.info('store watch opened', { store: this.#opened?.describe }),
     });
     this.#manager = manager;
-    const hadLease = await this.#retry('list leases', async () => (await store.list()).leases.some((l) => l.attrs.publicIp === iface.publicIp));
+    const hadLease = await this.#retry('list leases', async () =>
+      (await store.list()).leases.some((l) => l.attrs.publicIp === iface.publicIp),
+    );
     const lease = await this.#retry('acquire a lease', () => manager.acquire());
-    this.#log.info('acquired lease', { subnet: formatCidr(lease.subnet), publicIp: iface.publicIp, reservation: lease.reservation, reused: hadLease });
+    this.#log.info('acquired lease', {
+      subnet: formatCidr(lease.subnet),
+      publicIp: iface.publicIp,
+      reservation: lease.reservation,
+      reused: hadLease,
+    });
 
     try {
       await this.#setUpHost(config, iface, lease, { device, tablePath, vtepMac, prevEnv });
@@ -229,14 +252,23 @@ export class Agent extends EventEmitter {
     }
   }
 
-  async #setUpHost(config: NetworkConfig, iface: ExternalInterface, lease: OwnLease,
-    s: { device: string; tablePath: string; vtepMac: string | undefined; prevEnv: SubnetEnvValues | undefined }): Promise<void> {
+  async #setUpHost(
+    config: NetworkConfig,
+    iface: ExternalInterface,
+    lease: OwnLease,
+    s: { device: string; tablePath: string; vtepMac: string | undefined; prevEnv: SubnetEnvValues | undefined },
+  ): Promise<void> {
     const o = this.options;
     const b = config.backend;
     this.#stage = 'setting up the backend';
     if (b.type === 'host-gw') {
-      this.#backend = new HostGwNodeBackend({ dev: iface.name, mtu: iface.mtu, network: config.network, run: this.#run,
-        onError: (err) => this.#log.warn('host-gw route check failed', { err: err.message }) });
+      this.#backend = new HostGwNodeBackend({
+        dev: iface.name,
+        mtu: iface.mtu,
+        network: config.network,
+        run: this.#run,
+        onError: (err) => this.#log.warn('host-gw route check failed', { err: err.message }),
+      });
     } else {
       const overhead = b.type === 'vxlan' ? 50 : 28;
       const underMtu = b.type === 'vxlan' && b.mtu > 0 ? b.mtu : iface.mtu;
@@ -258,31 +290,50 @@ export class Agent extends EventEmitter {
       const early = this.#backend;
       const kept = early?.dataPlane && !early.dataPlane.closed && sameDataPlane(early.dataPlane.options, early.dataPlane.vtepMac, want);
       if (early && !kept) {
-        this.#log.info('the re-attached data plane does not match the lease and config; opening it anew', { device: early.dataPlane?.options.device });
+        this.#log.info('the re-attached data plane does not match the lease and config; opening it anew', {
+          device: early.dataPlane?.options.device,
+        });
         this.#backend = undefined;
         await early.close();
       }
       const backend = kept && early ? early : await DataPlaneNodeBackend.open(want, this.#run);
       this.#backend = backend;
       const dp = backend.dataPlane!;
-      this.#log.info('data plane open', { device: s.device, mtu: dp.options.mtu, port: dp.options.port, queues: dp.options.queues,
-        reattached: dp.reattached, tablePath: s.tablePath, ...(dp.vtepMac ? { vtepMac: dp.vtepMac } : {}) });
+      this.#log.info('data plane open', {
+        device: s.device,
+        mtu: dp.options.mtu,
+        port: dp.options.port,
+        queues: dp.options.queues,
+        reattached: dp.reattached,
+        tablePath: s.tablePath,
+        ...(dp.vtepMac ? { vtepMac: dp.vtepMac } : {}),
+      });
     }
     this.#stage = 'installing iptables rules';
-    if (await removeStaleMasq(s.prevEnv, config.network, lease.subnet, this.#run)) this.#log.info('removed masquerade rules of the previous subnet');
+    if (await removeStaleMasq(s.prevEnv, config.network, lease.subnet, this.#run))
+      this.#log.info('removed masquerade rules of the previous subnet');
     const sets = await ruleSets(config.network, lease.subnet, o.randomFullyDisabled, this.#run);
     const wanted = [...(o.ipMasq ? [sets.masq] : []), ...(o.forwardRules ? [sets.forward] : [])];
     for (const rules of wanted) {
-      const sync = new RuleSync(rules, { intervalMs: o.resyncMs, run: this.#run,
+      const sync = new RuleSync(rules, {
+        intervalMs: o.resyncMs,
+        run: this.#run,
         onResync: () => this.#log.warn('iptables rules were missing and have been reinstalled', { chain: rules[1]?.chain }),
-        onError: (err) => this.#log.warn('iptables rule check failed', { err: err.message }) });
+        onError: (err) => this.#log.warn('iptables rule check failed', { err: err.message }),
+      });
       this.#rules.push(sync);
       await sync.start();
     }
     this.#stage = 'writing subnet.env';
     writeNodeState(o.stateFile, {
-      version: 1, backend: b.type, network: formatCidr(config.network), subnet: formatCidr(lease.subnet), iface: iface.name,
-      ipMasq: o.ipMasq, forwardRules: o.forwardRules, randomFully: sets.randomFully,
+      version: 1,
+      backend: b.type,
+      network: formatCidr(config.network),
+      subnet: formatCidr(lease.subnet),
+      iface: iface.name,
+      ipMasq: o.ipMasq,
+      forwardRules: o.forwardRules,
+      randomFully: sets.randomFully,
       ...(b.type !== 'host-gw' ? { device: s.device, tablePath: s.tablePath } : {}),
       ...(this.#backend.dataPlane?.vtepMac ? { vtepMac: this.#backend.dataPlane.vtepMac } : {}),
       ...(this.#backend.dataPlane ? { port: this.#backend.dataPlane.options.port, mtu: this.#backend.dataPlane.options.mtu } : {}),
@@ -306,23 +357,29 @@ export class Agent extends EventEmitter {
     this.#stage = 're-attaching the data plane';
     let backend: DataPlaneNodeBackend;
     try {
-      backend = await DataPlaneNodeBackend.open({
-        backend: state.backend,
-        device: state.device,
-        publicIp: iface.address,
-        network: state.network,
-        subnet: state.subnet,
-        port: state.port,
-        ...(state.backend === 'vxlan' ? { vni: state.vni!, vtepMac: state.vtepMac! } : {}),
-        mtu: state.mtu,
-        ...(this.#o.queues !== undefined ? { queues: this.#o.queues } : {}),
-        tablePath: state.tablePath,
-        persist: true,
-        allowUnknownPeers: o.allowUnknownPeers,
-        checkInnerSource: o.checkInnerSource,
-      }, this.#run);
+      backend = await DataPlaneNodeBackend.open(
+        {
+          backend: state.backend,
+          device: state.device,
+          publicIp: iface.address,
+          network: state.network,
+          subnet: state.subnet,
+          port: state.port,
+          ...(state.backend === 'vxlan' ? { vni: state.vni!, vtepMac: state.vtepMac! } : {}),
+          mtu: state.mtu,
+          ...(this.#o.queues !== undefined ? { queues: this.#o.queues } : {}),
+          tablePath: state.tablePath,
+          persist: true,
+          allowUnknownPeers: o.allowUnknownPeers,
+          checkInnerSource: o.checkInnerSource,
+        },
+        this.#run,
+      );
     } catch (err) {
-      this.#log.warn('cannot re-attach the data plane of the previous run; it is set up after the store', { device: state.device, err: (err as Error).message });
+      this.#log.warn('cannot re-attach the data plane of the previous run; it is set up after the store', {
+        device: state.device,
+        err: (err as Error).message,
+      });
       return;
     }
     if (!backend.dataPlane.reattached) {
@@ -382,11 +439,15 @@ export class Agent extends EventEmitter {
   #storeFailed(err: Error, during: string): void {
     const first = this.#storeError === undefined;
     this.#storeError = err.message;
-    (first ? this.#log.warn : this.#log.debug).call(this.#log, `store error during ${during}`, { store: this.#opened?.describe, err: err.message });
+    (first ? this.#log.warn : this.#log.debug).call(this.#log, `store error during ${during}`, {
+      store: this.#opened?.describe,
+      err: err.message,
+    });
   }
 
   #storeOk(): void {
-    if (this.#storeError !== undefined && this.#phase === 'ready') this.#log.info('store reachable again', { store: this.#opened?.describe });
+    if (this.#storeError !== undefined && this.#phase === 'ready')
+      this.#log.info('store reachable again', { store: this.#opened?.describe });
     if (this.#phase === 'ready') this.#storeError = undefined;
   }
 
@@ -413,7 +474,9 @@ export class Agent extends EventEmitter {
         const errno = dp.closed ? 0 : dp.fatalErrno();
         if (errno !== 0) {
           clearInterval(t);
-          this.#die(new WeftError(ErrorCode.TUN, `the data plane stopped: worker error errno ${errno} (device ${dp.options.device} deleted?)`));
+          this.#die(
+            new WeftError(ErrorCode.TUN, `the data plane stopped: worker error errno ${errno} (device ${dp.options.device} deleted?)`),
+          );
         }
       }, 1000);
       t.unref();
@@ -431,8 +494,10 @@ export class Agent extends EventEmitter {
   status(): AgentStatus {
     const lease = this.#manager?.lease;
     const ready = this.#phase === 'ready' && !this.#fatal && this.#storeError === undefined;
-    const reason = ready ? undefined
-      : this.#fatal?.message ?? (this.#storeError !== undefined ? `store unreachable: ${this.#storeError}` : `${this.#phase}: ${this.#stage}`);
+    const reason = ready
+      ? undefined
+      : (this.#fatal?.message ??
+        (this.#storeError !== undefined ? `store unreachable: ${this.#storeError}` : `${this.#phase}: ${this.#stage}`));
     const mac = lease ? vtepMacOf(lease.attrs) : undefined;
     return {
       phase: this.#phase,
@@ -443,8 +508,13 @@ export class Agent extends EventEmitter {
       storeError: this.#storeError,
       backend: this.#config?.backend.type,
       iface: this.#iface,
-      lease: lease && { subnet: formatCidr(lease.subnet), publicIp: lease.attrs.publicIp, ...(mac ? { vtepMac: mac } : {}),
-        expiresAt: lease.expiresAt, reservation: lease.reservation },
+      lease: lease && {
+        subnet: formatCidr(lease.subnet),
+        publicIp: lease.attrs.publicIp,
+        ...(mac ? { vtepMac: mac } : {}),
+        expiresAt: lease.expiresAt,
+        reservation: lease.reservation,
+      },
       peers: this.#manager?.peers().length ?? 0,
       tableSize: this.#backend?.size() ?? 0,
       renewals: this.#renewals,
@@ -484,11 +554,18 @@ export class Agent extends EventEmitter {
 
 /** Does an open data plane already do what `want` asks (so a restart keeps it)? */
 function sameDataPlane(have: ResolvedOptions, haveMac: string | undefined, want: DataPlaneOptions): boolean {
-  return have.backend === want.backend && have.device === want.device && have.publicIp === want.publicIp
-    && formatCidr(have.network) === want.network && formatCidr(have.subnet) === want.subnet
-    && have.port === want.port && have.mtu === want.mtu && have.tablePath === want.tablePath
-    && (want.backend !== 'vxlan' || (have.vni === want.vni && haveMac === want.vtepMac))
-    && have.allowUnknownPeers === (want.allowUnknownPeers ?? false)
-    && have.checkInnerSource === (want.checkInnerSource ?? false)
-    && (want.queues === undefined || have.queues === want.queues);
+  return (
+    have.backend === want.backend &&
+    have.device === want.device &&
+    have.publicIp === want.publicIp &&
+    formatCidr(have.network) === want.network &&
+    formatCidr(have.subnet) === want.subnet &&
+    have.port === want.port &&
+    have.mtu === want.mtu &&
+    have.tablePath === want.tablePath &&
+    (want.backend !== 'vxlan' || (have.vni === want.vni && haveMac === want.vtepMac)) &&
+    have.allowUnknownPeers === (want.allowUnknownPeers ?? false) &&
+    have.checkInnerSource === (want.checkInnerSource ?? false) &&
+    (want.queues === undefined || have.queues === want.queues)
+  );
 }

@@ -123,7 +123,10 @@ export function selectInterface(choice: InterfaceChoice): ExternalInterface {
   }
   if (ifaces.length > 0 || regexes.length > 0) {
     const what = [...ifaces.map((i) => `--iface ${i}`), ...(choice.ifaceRegex ?? []).map((r) => `--iface-regex ${r}`)].join(', ');
-    throw usage(ifaces.length > 0 ? 'iface' : 'iface-regex', `no usable interface found for ${what} (no such interface or address in this network namespace)`);
+    throw usage(
+      ifaces.length > 0 ? 'iface' : 'iface-regex',
+      `no usable interface found for ${what} (no such interface or address in this network namespace)`,
+    );
   }
   if (choice.publicIp !== undefined) {
     const name = interfaceOwning(choice.publicIp);

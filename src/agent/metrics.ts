@@ -19,7 +19,9 @@ class Exposition {
   metric(name: string, type: 'gauge' | 'counter', help: string, samples: Sample[]): void {
     this.#out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) {
-      const l = Object.entries(labels).map(([k, v]) => `${k}="${esc(v)}"`).join(',');
+      const l = Object.entries(labels)
+        .map(([k, v]) => `${k}="${esc(v)}"`)
+        .join(',');
       this.#out.push(`${name}${l ? `{${l}}` : ''} ${Number.isFinite(value) ? value : 0}`);
     }
   }
@@ -34,14 +36,24 @@ export function prometheusText(agent: Agent): string {
   e.metric('weft_up', 'gauge', '1 while the agent is healthy (/healthz).', [[{}, s.healthy ? 1 : 0]]);
   e.metric('weft_ready', 'gauge', '1 while the agent is ready (/readyz).', [[{}, s.ready ? 1 : 0]]);
   e.metric('weft_store_up', 'gauge', '1 while the lease store answers.', [[{}, s.storeError === undefined ? 1 : 0]]);
-  e.metric('weft_leases', 'gauge', 'Leases known: this node\'s own plus the peers\' accepted for its backend.', [
+  e.metric('weft_leases', 'gauge', "Leases known: this node's own plus the peers' accepted for its backend.", [
     [{ kind: 'own' }, s.lease ? 1 : 0],
     [{ kind: 'peer' }, s.peers],
   ]);
-  if (s.lease?.expiresAt) e.metric('weft_lease_expiry_timestamp_seconds', 'gauge', 'When the own lease expires unless renewed.', [[{ subnet: s.lease.subnet }, s.lease.expiresAt / 1000]]);
+  if (s.lease?.expiresAt)
+    e.metric('weft_lease_expiry_timestamp_seconds', 'gauge', 'When the own lease expires unless renewed.', [
+      [{ subnet: s.lease.subnet }, s.lease.expiresAt / 1000],
+    ]);
   e.metric('weft_lease_renewals_total', 'counter', 'Successful renewals of the own lease.', [[{}, s.renewals]]);
-  e.metric('weft_skipped_peers_total', 'counter', 'Peer records skipped as malformed (Kubernetes: node annotations), once per node and value.', [[{}, s.skippedPeers]]);
-  e.metric('weft_table_entries', 'gauge', 'Peers programmed into the table (or host-gw routes).', [[{ backend: s.backend ?? '' }, s.tableSize]]);
+  e.metric(
+    'weft_skipped_peers_total',
+    'counter',
+    'Peer records skipped as malformed (Kubernetes: node annotations), once per node and value.',
+    [[{}, s.skippedPeers]],
+  );
+  e.metric('weft_table_entries', 'gauge', 'Peers programmed into the table (or host-gw routes).', [
+    [{ backend: s.backend ?? '' }, s.tableSize],
+  ]);
   const st = agent.stats();
   if (st) {
     const labels = { device: st.device, backend: st.backend };
@@ -49,10 +61,18 @@ export function prometheusText(agent: Agent): string {
     for (const [name, value] of Object.entries(st.counters)) {
       e.metric(`weft_${snake(name)}_total`, 'counter', `Data plane counter ${name}.`, [[labels, value]]);
     }
-    e.metric('weft_drops_total', 'counter', 'Packets dropped by the data plane, by reason.',
-      Object.entries(st.drops).map(([reason, v]): Sample => [{ ...labels, reason: snake(reason) }, v]));
-    e.metric('weft_offload', 'gauge', 'Offloads negotiated with the kernel (1 on, 0 off; or the value).',
-      Object.entries(st.offloads).map(([name, v]): Sample => [{ ...labels, offload: name }, typeof v === 'boolean' ? (v ? 1 : 0) : v]));
+    e.metric(
+      'weft_drops_total',
+      'counter',
+      'Packets dropped by the data plane, by reason.',
+      Object.entries(st.drops).map(([reason, v]): Sample => [{ ...labels, reason: snake(reason) }, v]),
+    );
+    e.metric(
+      'weft_offload',
+      'gauge',
+      'Offloads negotiated with the kernel (1 on, 0 off; or the value).',
+      Object.entries(st.offloads).map(([name, v]): Sample => [{ ...labels, offload: name }, typeof v === 'boolean' ? (v ? 1 : 0) : v]),
+    );
   }
   return e.text();
 }

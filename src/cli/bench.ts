@@ -10,7 +10,12 @@ const kFlags: readonly FlagSpec[] = [
   { name: 'rounds', kind: 'int', arg: 'N', help: 'interleaved rounds (default 3, 1 with --quick)' },
   { name: 'seconds', kind: 'int', arg: 'S', help: 'seconds per iperf3 test (default 5, 2 with --quick)' },
   { name: 'queues', kind: 'int', arg: 'N', help: 'worker queues of each weft data plane (default: min(cores, 4))' },
-  { name: 'poll-budget-us', kind: 'int', arg: 'US', help: 'weft\'s adaptive polling cap in µs (default 200; 0 turns it off, for the ablation)' },
+  {
+    name: 'poll-budget-us',
+    kind: 'int',
+    arg: 'US',
+    help: "weft's adaptive polling cap in µs (default 200; 0 turns it off, for the ablation)",
+  },
   { name: 'layout', kind: 'string', arg: 'L', help: 'process placement: shared, pinned (each host on its own CPU) or both (default both)' },
   { name: 'ablation', kind: 'bool', help: 'also measure weft vxlan TCP with each offload switched off in turn' },
 ];

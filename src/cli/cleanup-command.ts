@@ -20,8 +20,8 @@ import { errorFields, exitCodeFor } from './run-command';
 
 const FLAGS: readonly FlagSpec[] = [
   { name: 'subnet-file', kind: 'string', def: '/run/flannel/subnet.env', arg: 'PATH', help: 'the subnet.env weft run wrote' },
-  { name: 'state-file', kind: 'string', arg: 'PATH', help: 'weft run\'s state file (default <subnet-file>.weft.json)' },
-  { name: 'table-path', kind: 'string', arg: 'PATH', help: 'the table file (default: from the state file, else the device\'s default)' },
+  { name: 'state-file', kind: 'string', arg: 'PATH', help: "weft run's state file (default <subnet-file>.weft.json)" },
+  { name: 'table-path', kind: 'string', arg: 'PATH', help: "the table file (default: from the state file, else the device's default)" },
   { name: 'device', kind: 'string', arg: 'NAME', help: 'the TUN device (default: from the state file, else flannel.1 and flannel0)' },
   { name: 'log-level', kind: 'string', def: 'info', arg: 'LEVEL', help: 'debug, info, warn or error' },
 ];
@@ -71,14 +71,24 @@ export async function cleanupMain(argv: string[], run: CommandRunner = runComman
     const network: Cidr | undefined = (state && parseCidr(state.network)) ?? env?.network;
     const subnet: Cidr | undefined = (state && parseCidr(state.subnet)) ?? env?.subnet;
 
-    const devices = str(p.values, 'device') ? [str(p.values, 'device')!] : state?.device ? [state.device] : state ? [] : ['flannel.1', 'flannel0'];
+    const devices = str(p.values, 'device')
+      ? [str(p.values, 'device')!]
+      : state?.device
+        ? [state.device]
+        : state
+          ? []
+          : ['flannel.1', 'flannel0'];
     for (const dev of devices) {
       if (await isTun(dev, run)) {
         await run('ip', ['link', 'delete', dev]);
         log.info('removed device (and its address and routes)', { device: dev });
       } else log.debug('no weft TUN device', { device: dev });
     }
-    const tables = str(p.values, 'table-path') ? [str(p.values, 'table-path')!] : state?.tablePath ? [state.tablePath] : devices.map(defaultTablePath);
+    const tables = str(p.values, 'table-path')
+      ? [str(p.values, 'table-path')!]
+      : state?.tablePath
+        ? [state.tablePath]
+        : devices.map(defaultTablePath);
     for (const t of tables) if (existsSync(t) && unlinkQuiet(t)) log.info('removed table', { path: t });
 
     if (network && subnet) {

@@ -35,7 +35,8 @@ function parse(argv: string[]): DemoOptions | 'help' {
   if (help) return 'help';
   if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   const backend = str(values, 'backend');
-  if (backend !== 'vxlan' && backend !== 'udp') throw usageError(`--backend must be vxlan or udp, got ${JSON.stringify(backend)}`, 'backend');
+  if (backend !== 'vxlan' && backend !== 'udp')
+    throw usageError(`--backend must be vxlan or udp, got ${JSON.stringify(backend)}`, 'backend');
   const hosts = num(values, 'hosts')!;
   if (hosts < 2 || hosts > 9) throw usageError('--hosts must be an integer from 2 to 9', 'hosts');
   const mbytes = num(values, 'mbytes')!;
@@ -136,7 +137,9 @@ export async function demoMain(argv: string[]): Promise<number> {
     step(`moving ${o.mbytes} MB over TCP from h1 to h${c.nodes.length}, hashing both ends …`);
     const t = await transfer(first.ns, last.ns, last.pod!, o.mbytes * 1024 * 1024, { fromIp: first.pod! });
     const same = t.sha256 === t.serverSha256 && t.serverBytes === t.bytes;
-    out(`  ${(t.bytes / 1e6).toFixed(0)} MB in ${t.seconds.toFixed(2)} s = ${t.gbps.toFixed(2)} Gbit/s (one TCP stream, both ends on this machine)`);
+    out(
+      `  ${(t.bytes / 1e6).toFixed(0)} MB in ${t.seconds.toFixed(2)} s = ${t.gbps.toFixed(2)} Gbit/s (one TCP stream, both ends on this machine)`,
+    );
     out(`  SHA-256 sent     ${t.sha256}`);
     out(`  SHA-256 received ${t.serverSha256} ${same ? '✓ identical' : '✗ DIFFERENT'}`);
     out();
@@ -145,12 +148,21 @@ export async function demoMain(argv: string[]): Promise<number> {
     const drops = Object.entries(s1.drops).filter(([, v]) => v > 0);
     out(
       `h1's data plane: ${s1.counters.udpTxPackets} datagrams sent in ${s1.counters.udpTxSyscalls} sendmmsg calls, ` +
-        `${s1.counters.tunRxGsoPackets} TSO super-packets read; offloads: ${Object.entries(s1.offloads).filter(([, v]) => v).map(([k]) => k).join(', ') || 'none'}`,
+        `${s1.counters.tunRxGsoPackets} TSO super-packets read; offloads: ${
+          Object.entries(s1.offloads)
+            .filter(([, v]) => v)
+            .map(([k]) => k)
+            .join(', ') || 'none'
+        }`,
     );
     out(`  drops: ${drops.length ? drops.map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`);
     out();
     const ok = lost === 0 && same;
-    out(ok ? '✓ every pod reached every other pod and the transfer arrived intact' : `✗ ${lost} pod pairs unreachable${same ? '' : ', transfer corrupted'}`);
+    out(
+      ok
+        ? '✓ every pod reached every other pod and the transfer arrived intact'
+        : `✗ ${lost} pod pairs unreachable${same ? '' : ', transfer corrupted'}`,
+    );
 
     if (o.keep) {
       for (const n of [c.sw, ...c.nodes.map((x) => x.ns)]) n.keep();
@@ -158,7 +170,9 @@ export async function demoMain(argv: string[]): Promise<number> {
       out('the hosts keep running. Try:');
       out(`  ip netns exec ${first.ns.name} ping ${last.pod}`);
       out(`  ip netns exec ${first.ns.name} node ${join(__dirname, 'main.js')} table`);
-      out(`  ip netns exec ${last.ns.name} iperf3 -s -B ${last.pod} &  ip netns exec ${first.ns.name} iperf3 -c ${last.pod} -B ${first.pod}`);
+      out(
+        `  ip netns exec ${last.ns.name} iperf3 -s -B ${last.pod} &  ip netns exec ${first.ns.name} iperf3 -c ${last.pod} -B ${first.pod}`,
+      );
       out(`  logs: ${c.nodes.map((n) => join(n.dir, 'weft.log')).join(' ')}`);
       out('remove everything with:');
       out(
@@ -170,7 +184,9 @@ export async function demoMain(argv: string[]): Promise<number> {
     return ok ? 0 : 1;
   } catch (e) {
     if (!interrupted) process.stderr.write(`weft demo failed: ${(e as Error).message}\n`);
-    for (const n of c.nodes) if (n.agent && n.agent.stderr) process.stderr.write(`--- ${n.ns.name} log (last lines):\n${n.agent.stderr.split('\n').slice(-8).join('\n')}\n`);
+    for (const n of c.nodes)
+      if (n.agent && n.agent.stderr)
+        process.stderr.write(`--- ${n.ns.name} log (last lines):\n${n.agent.stderr.split('\n').slice(-8).join('\n')}\n`);
     return 1;
   } finally {
     process.removeListener('SIGINT', onSignal);
@@ -181,4 +197,3 @@ export async function demoMain(argv: string[]): Promise<number> {
     }
   }
 }
-

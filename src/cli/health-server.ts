@@ -18,8 +18,10 @@ export async function startHealthServer(agent: Agent, host: string, port: number
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n');
     const s = agent.status();
-    if (path === '/healthz') return s.healthy ? reply(200, 'flanneld is running') : reply(500, `flanneld is not healthy\nreason: ${s.reason}\n`);
-    if (path === '/readyz') return s.ready ? reply(200, 'flanneld is ready') : reply(503, `flanneld is not ready yet\nreason: ${s.reason}\n`);
+    if (path === '/healthz')
+      return s.healthy ? reply(200, 'flanneld is running') : reply(500, `flanneld is not healthy\nreason: ${s.reason}\n`);
+    if (path === '/readyz')
+      return s.ready ? reply(200, 'flanneld is ready') : reply(503, `flanneld is not ready yet\nreason: ${s.reason}\n`);
     if (path === '/metrics') return reply(200, prometheusText(agent), 'text/plain; version=0.0.4; charset=utf-8');
     return reply(404, '404 page not found\n');
   });

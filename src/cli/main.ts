@@ -11,9 +11,11 @@ import { join } from 'node:path';
 /* eslint-disable @typescript-eslint/no-require-imports */
 const runMain = (argv: string[]): Promise<number> => (require('./run-command') as typeof import('./run-command')).runMain(argv);
 const tableMain = (argv: string[]): Promise<number> => (require('./table-command') as typeof import('./table-command')).tableMain(argv);
-const cleanupMain = (argv: string[]): Promise<number> => (require('./cleanup-command') as typeof import('./cleanup-command')).cleanupMain(argv);
+const cleanupMain = (argv: string[]): Promise<number> =>
+  (require('./cleanup-command') as typeof import('./cleanup-command')).cleanupMain(argv);
 const demoMain = (argv: string[]): Promise<number> => (require('./demo') as typeof import('./demo')).demoMain(argv);
-const manifestMain = (argv: string[]): Promise<number> => (require('./manifest-command') as typeof import('./manifest-command')).manifestMain(argv);
+const manifestMain = (argv: string[]): Promise<number> =>
+  (require('./manifest-command') as typeof import('./manifest-command')).manifestMain(argv);
 const benchMain = (argv: string[]): Promise<number> => (require('./bench') as typeof import('./bench')).benchMain(argv);
 /* eslint-enable @typescript-eslint/no-require-imports */
 

@@ -13,7 +13,13 @@ const kFlags: readonly FlagSpec[] = [
   { name: 'network', kind: 'string', def: '10.244.0.0/16', arg: 'CIDR', help: 'the pod network (net-conf.json Network)' },
   { name: 'backend', kind: 'string', def: 'vxlan', arg: 'TYPE', help: 'vxlan, udp or host-gw' },
   { name: 'namespace', kind: 'string', def: 'kube-flannel', arg: 'NS', help: 'namespace of the DaemonSet and its ServiceAccount' },
-  { name: 'node-selector', kind: 'string', def: 'weft.dev/enabled=true', arg: 'KEY=VALUE', help: 'the node label weft runs on (flanneld keeps the others)' },
+  {
+    name: 'node-selector',
+    kind: 'string',
+    def: 'weft.dev/enabled=true',
+    arg: 'KEY=VALUE',
+    help: 'the node label weft runs on (flanneld keeps the others)',
+  },
   { name: 'ip-masq', kind: 'bool', def: true, help: 'pass --ip-masq to weft run (kube-flannel.yml does)' },
 ];
 const kUsage = `usage: weft manifest --image IMAGE [flags] | kubectl apply -f -\n${formatFlags(kFlags)}`;
@@ -62,7 +68,11 @@ export function manifestObjects(o: ManifestOptions): Record<string, unknown>[] {
   );
   const hostPath = (name: string, path: string, type?: string) => ({ name, hostPath: { path, ...(type ? { type } : {}) } });
   return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'k8s-app': 'weft', 'pod-security.kubernetes.io/enforce': 'privileged' } } },
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: ns, labels: { 'k8s-app': 'weft', 'pod-security.kubernetes.io/enforce': 'privileged' } },
+    },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'weft', namespace: ns, labels: { 'k8s-app': 'weft' } } },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -151,7 +161,11 @@ export function manifestObjects(o: ManifestOptions): Record<string, unknown>[] {
                   { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                 ],
                 readinessProbe: { httpGet: { path: '/readyz', port: kHealthPort, host: '127.0.0.1' }, periodSeconds: 5 },
-                livenessProbe: { httpGet: { path: '/healthz', port: kHealthPort, host: '127.0.0.1' }, periodSeconds: 10, failureThreshold: 6 },
+                livenessProbe: {
+                  httpGet: { path: '/healthz', port: kHealthPort, host: '127.0.0.1' },
+                  periodSeconds: 10,
+                  failureThreshold: 6,
+                },
                 volumeMounts: [
                   { name: 'run', mountPath: '/run/flannel' },
                   { name: 'weft-cfg', mountPath: '/etc/kube-flannel/' },
@@ -184,13 +198,21 @@ export function parseManifestFlags(argv: string[]): ManifestOptions | 'help' {
   const image = str(values, 'image');
   if (!image) throw usageError('--image is required: the weft container image the DaemonSet runs', 'image');
   const backend = str(values, 'backend')!;
-  if (backend !== 'vxlan' && backend !== 'udp' && backend !== 'host-gw') throw usageError(`--backend must be vxlan, udp or host-gw, not ${JSON.stringify(backend)}`, 'backend');
+  if (backend !== 'vxlan' && backend !== 'udp' && backend !== 'host-gw')
+    throw usageError(`--backend must be vxlan, udp or host-gw, not ${JSON.stringify(backend)}`, 'backend');
   const network = str(values, 'network')!;
   parseNetworkConfig(JSON.stringify({ Network: network, Backend: { Type: backend } })); // names the bad field
   const sel = str(values, 'node-selector')!;
   const m = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(sel);
   if (!m) throw usageError(`--node-selector must be KEY=VALUE (a node label), not ${JSON.stringify(sel)}`, 'node-selector');
-  return { image, network, backend, namespace: str(values, 'namespace')!, nodeSelector: { key: m[1]!, value: m[2]! }, ipMasq: bool(values, 'ip-masq') };
+  return {
+    image,
+    network,
+    backend,
+    namespace: str(values, 'namespace')!,
+    nodeSelector: { key: m[1]!, value: m[2]! },
+    ipMasq: bool(values, 'ip-masq'),
+  };
 }
 
 export function renderManifest(o: ManifestOptions): string {

@@ -12,7 +12,12 @@ import { startHealthServer } from './health-server';
 import { LOG_LEVELS, type LogLevel, Logger } from './logger';
 
 export const RUN_FLAGS: readonly FlagSpec[] = [
-  { name: 'etcd-endpoints', kind: 'string', arg: 'URLS', help: 'etcd endpoints, comma separated; without it the embedded store in --data-dir is used' },
+  {
+    name: 'etcd-endpoints',
+    kind: 'string',
+    arg: 'URLS',
+    help: 'etcd endpoints, comma separated; without it the embedded store in --data-dir is used',
+  },
   { name: 'etcd-prefix', kind: 'string', def: DEFAULT_PREFIX, help: 'etcd key prefix' },
   { name: 'etcd-keyfile', kind: 'string', arg: 'FILE', help: 'TLS key file (TLS is used when both key and cert files are given)' },
   { name: 'etcd-certfile', kind: 'string', arg: 'FILE', help: 'TLS certificate file' },
@@ -26,8 +31,20 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'public-ip', kind: 'string', arg: 'IP', help: 'IPv4 address published to peers (default: the interface address)' },
   { name: 'subnet-file', kind: 'string', def: '/run/flannel/subnet.env', arg: 'PATH', help: 'where to write the subnet environment' },
   { name: 'state-file', kind: 'string', arg: 'PATH', help: 'weft state (VtepMAC, what to clean up); default <subnet-file>.weft.json' },
-  { name: 'subnet-lease-renew-margin', kind: 'int', def: 60, arg: 'MINUTES', help: 'renew the lease this many minutes before it expires (1..1439)' },
-  { name: 'subnet-lease-ttl', kind: 'int', def: 86400, arg: 'SECONDS', help: 'lease TTL (weft extension; flannel uses 24 h); at or below the margin, renew at half the TTL' },
+  {
+    name: 'subnet-lease-renew-margin',
+    kind: 'int',
+    def: 60,
+    arg: 'MINUTES',
+    help: 'renew the lease this many minutes before it expires (1..1439)',
+  },
+  {
+    name: 'subnet-lease-ttl',
+    kind: 'int',
+    def: 86400,
+    arg: 'SECONDS',
+    help: 'lease TTL (weft extension; flannel uses 24 h); at or below the margin, renew at half the TTL',
+  },
   { name: 'ip-masq', kind: 'bool', def: false, help: 'install masquerade rules for traffic leaving the overlay' },
   { name: 'ip-masq-fully-random-disable', kind: 'bool', def: false, help: 'do not add --random-fully to MASQUERADE rules' },
   { name: 'iptables-resync', kind: 'int', def: 5, arg: 'SECONDS', help: 'check the iptables rules every this many seconds' },
@@ -35,17 +52,48 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'healthz-ip', kind: 'string', def: '0.0.0.0', arg: 'IP', help: 'health server address' },
   { name: 'healthz-port', kind: 'int', def: 0, arg: 'PORT', help: 'health server port (/healthz, /readyz, /metrics); 0 disables it' },
   { name: 'queues', kind: 'int', arg: 'N', help: 'data plane queues (default min(cores, 4))' },
-  { name: 'table-path', kind: 'string', arg: 'PATH', help: 'shared-memory table file (default unique per namespace and device under /dev/shm)' },
+  {
+    name: 'table-path',
+    kind: 'string',
+    arg: 'PATH',
+    help: 'shared-memory table file (default unique per namespace and device under /dev/shm)',
+  },
   { name: 'persist', kind: 'bool', def: true, help: 'keep the TUN device and table across restarts' },
-  { name: 'allow-unknown-peers', kind: 'bool', def: false, help: 'accept encapsulated traffic from addresses that are no lease\'s PublicIP (NAT)' },
-  { name: 'check-inner-source', kind: 'bool', def: false, help: 'accept a decapsulated packet only if its inner source lies in the lease of the peer that sent it' },
+  {
+    name: 'allow-unknown-peers',
+    kind: 'bool',
+    def: false,
+    help: "accept encapsulated traffic from addresses that are no lease's PublicIP (NAT)",
+  },
+  {
+    name: 'check-inner-source',
+    kind: 'bool',
+    def: false,
+    help: 'accept a decapsulated packet only if its inner source lies in the lease of the peer that sent it',
+  },
   { name: 'log-level', kind: 'string', def: 'info', arg: 'LEVEL', help: 'debug, info, warn or error' },
   { name: 'v', kind: 'int', def: 0, help: 'flanneld verbosity; 1 or more means --log-level=debug' },
-  { name: 'kube-subnet-mgr', kind: 'bool', def: false, help: 'Kubernetes mode: the lease is the node\'s podCIDR, peers are the nodes\' flannel annotations' },
-  { name: 'kube-api-url', kind: 'string', arg: 'URL', help: 'Kubernetes API server URL (overrides the kubeconfig\'s; default in-cluster)' },
+  {
+    name: 'kube-subnet-mgr',
+    kind: 'bool',
+    def: false,
+    help: "Kubernetes mode: the lease is the node's podCIDR, peers are the nodes' flannel annotations",
+  },
+  { name: 'kube-api-url', kind: 'string', arg: 'URL', help: "Kubernetes API server URL (overrides the kubeconfig's; default in-cluster)" },
   { name: 'kubeconfig-file', kind: 'string', arg: 'FILE', help: 'kubeconfig file (default: in-cluster service account)' },
-  { name: 'kube-annotation-prefix', kind: 'string', def: 'flannel.alpha.coreos.com', arg: 'PREFIX', help: 'prefix of the node annotations' },
-  { name: 'set-node-network-unavailable', kind: 'bool', def: true, help: 'set the NetworkUnavailable=False node condition once ready (Kubernetes mode)' },
+  {
+    name: 'kube-annotation-prefix',
+    kind: 'string',
+    def: 'flannel.alpha.coreos.com',
+    arg: 'PREFIX',
+    help: 'prefix of the node annotations',
+  },
+  {
+    name: 'set-node-network-unavailable',
+    kind: 'bool',
+    def: true,
+    help: 'set the NetworkUnavailable=False node condition once ready (Kubernetes mode)',
+  },
 ];
 
 export const RUN_USAGE = `Usage: weft run [flags]
@@ -69,7 +117,8 @@ export function exitCodeFor(err: unknown): number {
 export function errorFields(err: unknown): Record<string, unknown> {
   if (!(err instanceof WeftError)) return {};
   const out: Record<string, unknown> = { code: err.code };
-  if (err.option !== undefined) out[err.code === ErrorCode.INVALID_CONFIG ? 'field' : 'flag'] = err.code === ErrorCode.INVALID_CONFIG ? err.option : `--${err.option}`;
+  if (err.option !== undefined)
+    out[err.code === ErrorCode.INVALID_CONFIG ? 'field' : 'flag'] = err.code === ErrorCode.INVALID_CONFIG ? err.option : `--${err.option}`;
   if (err.sysCode) out.errno = err.sysCode;
   return out;
 }
@@ -103,7 +152,10 @@ export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values']
   };
   const endpoints = str(v, 'etcd-endpoints');
   if (endpoints) {
-    const e = endpoints.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    const e = endpoints
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
     if (e.length === 0) throw usageError('--etcd-endpoints must list at least one URL', 'etcd-endpoints');
     const opt = (k: string): string | undefined => str(v, k);
     o.etcd = {
@@ -153,8 +205,9 @@ export async function runMain(argv: string[]): Promise<number> {
     }
     if (parsed.rest.length > 0) throw usageError(`weft run takes no arguments, got ${JSON.stringify(parsed.rest[0])}`);
     const v = parsed.values;
-    const level = (num(v, 'v') ?? 0) >= 1 ? 'debug' : str(v, 'log-level') ?? 'info';
-    if (!LOG_LEVELS.includes(level as LogLevel)) throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`, 'log-level');
+    const level = (num(v, 'v') ?? 0) >= 1 ? 'debug' : (str(v, 'log-level') ?? 'info');
+    if (!LOG_LEVELS.includes(level as LogLevel))
+      throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`, 'log-level');
     logger = new Logger(level as LogLevel);
     healthIp = str(v, 'healthz-ip') ?? '0.0.0.0';
     healthPort = num(v, 'healthz-port') ?? 0;

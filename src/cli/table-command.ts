@@ -13,7 +13,7 @@ import { errorFields, exitCodeFor } from './run-command';
 import { Logger } from './logger';
 
 const FLAGS: readonly FlagSpec[] = [
-  { name: 'table-path', kind: 'string', arg: 'PATH', help: 'the table file (default: this namespace\'s table under /dev/shm)' },
+  { name: 'table-path', kind: 'string', arg: 'PATH', help: "the table file (default: this namespace's table under /dev/shm)" },
   { name: 'device', kind: 'string', arg: 'NAME', help: 'find the default table of this device (flannel.1, flannel0, …)' },
   { name: 'json', kind: 'bool', def: false, help: 'print the design §10 JSON instead of a table' },
 ];
@@ -40,12 +40,22 @@ export function findTablePath(device?: string): string {
   if (found.length > 1) {
     throw usageError(`several weft tables in this namespace (${found.join(', ')}): choose one with --device or --table-path`, 'table-path');
   }
-  throw new WeftError(ErrorCode.TABLE, `no weft table found for this network namespace (looked for ${defaultTablePath('flannel.1')} and ${defaultTablePath('flannel0')}); is weft run running here? Give --table-path otherwise`);
+  throw new WeftError(
+    ErrorCode.TABLE,
+    `no weft table found for this network namespace (looked for ${defaultTablePath('flannel.1')} and ${defaultTablePath('flannel0')}); is weft run running here? Give --table-path otherwise`,
+  );
 }
 
 function pad(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function formatStats(s: DataPlaneStats): string {
@@ -55,7 +65,10 @@ export function formatStats(s: DataPlaneStats): string {
     `table ${s.tablePath}  layout v${s.layoutVersion}  generation ${s.generation}  entries ${s.entries.length}`,
     '',
   ];
-  const rows = [['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'BACKEND'], ...s.entries.map((e) => [e.subnet, e.publicIp, e.vtepMac ?? '-', e.backend ?? '-'])];
+  const rows = [
+    ['SUBNET', 'PUBLIC IP', 'VTEP MAC', 'BACKEND'],
+    ...s.entries.map((e) => [e.subnet, e.publicIp, e.vtepMac ?? '-', e.backend ?? '-']),
+  ];
   lines.push(pad(rows), '');
   lines.push(pad([['COUNTER', 'VALUE'], ...Object.entries(s.counters).map(([k, v]) => [k, String(v)])]), '');
   lines.push(pad([['DROP REASON', 'PACKETS'], ...Object.entries(s.drops).map(([k, v]) => [k, String(v)])]));

@@ -27,10 +27,7 @@ export function isJsonObject(value: JsonValue | undefined): value is { [key: str
  * Folds an object's keys onto the given field names (case-insensitive, last
  * one wins). Returns only the fields present, keyed by their canonical name.
  */
-export function foldFields<F extends string>(
-  obj: { [key: string]: JsonValue },
-  fields: readonly F[],
-): Partial<Record<F, JsonValue>> {
+export function foldFields<F extends string>(obj: { [key: string]: JsonValue }, fields: readonly F[]): Partial<Record<F, JsonValue>> {
   const byLower = new Map<string, F>(fields.map((f) => [f.toLowerCase(), f]));
   const out: Partial<Record<F, JsonValue>> = {};
   for (const [key, value] of Object.entries(obj)) {

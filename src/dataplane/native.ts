@@ -93,9 +93,7 @@ export interface NativeEngine {
   fatalErrno(): number;
 }
 
-export type CodecVerdict =
-  | { verdict: 'forward'; packet: Buffer }
-  | { verdict: Exclude<string, 'forward'>; packet?: undefined };
+export type CodecVerdict = { verdict: 'forward'; packet: Buffer } | { verdict: Exclude<string, 'forward'>; packet?: undefined };
 
 export interface NativeCodec {
   udpEncap(ip: Buffer): CodecVerdict;

@@ -120,8 +120,24 @@ const kMaxDirectBits = 20;
 const kDeviceName = /^[A-Za-z0-9_.-]{1,15}$/;
 
 const kKnown = new Set([
-  'backend', 'device', 'publicIp', 'network', 'subnet', 'port', 'vni', 'vtepMac', 'mtu', 'queues',
-  'tablePath', 'persist', 'allowUnknownPeers', 'checkInnerSource', 'configureDevice', 'socketBuffer', 'pollBudgetUs', 'offloads',
+  'backend',
+  'device',
+  'publicIp',
+  'network',
+  'subnet',
+  'port',
+  'vni',
+  'vtepMac',
+  'mtu',
+  'queues',
+  'tablePath',
+  'persist',
+  'allowUnknownPeers',
+  'checkInnerSource',
+  'configureDevice',
+  'socketBuffer',
+  'pollBudgetUs',
+  'offloads',
 ]);
 
 function int(name: string, value: unknown, min: number, max: number): number {
@@ -170,7 +186,8 @@ export function underlayMtu(ip: string): number | undefined {
 export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
   for (const key of Object.keys(options)) {
-    if (!kKnown.has(key)) throw invalidOption(`options.${key}`, 'absent (unknown option)', (options as unknown as Record<string, unknown>)[key]);
+    if (!kKnown.has(key))
+      throw invalidOption(`options.${key}`, 'absent (unknown option)', (options as unknown as Record<string, unknown>)[key]);
   }
   const backend = options.backend;
   if (backend !== 'udp' && backend !== 'vxlan') throw invalidOption('options.backend', '"udp" or "vxlan"', backend);
@@ -228,10 +245,8 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
   }
   if (mtu < 576) throw invalidOption('options.mtu', 'at least 576 (the underlay MTU is too small)', mtu);
 
-  const queues =
-    options.queues === undefined ? Math.min(availableParallelism(), 4) : int('queues', options.queues, 1, kMaxQueues);
-  const socketBuffer =
-    options.socketBuffer === undefined ? 4 << 20 : int('socketBuffer', options.socketBuffer, 65536, 1 << 30);
+  const queues = options.queues === undefined ? Math.min(availableParallelism(), 4) : int('queues', options.queues, 1, kMaxQueues);
+  const socketBuffer = options.socketBuffer === undefined ? 4 << 20 : int('socketBuffer', options.socketBuffer, 65536, 1 << 30);
   if (options.tablePath !== undefined && (typeof options.tablePath !== 'string' || !options.tablePath.startsWith('/'))) {
     throw invalidOption('options.tablePath', 'an absolute path', options.tablePath);
   }
@@ -241,7 +256,11 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
   const offloads = {} as Record<(typeof kOffloadOptions)[number], boolean>;
   for (const key of Object.keys(given)) {
     if (!(kOffloadOptions as readonly string[]).includes(key)) {
-      throw invalidOption(`options.offloads.${key}`, `absent (known: ${kOffloadOptions.join(', ')})`, (given as Record<string, unknown>)[key]);
+      throw invalidOption(
+        `options.offloads.${key}`,
+        `absent (known: ${kOffloadOptions.join(', ')})`,
+        (given as Record<string, unknown>)[key],
+      );
     }
   }
   for (const key of kOffloadOptions) offloads[key] = bool(`offloads.${key}`, given[key], true);

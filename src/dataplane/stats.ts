@@ -35,7 +35,7 @@ export function snapshot(native: NativeTable, tablePath: string): DataPlaneStats
   const backend = backendName(h.backend) ?? 'unknown';
   const offloads: Record<string, boolean> = {};
   kOffloadBits.forEach((name, bit) => {
-    offloads[name] = (h.offloads & 2 ** bit) !== 0;
+    offloads[name] = (h.offloads & (2 ** bit)) !== 0;
   });
   const stats: DataPlaneStats = {
     layoutVersion: h.layoutVersion,

@@ -20,7 +20,9 @@ interface IpAddrJson {
 export function kernelLinkOf(ip: string): KernelLink | undefined {
   let links: IpAddrJson[];
   try {
-    links = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as IpAddrJson[];
+    links = JSON.parse(
+      execFileSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+    ) as IpAddrJson[];
   } catch {
     return undefined;
   }
@@ -31,7 +33,9 @@ export function kernelLinkOf(ip: string): KernelLink | undefined {
 /** The IPv4 addresses of link `name` as the kernel has them ([] when none or `ip` cannot run). */
 export function kernelIpv4Of(name: string): string[] {
   try {
-    const links = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as IpAddrJson[];
+    const links = JSON.parse(
+      execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+    ) as IpAddrJson[];
     return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local!));
   } catch {
     return [];

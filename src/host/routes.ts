@@ -41,7 +41,8 @@ export async function listRoutes(run: CommandRunner = runCommand, dev?: string):
 }
 
 export async function replaceRoute(route: HostRoute, run: CommandRunner = runCommand): Promise<void> {
-  if (!isIPv4(route.gateway)) throw new WeftError(ErrorCode.HOST, `route gateway must be an IPv4 address, got ${JSON.stringify(route.gateway)}`);
+  if (!isIPv4(route.gateway))
+    throw new WeftError(ErrorCode.HOST, `route gateway must be an IPv4 address, got ${JSON.stringify(route.gateway)}`);
   await mustRun(run, 'ip', ['route', 'replace', formatCidr(route.dst), 'via', route.gateway, 'dev', route.dev]);
 }
 

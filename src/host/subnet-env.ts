@@ -118,7 +118,7 @@ export async function readSubnetEnv(path: string): Promise<SubnetEnvValues | und
 /** Removes subnet.env (`weft cleanup`); no error when it is already gone. */
 export async function removeSubnetEnv(path: string): Promise<void> {
   await unlink(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw new WeftError(ErrorCode.HOST, `cannot remove ${path}: ${err.message}`, { sysCode: err.code ?? 'EIO', cause: err });
+    if (err.code !== 'ENOENT')
+      throw new WeftError(ErrorCode.HOST, `cannot remove ${path}: ${err.message}`, { sysCode: err.code ?? 'EIO', cause: err });
   });
 }
-

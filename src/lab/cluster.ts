@@ -36,7 +36,12 @@ export class Cluster {
     this.sw = new Netns(`${label}sw`, ns);
     const hosts = Array.from({ length: n }, (_, i) => new Netns(`${label}${i + 1}`, ns));
     const ips = underlaySwitch(this.sw, hosts);
-    this.nodes = hosts.map((ns, i) => ({ ns, ip: ips[i]!, dir: join(this.dir, `n${i + 1}`), subnetFile: join(this.dir, `n${i + 1}`, 'subnet.env') }));
+    this.nodes = hosts.map((ns, i) => ({
+      ns,
+      ip: ips[i]!,
+      dir: join(this.dir, `n${i + 1}`),
+      subnetFile: join(this.dir, `n${i + 1}`, 'subnet.env'),
+    }));
   }
 
   /** Flags every node gets: its interface, subnet file, one queue. */

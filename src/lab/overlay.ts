@@ -55,9 +55,7 @@ export class WeftHost {
 
   async #call(op: string, arg?: unknown): Promise<unknown> {
     const id = this.#next++;
-    const reply = new Promise<{ ok: boolean; result?: unknown; error?: { message: string } }>((resolve) =>
-      this.#pending.set(id, resolve),
-    );
+    const reply = new Promise<{ ok: boolean; result?: unknown; error?: { message: string } }>((resolve) => this.#pending.set(id, resolve));
     this.#child.stdin!.write(JSON.stringify({ id, op, arg }) + '\n');
     const msg = await reply;
     if (!msg.ok) throw new Error(msg.error?.message ?? 'failed');

@@ -139,7 +139,8 @@ export class LeaseManager {
         }
         const fits = l.reservation ? isUsableReservation(config, l.subnet) : isCompatibleSubnet(config, l.subnet);
         if (fits) reused = l;
-        else if (l.reservation) taken.add(l.subnet); // an unusable reservation stays, and stays taken
+        else if (l.reservation)
+          taken.add(l.subnet); // an unusable reservation stays, and stays taken
         else await store.delete(l.subnet); // flannel: a stale lease of ours that no longer fits
       }
       if (reused) {
@@ -216,7 +217,11 @@ export class LeaseManager {
   #ownPut(stored: StoredLease): void {
     const own = this.#lease;
     if (!own || !sameLeaseAttrs(stored.attrs, own.attrs) || stored.reservation === own.reservation) return;
-    this.#lease = Object.freeze({ ...own, reservation: stored.reservation, expiresAt: stored.reservation ? null : stored.expiresAt ?? Date.now() + this.#ttl * 1000 });
+    this.#lease = Object.freeze({
+      ...own,
+      reservation: stored.reservation,
+      expiresAt: stored.reservation ? null : (stored.expiresAt ?? Date.now() + this.#ttl * 1000),
+    });
     this.#schedule();
   }
 

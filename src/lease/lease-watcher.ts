@@ -16,9 +16,7 @@ import type { Cidr } from '../net/cidr';
 import { sameLeaseAttrs } from '../store/lease-json';
 import { type StoreEvent, type StoredLease, subnetId } from '../store/lease-store';
 
-export type PeerEvent =
-  | { readonly type: 'added'; readonly lease: StoredLease }
-  | { readonly type: 'removed'; readonly lease: StoredLease };
+export type PeerEvent = { readonly type: 'added'; readonly lease: StoredLease } | { readonly type: 'removed'; readonly lease: StoredLease };
 
 export function acceptsBackend(own: BackendType, lease: StoredLease): boolean {
   if (own === 'udp') return true;

@@ -57,7 +57,11 @@ export function freeSubnets(config: NetworkConfig, taken: Iterable<Cidr> | Taken
 }
 
 /** One free subnet chosen uniformly among the first 100, or undefined when none is left. */
-export function pickFreeSubnet(config: NetworkConfig, taken: Iterable<Cidr> | TakenSet, random: () => number = Math.random): Cidr | undefined {
+export function pickFreeSubnet(
+  config: NetworkConfig,
+  taken: Iterable<Cidr> | TakenSet,
+  random: () => number = Math.random,
+): Cidr | undefined {
   const candidates = freeSubnets(config, taken);
   if (candidates.length === 0) return undefined;
   return candidates[Math.min(candidates.length - 1, Math.floor(random() * candidates.length))];

@@ -35,7 +35,7 @@ export function formatCidr(cidr: Cidr): string {
 }
 
 export function cidrContainsIp(cidr: Cidr, ip: number): boolean {
-  return ((ip & maskOf(cidr.prefixLen)) >>> 0) === cidr.ip;
+  return (ip & maskOf(cidr.prefixLen)) >>> 0 === cidr.ip;
 }
 
 /** True when `inner` lies wholly inside `outer`. */

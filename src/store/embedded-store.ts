@@ -106,8 +106,9 @@ export class EmbeddedStore implements LeaseStore {
     // An existing database needs no write to open: readers work while another
     // process holds the write lock (in WAL mode), so only writes wait for it.
     const existing = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get() !== undefined;
-    if (!existing) db.transaction(() => {
-      db.exec(`
+    if (!existing)
+      db.transaction(() => {
+        db.exec(`
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL,
           expires_at INTEGER, mod_revision INTEGER NOT NULL);
@@ -116,7 +117,7 @@ export class EmbeddedStore implements LeaseStore {
           type TEXT NOT NULL CHECK (type IN ('put', 'delete')), value TEXT, expires_at INTEGER);
         INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0), ('schema', ${kSchemaVersion});
       `);
-    }).immediate();
+      }).immediate();
     const schema = (db.prepare(`SELECT value FROM meta WHERE name = 'schema'`).get() as { value: number } | undefined)?.value;
     if (schema !== kSchemaVersion) {
       throw new WeftError(ErrorCode.STORE, `embedded store ${this.path} has schema version ${schema}, this weft reads ${kSchemaVersion}`);
@@ -133,17 +134,25 @@ export class EmbeddedStore implements LeaseStore {
       const code = (err as { code?: string }).code ?? '';
       const msg = (err as Error).message;
       if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-        throw new WeftError(ErrorCode.STORE, `embedded store ${this.path} is locked: another process held it for more than ${this.#busy} ms (${msg})`, {
-          recoverable: true,
-          sysCode: code,
-          cause: err,
-        });
+        throw new WeftError(
+          ErrorCode.STORE,
+          `embedded store ${this.path} is locked: another process held it for more than ${this.#busy} ms (${msg})`,
+          {
+            recoverable: true,
+            sysCode: code,
+            cause: err,
+          },
+        );
       }
       if (code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT')) {
-        throw new WeftError(ErrorCode.STORE, `embedded store ${this.path} is corrupted or not a weft database (${msg}); move it aside to start with an empty store`, {
-          sysCode: code,
-          cause: err,
-        });
+        throw new WeftError(
+          ErrorCode.STORE,
+          `embedded store ${this.path} is corrupted or not a weft database (${msg}); move it aside to start with an empty store`,
+          {
+            sysCode: code,
+            cause: err,
+          },
+        );
       }
       throw new WeftError(ErrorCode.STORE, `embedded store ${this.path}: ${msg}`, { sysCode: code || 'EIO', cause: err });
     }
@@ -220,7 +229,9 @@ export class EmbeddedStore implements LeaseStore {
       this.#db.transaction(() => {
         const revision = (this.#db.prepare(`SELECT value FROM meta WHERE name = 'revision'`).get() as { value: number }).value;
         const rows = this.#db
-          .prepare(`SELECT key, value, expires_at FROM kv WHERE key >= ? AND key < ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key`)
+          .prepare(
+            `SELECT key, value, expires_at FROM kv WHERE key >= ? AND key < ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key`,
+          )
           .all(`${this.#prefix}/subnets/`, `${this.#prefix}/subnets0`, this.#now()) as KvRow[];
         const leases = rows.map((r) => this.#toLease(r)).filter((l): l is StoredLease => l !== undefined);
         return { leases, revision };
@@ -254,7 +265,8 @@ export class EmbeddedStore implements LeaseStore {
   }
 
   async getConfig(): Promise<string | undefined> {
-    const row = this.#guard(() => this.#db.prepare(`SELECT value FROM kv WHERE key = ?`).get(configKey(this.#prefix))) as { value: string } | undefined;
+    const row = this.#guard(() => this.#db.prepare(`SELECT value FROM kv WHERE key = ?`).get(configKey(this.#prefix))) as
+      { value: string } | undefined;
     return row?.value;
   }
 
@@ -326,5 +338,6 @@ export class EmbeddedStore implements LeaseStore {
 }
 
 function checkTtl(ttlSec: number | null): void {
-  if (ttlSec !== null && !(Number.isFinite(ttlSec) && ttlSec > 0)) throw invalidOption('ttlSec', 'a positive number of seconds or null', ttlSec);
+  if (ttlSec !== null && !(Number.isFinite(ttlSec) && ttlSec > 0))
+    throw invalidOption('ttlSec', 'a positive number of seconds or null', ttlSec);
 }

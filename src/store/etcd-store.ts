@@ -187,7 +187,11 @@ export class EtcdStore implements LeaseStore {
 
     const open = (): void => {
       if (closed) return;
-      const w = this.#client.watch().prefix(subnetsPrefix(this.#prefix)).startRevision(String(last + 1)).watcher();
+      const w = this.#client
+        .watch()
+        .prefix(subnetsPrefix(this.#prefix))
+        .startRevision(String(last + 1))
+        .watcher();
       watcher = w;
       w.on('connected', () => {
         backoff = 100;

@@ -95,7 +95,8 @@ function fromKubeconfig(file: string, apiUrl: string | undefined): Credentials {
     return undefined;
   };
   const server = apiUrl ?? (typeof cluster.server === 'string' ? cluster.server : undefined);
-  if (!server) throw usage(`kubeconfig ${file}: cluster ${JSON.stringify(context.cluster)} has no server (or give --kube-api-url)`, 'kubeconfig-file');
+  if (!server)
+    throw usage(`kubeconfig ${file}: cluster ${JSON.stringify(context.cluster)} has no server (or give --kube-api-url)`, 'kubeconfig-file');
   const tokenFile = typeof user.tokenFile === 'string' ? path(user.tokenFile) : undefined;
   const token = typeof user.token === 'string' ? user.token : undefined;
   const creds: Credentials = {
@@ -211,7 +212,9 @@ export class KubeClient {
   /** One request; resolves with any HTTP status, rejects only when the server is unreachable. */
   request(method: string, path: string, body?: { contentType: string; data: string }, timeoutMs = 15_000): Promise<KubeResponse> {
     return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = body ? { 'Content-Type': body.contentType, 'Content-Length': String(Buffer.byteLength(body.data)) } : {};
+      const headers: Record<string, string> = body
+        ? { 'Content-Type': body.contentType, 'Content-Length': String(Buffer.byteLength(body.data)) }
+        : {};
       const req = this.#send()(this.#options(method, path, headers), (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -251,7 +254,8 @@ export class KubeClient {
     const msg = typeof st.message === 'string' ? st.message : typeof res.body === 'string' ? res.body.slice(0, 200) : '';
     const what = `${method} ${path.split('?')[0]}`;
     let line: string;
-    if (res.status === 401) line = `Kubernetes API ${this.server} refused the credentials (401 Unauthorized) for ${what}: check the token or client certificate`;
+    if (res.status === 401)
+      line = `Kubernetes API ${this.server} refused the credentials (401 Unauthorized) for ${what}: check the token or client certificate`;
     else if (res.status === 403) {
       line = `Kubernetes API ${this.server} forbids ${what} (403 Forbidden): the ClusterRole must grant verb "${need.verb}" on "${need.resource}"${msg ? ` (${msg})` : ''}`;
     } else line = `Kubernetes API ${this.server}: ${what} failed with ${res.status}${reason ? ` ${reason}` : ''}${msg ? `: ${msg}` : ''}`;
@@ -263,7 +267,11 @@ export class KubeClient {
    * Resolves when the server ends the stream (normal: watch again), rejects
    * on a non-2xx answer or a broken connection. abort() ends it early.
    */
-  watch(path: string, need: Permission, onEvent: (event: { type: string; object: unknown }) => void): { done: Promise<void>; abort: () => void } {
+  watch(
+    path: string,
+    need: Permission,
+    onEvent: (event: { type: string; object: unknown }) => void,
+  ): { done: Promise<void>; abort: () => void } {
     let abort = (): void => undefined;
     const done = new Promise<void>((resolve, reject) => {
       const req = this.#send()(this.#options('GET', path, {}), (res) => {

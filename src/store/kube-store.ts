@@ -69,16 +69,24 @@ export function annotationKeys(prefix: string = DEFAULT_ANNOTATION_PREFIX): Anno
   let p = prefix;
   const slashes = p.split('/').length - 1;
   if (slashes > 1) {
-    throw new WeftError(ErrorCode.INVALID_OPTION, `--kube-annotation-prefix ${JSON.stringify(prefix)}: subnet/kube: prefix can contain at most single slash`, {
-      option: 'kube-annotation-prefix',
-    });
+    throw new WeftError(
+      ErrorCode.INVALID_OPTION,
+      `--kube-annotation-prefix ${JSON.stringify(prefix)}: subnet/kube: prefix can contain at most single slash`,
+      {
+        option: 'kube-annotation-prefix',
+      },
+    );
   }
   if (slashes === 0) p += '/';
   else if (!p.endsWith('/') && !p.endsWith('-')) p += '-';
   if (!kPrefixRe.test(p)) {
-    throw new WeftError(ErrorCode.INVALID_OPTION, `--kube-annotation-prefix ${JSON.stringify(prefix)}: subnet/kube: prefix must match ${kPrefixRe.source}`, {
-      option: 'kube-annotation-prefix',
-    });
+    throw new WeftError(
+      ErrorCode.INVALID_OPTION,
+      `--kube-annotation-prefix ${JSON.stringify(prefix)}: subnet/kube: prefix must match ${kPrefixRe.source}`,
+      {
+        option: 'kube-annotation-prefix',
+      },
+    );
   }
   return {
     subnetKubeManaged: `${p}kube-subnet-manager`,
@@ -142,7 +150,9 @@ export class KubeStore implements LeaseStore {
     if (o.nodeName) this.#nodeName = o.nodeName;
     else if (env.NODE_NAME) this.#nodeName = env.NODE_NAME;
     else if (!env.POD_NAME || !env.POD_NAMESPACE) {
-      throw new WeftError(ErrorCode.USAGE, 'env variables POD_NAME and POD_NAMESPACE must be set (or NODE_NAME)', { option: 'kube-subnet-mgr' });
+      throw new WeftError(ErrorCode.USAGE, 'env variables POD_NAME and POD_NAMESPACE must be set (or NODE_NAME)', {
+        option: 'kube-subnet-mgr',
+      });
     }
   }
 
@@ -155,11 +165,16 @@ export class KubeStore implements LeaseStore {
   async nodeName(): Promise<string> {
     if (this.#nodeName) return this.#nodeName;
     const env = this.#o.env ?? process.env;
-    const pod = (await this.client.call('GET', `/api/v1/namespaces/${encodeURIComponent(env.POD_NAMESPACE!)}/pods/${encodeURIComponent(env.POD_NAME!)}`, kPods)) as {
+    const pod = (await this.client.call(
+      'GET',
+      `/api/v1/namespaces/${encodeURIComponent(env.POD_NAMESPACE!)}/pods/${encodeURIComponent(env.POD_NAME!)}`,
+      kPods,
+    )) as {
       spec?: { nodeName?: string };
     };
     const name = pod.spec?.nodeName;
-    if (!name) throw new WeftError(ErrorCode.STORE, `pod ${env.POD_NAMESPACE}/${env.POD_NAME} has no spec.nodeName yet`, { recoverable: true });
+    if (!name)
+      throw new WeftError(ErrorCode.STORE, `pod ${env.POD_NAMESPACE}/${env.POD_NAME} has no spec.nodeName yet`, { recoverable: true });
     this.#nodeName = name;
     return name;
   }
@@ -240,10 +255,20 @@ export class KubeStore implements LeaseStore {
   async setNetworkAvailable(now: Date = new Date()): Promise<void> {
     const t = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
     const cond = [
-      { type: 'NetworkUnavailable', status: 'False', lastHeartbeatTime: t, lastTransitionTime: t, reason: 'FlannelIsUp', message: 'Flannel is running on this node' },
+      {
+        type: 'NetworkUnavailable',
+        status: 'False',
+        lastHeartbeatTime: t,
+        lastTransitionTime: t,
+        reason: 'FlannelIsUp',
+        message: 'Flannel is running on this node',
+      },
     ];
     const body = `{"status":{"conditions":${JSON.stringify(cond)}}}`;
-    await this.client.call('PATCH', `/api/v1/nodes/${encodeURIComponent(await this.nodeName())}/status`, kPatch, { contentType: kStrategic, data: body });
+    await this.client.call('PATCH', `/api/v1/nodes/${encodeURIComponent(await this.nodeName())}/status`, kPatch, {
+      contentType: kStrategic,
+      data: body,
+    });
   }
 
   /** flannel removes nothing: a node's lease goes with the node. */
@@ -259,7 +284,11 @@ export class KubeStore implements LeaseStore {
   }
 
   async putConfig(): Promise<void> {
-    throw new WeftError(ErrorCode.USAGE, 'in Kubernetes mode the network config is the net-conf.json file (--net-config-path); it is not written', { option: 'net-config-path' });
+    throw new WeftError(
+      ErrorCode.USAGE,
+      'in Kubernetes mode the network config is the net-conf.json file (--net-config-path); it is not written',
+      { option: 'net-config-path' },
+    );
   }
 
   /** A node as a lease, or undefined when it does not count (not managed) or is malformed (skipped, reported once). */
@@ -291,7 +320,12 @@ export class KubeStore implements LeaseStore {
       return skip(`${this.keys.backendData} is not JSON: ${JSON.stringify(rawData.slice(0, 80))}`);
     }
     this.#skipped.delete(name);
-    let attrs: LeaseAttrs = { publicIp: ip, publicIpv6: null, ...(type ? { backendType: type } : {}), ...(data !== null ? { backendData: data } : {}) };
+    let attrs: LeaseAttrs = {
+      publicIp: ip,
+      publicIpv6: null,
+      ...(type ? { backendType: type } : {}),
+      ...(data !== null ? { backendData: data } : {}),
+    };
     // Our own node, published with public-ip-overwrite: it is still the lease we hold.
     if (name === this.#nodeName && this.#published && a[this.keys.backendPublicIpOverwrite] === ip) attrs = this.#published;
     return { subnet, lease: { subnet, attrs, reservation: true }, key: `${rawData}\n${type}\n${ip}` };
@@ -307,7 +341,10 @@ export class KubeStore implements LeaseStore {
   }
 
   async #listNodes(): Promise<{ rv: string; known: Map<string, Known> }> {
-    const list = (await this.client.call('GET', '/api/v1/nodes', kNodes)) as { metadata?: { resourceVersion?: string }; items?: KubeNode[] };
+    const list = (await this.client.call('GET', '/api/v1/nodes', kNodes)) as {
+      metadata?: { resourceVersion?: string };
+      items?: KubeNode[];
+    };
     return { rv: list.metadata?.resourceVersion ?? '', known: this.#index(list.items ?? []) };
   }
 
@@ -377,7 +414,10 @@ export class KubeStore implements LeaseStore {
             const object = ev.object as KubeNode & { code?: number };
             if (ev.type === 'ERROR') {
               if (object.code === 410) gone = true;
-              else opts.onError?.(new KubeApiError(`Kubernetes API watch error: ${JSON.stringify(ev.object).slice(0, 200)}`, object.code ?? 0, undefined));
+              else
+                opts.onError?.(
+                  new KubeApiError(`Kubernetes API watch error: ${JSON.stringify(ev.object).slice(0, 200)}`, object.code ?? 0, undefined),
+                );
               w.abort();
               return;
             }

@@ -74,7 +74,8 @@ export function decodeLeaseAttrs(text: string | Buffer): LeaseAttrs {
 /** `{"VNI":1,"VtepMAC":"…"}`: what a vxlan node publishes (VNI informational, MAC lower-case). */
 export function vxlanBackendData(vni: number, vtepMac: string): JsonValue {
   const mac = normalizeMac(vtepMac);
-  if (mac === undefined) throw new WeftError(ErrorCode.INVALID_OPTION, `vtepMac must be a MAC address, got ${JSON.stringify(vtepMac)}`, { option: 'vtepMac' });
+  if (mac === undefined)
+    throw new WeftError(ErrorCode.INVALID_OPTION, `vtepMac must be a MAC address, got ${JSON.stringify(vtepMac)}`, { option: 'vtepMac' });
   return { VNI: vni, VtepMAC: mac };
 }
 
@@ -92,7 +93,10 @@ export function leaseAttrsFor(
   publicIp: string,
   vxlan?: { vni: number; vtepMac: string },
 ): LeaseAttrs {
-  if (!isIPv4(publicIp)) throw new WeftError(ErrorCode.INVALID_OPTION, `publicIp must be an IPv4 address, got ${JSON.stringify(publicIp)}`, { option: 'publicIp' });
+  if (!isIPv4(publicIp))
+    throw new WeftError(ErrorCode.INVALID_OPTION, `publicIp must be an IPv4 address, got ${JSON.stringify(publicIp)}`, {
+      option: 'publicIp',
+    });
   switch (backend) {
     case 'udp':
       return Object.freeze({ publicIp, publicIpv6: null });

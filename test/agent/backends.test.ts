@@ -34,7 +34,7 @@ describe('udp backend, configured through FLANNELD_* variables, with --ip-masq; 
   });
   after(() => c?.destroy());
 
-  test('leases carry no BackendType (as flannel\'s udp), the device is flannel0 and subnet.env says MTU 1472, IPMASQ true', async () => {
+  test("leases carry no BackendType (as flannel's udp), the device is flannel0 and subnet.env says MTU 1472, IPMASQ true", async () => {
     const store = new EmbeddedStore({ dataDir });
     const { leases } = await store.list();
     await store.close();
@@ -42,8 +42,10 @@ describe('udp backend, configured through FLANNELD_* variables, with --ip-masq; 
       const l = leases.find((x) => formatCidr(x.subnet) === n.subnet)!;
       assert.equal(encodeLeaseAttrs(l.attrs), `{"PublicIP":"${n.ip}","PublicIPv6":null}`);
       assert.match(n.ns.ip('link', 'show', 'flannel0'), /mtu 1472/);
-      assert.equal(readFileSync(n.subnetFile, 'utf8'),
-        `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${n.subnet!.replace('.0/24', '.1/24')}\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n`);
+      assert.equal(
+        readFileSync(n.subnetFile, 'utf8'),
+        `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${n.subnet!.replace('.0/24', '.1/24')}\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n`,
+      );
       const s = JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats;
       const peer = c.nodes.find((p) => p !== n)!;
       assert.deepEqual(s.entries, [{ subnet: peer.subnet, publicIp: peer.ip, backend: 'udp' }]);
@@ -51,19 +53,27 @@ describe('udp backend, configured through FLANNELD_* variables, with --ip-masq; 
   });
 
   test('pods reach each other over udp, content checked', async () => {
-    const [a, b] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0]];
+    const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
     assert.equal(ping(a.ns, b.pod!, { src: a.pod!, count: 2 }), 2);
     assert.equal(ping(b.ns, a.pod!, { src: b.pod!, count: 2 }), 2);
     const r = await transfer(a.ns, b.ns, b.pod!, 4 << 20, { fromIp: a.pod! });
     assert.equal(r.serverSha256, r.sha256);
   });
 
-  test('flannel\'s masquerade and forward chains are installed, and reinstalled when flushed', async () => {
+  test("flannel's masquerade and forward chains are installed, and reinstalled when flushed", async () => {
     const n = c.nodes[0]!;
     const nat = n.ns.exec('iptables', '-t', 'nat', '-S', 'FLANNEL-POSTRTG');
-    assert.match(nat, new RegExp(`-A FLANNEL-POSTRTG -s ${n.subnet!.replace(/\./g, '\\.')} -d 10\\.244\\.0\\.0/16 -m comment --comment "flanneld masq" -j RETURN`));
+    assert.match(
+      nat,
+      new RegExp(
+        `-A FLANNEL-POSTRTG -s ${n.subnet!.replace(/\./g, '\\.')} -d 10\\.244\\.0\\.0/16 -m comment --comment "flanneld masq" -j RETURN`,
+      ),
+    );
     assert.match(nat, /-j MASQUERADE/);
-    assert.match(n.ns.exec('iptables', '-S', 'FLANNEL-FWD'), /-A FLANNEL-FWD -s 10\.244\.0\.0\/16 -m comment --comment "flanneld forward" -j ACCEPT/);
+    assert.match(
+      n.ns.exec('iptables', '-S', 'FLANNEL-FWD'),
+      /-A FLANNEL-FWD -s 10\.244\.0\.0\/16 -m comment --comment "flanneld forward" -j ACCEPT/,
+    );
     n.ns.exec('iptables', '-t', 'nat', '-F', 'FLANNEL-POSTRTG');
     await until(() => /MASQUERADE/.test(n.ns.exec('iptables', '-t', 'nat', '-S', 'FLANNEL-POSTRTG')), 12_000, 'rules resynced');
   });
@@ -81,7 +91,10 @@ describe('udp backend, configured through FLANNELD_* variables, with --ip-masq; 
     assert.ok(!existsSync(tablePath), 'table removed');
     assert.ok(!existsSync(n.subnetFile) && !existsSync(`${n.subnetFile}.weft.json`), 'files removed');
     const store = new EmbeddedStore({ dataDir });
-    assert.ok((await store.list()).leases.some((l) => formatCidr(l.subnet) === n.subnet), 'lease kept');
+    assert.ok(
+      (await store.list()).leases.some((l) => formatCidr(l.subnet) === n.subnet),
+      'lease kept',
+    );
     await store.close();
   });
 });
@@ -99,7 +112,7 @@ describe('host-gw backend', { skip }, () => {
   });
   after(() => c?.destroy());
 
-  test('routes each peer subnet via its PublicIP on the external interface; MTU is the interface\'s; pods reach each other', async () => {
+  test("routes each peer subnet via its PublicIP on the external interface; MTU is the interface's; pods reach each other", async () => {
     // Both directions' routes first: a reply needs the peer's route back.
     for (const n of c.nodes) {
       const peer = c.nodes.find((p) => p !== n)!;
@@ -113,8 +126,8 @@ describe('host-gw backend', { skip }, () => {
     }
   });
 
-  test('a stopped peer\'s route stays (flannel keeps routes); cleanup removes them', async () => {
-    const [a, b] = c.nodes as [typeof c.nodes[0], typeof c.nodes[0]];
+  test("a stopped peer's route stays (flannel keeps routes); cleanup removes them", async () => {
+    const [a, b] = c.nodes as [(typeof c.nodes)[0], (typeof c.nodes)[0]];
     assert.equal((await a.agent!.stop()).code, 0);
     assert.match(a.ns.ip('route', 'show'), new RegExp(`${b.subnet!.replace(/\./g, '\\.')} via ${b.ip}`));
     assert.equal(weftCli(a.ns, ['cleanup', '--subnet-file', a.subnetFile]).code, 0);

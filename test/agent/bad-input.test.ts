@@ -28,7 +28,11 @@ function assertNothingLeft(n: Node): void {
   assert.ok(!existsSync(n.subnetFile), 'no subnet.env');
   assert.ok(!existsSync(`${n.subnetFile}.weft.json`), 'no state file');
   const ino = n.ns.exec('stat', '-L', '-c', '%i', '/proc/self/ns/net').trim();
-  assert.deepEqual((existsSync('/dev/shm/weft') ? readdirSync('/dev/shm/weft') : []).filter((f) => f.startsWith(`${ino}-`)), [], 'no table file');
+  assert.deepEqual(
+    (existsSync('/dev/shm/weft') ? readdirSync('/dev/shm/weft') : []).filter((f) => f.startsWith(`${ino}-`)),
+    [],
+    'no table file',
+  );
 }
 
 function runOnce(n: Node, extra: string[], prefix: string[] = []): ReturnType<typeof weftCli> {
@@ -64,7 +68,11 @@ describe('weft run with bad input', { skip }, () => {
 
   test('no permission for the TUN device (CAP_NET_ADMIN dropped): exit 2, one error line, no device and no lease left', async () => {
     const dataDir = join(c.dir, 'd2');
-    const r = runOnce(n, ['--data-dir', dataDir, '--net-config-path', c.configFile], ['setpriv', '--inh-caps=-net_admin', '--bounding-set=-net_admin']);
+    const r = runOnce(
+      n,
+      ['--data-dir', dataDir, '--net-config-path', c.configFile],
+      ['setpriv', '--inh-caps=-net_admin', '--bounding-set=-net_admin'],
+    );
     assert.equal(r.code, 2, r.stderr);
     const errs = errorLines(r.stderr);
     assert.equal(errs.length, 1, r.stderr);
@@ -82,7 +90,17 @@ describe('weft run with bad input', { skip }, () => {
 
   test('a nonexistent --iface: exit 2, one error line naming --iface, nothing configured', () => {
     const dataDir = join(c.dir, 'd3');
-    const r = weftCli(n.ns, ['run', '--iface', 'nosuch0', '--subnet-file', n.subnetFile, '--data-dir', dataDir, '--net-config-path', c.configFile]);
+    const r = weftCli(n.ns, [
+      'run',
+      '--iface',
+      'nosuch0',
+      '--subnet-file',
+      n.subnetFile,
+      '--data-dir',
+      dataDir,
+      '--net-config-path',
+      c.configFile,
+    ]);
     assert.equal(r.code, 2, r.stderr);
     const errs = errorLines(r.stderr);
     assert.equal(errs.length, 1, r.stderr);
@@ -91,7 +109,7 @@ describe('weft run with bad input', { skip }, () => {
     assertNothingLeft(n);
   });
 
-  test('an unknown flag or a bad flag value: exit 2 with Go flag\'s wording', () => {
+  test("an unknown flag or a bad flag value: exit 2 with Go flag's wording", () => {
     const r1 = weftCli(n.ns, ['run', '--no-such-flag']);
     assert.equal(r1.code, 2);
     assert.match(r1.stderr, /flag provided but not defined: -no-such-flag/);

@@ -37,7 +37,7 @@ describe('three weft vxlan agents on one embedded data dir', { skip }, () => {
   });
   after(() => c?.destroy());
 
-  test('each agent holds a distinct lease, published in flannel\'s JSON with its data plane\'s VtepMAC', async () => {
+  test("each agent holds a distinct lease, published in flannel's JSON with its data plane's VtepMAC", async () => {
     const subnets = c.nodes.map((n) => n.subnet);
     assert.equal(new Set(subnets).size, 3, `leases: ${subnets.join(' ')}`);
     const store = new EmbeddedStore({ dataDir });
@@ -48,9 +48,12 @@ describe('three weft vxlan agents on one embedded data dir', { skip }, () => {
         const l = leases.find((x) => formatCidr(x.subnet) === n.subnet)!;
         assert.ok(l, `lease for ${n.subnet}`);
         const mac = vtepMacOf(l.attrs)!;
-        assert.equal(encodeLeaseAttrs(l.attrs), `{"PublicIP":"${n.ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`);
+        assert.equal(
+          encodeLeaseAttrs(l.attrs),
+          `{"PublicIP":"${n.ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`,
+        );
         const stats = JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats;
-        assert.equal(stats.vtepMac, mac, 'the published VtepMAC is the data plane\'s');
+        assert.equal(stats.vtepMac, mac, "the published VtepMAC is the data plane's");
         assert.equal(stats.subnet, n.subnet);
         assert.equal(stats.device, 'flannel.1');
       }
@@ -59,10 +62,13 @@ describe('three weft vxlan agents on one embedded data dir', { skip }, () => {
     }
   });
 
-  test('subnet.env matches flannel\'s format byte for byte', () => {
+  test("subnet.env matches flannel's format byte for byte", () => {
     for (const n of c.nodes) {
       const sub = n.subnet!.replace(/\.0\/24$/, '.1/24');
-      assert.equal(readFileSync(n.subnetFile, 'utf8'), `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${sub}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`);
+      assert.equal(
+        readFileSync(n.subnetFile, 'utf8'),
+        `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${sub}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`,
+      );
     }
   });
 
@@ -72,14 +78,17 @@ describe('three weft vxlan agents on one embedded data dir', { skip }, () => {
       const r = weftCli(n.ns, ['table', '--json']);
       assert.equal(r.code, 0, r.stderr);
       const stats = JSON.parse(r.stdout) as DataPlaneStats;
-      const want = c.nodes.filter((p) => p !== n).map((p) => ({ subnet: p.subnet!, publicIp: p.ip, vtepMac: macs.get(p.subnet)!, backend: 'vxlan' }));
+      const want = c.nodes
+        .filter((p) => p !== n)
+        .map((p) => ({ subnet: p.subnet!, publicIp: p.ip, vtepMac: macs.get(p.subnet)!, backend: 'vxlan' }));
       want.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', { numeric: true }));
       const got = [...stats.entries].sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', { numeric: true }));
       assert.deepEqual(got, want);
       assert.equal(typeof stats.drops.noRoute, 'number');
       const text = weftCli(n.ns, ['table']);
       assert.equal(text.code, 0);
-      for (const p of want) assert.match(text.stdout, new RegExp(`${p.subnet.replace(/\./g, '\\.')}\\s+${p.publicIp.replace(/\./g, '\\.')}\\s+${p.vtepMac}`));
+      for (const p of want)
+        assert.match(text.stdout, new RegExp(`${p.subnet.replace(/\./g, '\\.')}\\s+${p.publicIp.replace(/\./g, '\\.')}\\s+${p.vtepMac}`));
     }
   });
 
@@ -102,7 +111,7 @@ describe('three weft vxlan agents on one embedded data dir', { skip }, () => {
     }
   });
 
-  test('/healthz, /readyz and /metrics answer with flannel\'s texts and the table figures', () => {
+  test("/healthz, /readyz and /metrics answer with flannel's texts and the table figures", () => {
     const n = c.nodes[0]!;
     assert.deepEqual(httpGet(n.ns, 'http://127.0.0.1:8081/healthz'), { status: 200, body: 'flanneld is running' });
     assert.deepEqual(httpGet(n.ns, 'http://127.0.0.1:8081/readyz'), { status: 200, body: 'flanneld is ready' });
@@ -121,7 +130,10 @@ describe('three weft vxlan agents on one embedded data dir', { skip }, () => {
     assert.ok(ms < 2000, `took ${ms} ms`);
     const store = new EmbeddedStore({ dataDir });
     try {
-      assert.ok((await store.list()).leases.some((l) => formatCidr(l.subnet) === n.subnet), 'lease kept');
+      assert.ok(
+        (await store.list()).leases.some((l) => formatCidr(l.subnet) === n.subnet),
+        'lease kept',
+      );
     } finally {
       await store.close();
     }

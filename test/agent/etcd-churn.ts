@@ -15,14 +15,19 @@ const initial = Number(initialArg);
 const rate = Number(rateArg);
 const durationMs = Number(msArg);
 const store = new EtcdStore({ endpoints: [endpoint!] });
-const macOf = (i: number): string => `0e:5a:${[(i >> 16) & 255, (i >> 8) & 255, i & 255, 0].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+const macOf = (i: number): string =>
+  `0e:5a:${[(i >> 16) & 255, (i >> 8) & 255, i & 255, 0].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 const subnetOf = (i: number): string => `10.${100 + (i >> 8)}.${i & 255}.0/24`;
 const live = new Set<string>();
 let next = 0;
 
 async function add(): Promise<void> {
   const i = next++;
-  await store.put(parseCidr(subnetOf(i), { strict: true })!, leaseAttrsFor('vxlan', `198.18.0.${200 + (i % 50)}`, { vni: 1, vtepMac: macOf(i) }), null);
+  await store.put(
+    parseCidr(subnetOf(i), { strict: true })!,
+    leaseAttrsFor('vxlan', `198.18.0.${200 + (i % 50)}`, { vni: 1, vtepMac: macOf(i) }),
+    null,
+  );
   live.add(subnetOf(i));
 }
 async function removeOne(): Promise<void> {

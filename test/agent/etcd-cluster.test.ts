@@ -38,7 +38,7 @@ describe('three weft vxlan agents on etcd', { skip }, () => {
     await etcd?.stop();
   });
 
-  test('leases are flannel\'s keys and JSON, each on its own 24 h etcd lease', () => {
+  test("leases are flannel's keys and JSON, each on its own 24 h etcd lease", () => {
     const kvs = etcd.getPrefix(`${kPrefix}/subnets/`);
     assert.equal(kvs.length, 3);
     const leases = new Set<string>();
@@ -58,10 +58,12 @@ describe('three weft vxlan agents on etcd', { skip }, () => {
     assert.equal(leases.size, 3);
   });
 
-  test('subnet.env is flannel\'s, byte for byte', () => {
+  test("subnet.env is flannel's, byte for byte", () => {
     for (const n of c.nodes) {
-      assert.equal(readFileSync(n.subnetFile, 'utf8'),
-        `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${n.subnet!.replace('.0/24', '.1/24')}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`);
+      assert.equal(
+        readFileSync(n.subnetFile, 'utf8'),
+        `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=${n.subnet!.replace('.0/24', '.1/24')}\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`,
+      );
     }
   });
 

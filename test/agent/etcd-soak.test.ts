@@ -48,14 +48,21 @@ describe(`etcd soak: ${kInitial} leases and churn at ${kRate}/s for ${kChurnMs /
   });
 
   test('table equals the store after the last change; RSS flat', async () => {
-    const churn = c.sw.spawn(process.execPath, [join(__dirname, 'etcd-churn.js'), etcd.endpoint, String(kInitial), String(kRate), String(kChurnMs)]);
+    const churn = c.sw.spawn(process.execPath, [
+      join(__dirname, 'etcd-churn.js'),
+      etcd.endpoint,
+      String(kInitial),
+      String(kRate),
+      String(kChurnMs),
+    ]);
     let stderr = '';
     churn.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const lines = createInterface({ input: churn.stdout! });
-    const next = (): Promise<string> => new Promise((resolve, reject) => {
-      lines.once('line', resolve);
-      churn.once('exit', (code) => reject(new Error(`etcd-churn exited ${code}: ${stderr}`)));
-    });
+    const next = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        lines.once('line', resolve);
+        churn.once('exit', (code) => reject(new Error(`etcd-churn exited ${code}: ${stderr}`)));
+      });
     assert.equal(await next(), 'ready');
     const [a] = c.nodes as [Node];
     c.start(a, ['--etcd-endpoints', etcd.endpoint]);
@@ -69,7 +76,10 @@ describe(`etcd soak: ${kInitial} leases and churn at ${kRate}/s for ${kChurnMs /
     const t0 = Date.now();
     let rssWarm = 0;
     let finished = false;
-    void done.then(() => (finished = true), () => (finished = true));
+    void done.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
     while (!finished) {
       await new Promise((r) => setTimeout(r, 1000));
       if (!finished) rss.push(rssKb(pid));
@@ -79,19 +89,25 @@ describe(`etcd soak: ${kInitial} leases and churn at ${kRate}/s for ${kChurnMs /
     const tEnd = Date.now();
     const rssEnd = rssKb(pid);
     const want = new Set(result.live);
-    await until(() => {
-      const have = subnetsOf(a);
-      return have.size === want.size && [...want].every((s) => have.has(s));
-    }, 20_000, 'table equals the store');
+    await until(
+      () => {
+        const have = subnetsOf(a);
+        return have.size === want.size && [...want].every((s) => have.has(s));
+      },
+      20_000,
+      'table equals the store',
+    );
     const convergeMs = Date.now() - tEnd;
     const stored = etcd.getPrefix(`${kPrefix}/subnets/`).length;
     const growth = (rssEnd - rssWarm) / rssWarm;
-    process.stdout.write(`# etcd soak: ${kInitial} leases + ${result.ops} ops in ${(result.ms / 1000).toFixed(1)} s (${(result.ops / (result.ms / 1000)).toFixed(0)}/s), ` +
-      `table ${want.size} entries = the store (${stored} keys incl. ours) ${convergeMs} ms after the last change (table read via weft table)\n` +
-      `# RSS: start ${rss[0]} kB, after warm-up ${rssWarm} kB, end ${rssEnd} kB (${(growth * 100).toFixed(1)} %), max ${Math.max(...rss)} kB; ` +
-      `store warnings ${a.agent!.stderr.split('\n').filter((l) => / level=warn .*store/.test(l)).length}\n`);
+    process.stdout.write(
+      `# etcd soak: ${kInitial} leases + ${result.ops} ops in ${(result.ms / 1000).toFixed(1)} s (${(result.ops / (result.ms / 1000)).toFixed(0)}/s), ` +
+        `table ${want.size} entries = the store (${stored} keys incl. ours) ${convergeMs} ms after the last change (table read via weft table)\n` +
+        `# RSS: start ${rss[0]} kB, after warm-up ${rssWarm} kB, end ${rssEnd} kB (${(growth * 100).toFixed(1)} %), max ${Math.max(...rss)} kB; ` +
+        `store warnings ${a.agent!.stderr.split('\n').filter((l) => / level=warn .*store/.test(l)).length}\n`,
+    );
 
-    assert.ok(result.ops >= (kRate * kChurnMs) / 1000 * 0.9, `only ${result.ops} ops`);
+    assert.ok(result.ops >= ((kRate * kChurnMs) / 1000) * 0.9, `only ${result.ops} ops`);
     assert.equal(stored, want.size + 1, 'the store holds the fake leases and ours');
     assert.ok(growth < 0.3, `RSS grew ${(growth * 100).toFixed(1)} % (${rssWarm} → ${rssEnd} kB)`);
     assert.ok(a.agent!.running);

@@ -68,15 +68,20 @@ describe('the lease watch on a healthy etcd stays open', { skip }, () => {
     await late.agent!.waitReady(30_000);
     c.learn(late);
     const table = JSON.parse(weftCli(a.ns, ['table', '--json']).stdout) as DataPlaneStats;
-    process.stdout.write(`# etcd watch: ${polls} /readyz polls in ${((tJoin - t0) / 1000).toFixed(1)} s, ${bad.length} not 200; ` +
-      `${warnings.length} store warnings; watch opened ${opened}×; new peer in A's table ${applyMs} ms after its lease was acquired ` +
-      `(log polled every 50 ms)\n`);
+    process.stdout.write(
+      `# etcd watch: ${polls} /readyz polls in ${((tJoin - t0) / 1000).toFixed(1)} s, ${bad.length} not 200; ` +
+        `${warnings.length} store warnings; watch opened ${opened}×; new peer in A's table ${applyMs} ms after its lease was acquired ` +
+        `(log polled every 50 ms)\n`,
+    );
 
     assert.deepEqual(warnings, [], 'no store warning on a healthy etcd');
     assert.deepEqual(bad, [], '/readyz 200 at every poll');
     assert.ok(polls >= (kHealthyMs / kPollMs) * 0.5, `only ${polls} polls`);
     assert.equal(opened, 1, 'the watch opened exactly once');
     assert.ok(applyMs < 1000, `the new peer took ${applyMs} ms to reach the table`);
-    assert.ok(table.entries.some((e) => e.subnet === late.subnet), `${late.subnet} in ${table.entries.map((e) => e.subnet).join(' ')}`);
+    assert.ok(
+      table.entries.some((e) => e.subnet === late.subnet),
+      `${late.subnet} in ${table.entries.map((e) => e.subnet).join(' ')}`,
+    );
   });
 });

@@ -32,7 +32,12 @@ describe('flag parsing as flanneld', () => {
   });
 
   test('FLANNELD_<NAME> applies only to flags not given on the command line', () => {
-    const env = { FLANNELD_IFACE: 'eth9', FLANNELD_IP_MASQ: 'true', FLANNELD_SUBNET_LEASE_RENEW_MARGIN: '30', FLANNELD_PUBLIC_IP: '9.9.9.9' };
+    const env = {
+      FLANNELD_IFACE: 'eth9',
+      FLANNELD_IP_MASQ: 'true',
+      FLANNELD_SUBNET_LEASE_RENEW_MARGIN: '30',
+      FLANNELD_PUBLIC_IP: '9.9.9.9',
+    };
     const p = parse(['--public-ip', '1.2.3.4'], env);
     assert.deepEqual(p.values.iface, ['eth9']);
     assert.equal(p.values['ip-masq'], true);
@@ -46,7 +51,7 @@ describe('flag parsing as flanneld', () => {
     assert.deepEqual(parse(['--', '--iface']).rest, ['--iface']);
   });
 
-  test('errors use Go\'s wording, name the flag and exit with 2', () => {
+  test("errors use Go's wording, name the flag and exit with 2", () => {
     const cases: [string[], RegExp][] = [
       [['--nope'], /^flag provided but not defined: -nope$/],
       [['--healthz-port'], /^flag needs an argument: -healthz-port$/],
@@ -54,7 +59,10 @@ describe('flag parsing as flanneld', () => {
       [['--ip-masq=maybe'], /^invalid boolean value "maybe" for flag -ip-masq: parse error$/],
     ];
     for (const [argv, re] of cases) {
-      assert.throws(() => parse(argv), (err: WeftError) => re.test(err.message) && exitCodeFor(err) === 2 && err.code === ErrorCode.USAGE);
+      assert.throws(
+        () => parse(argv),
+        (err: WeftError) => re.test(err.message) && exitCodeFor(err) === 2 && err.code === ErrorCode.USAGE,
+      );
     }
   });
 

@@ -92,10 +92,14 @@ describe('lease lifecycle (embedded store, 4 s TTL)', { skip }, () => {
     await until(() => !hasEntry(a, '10.244.200.0/24'), 5000, 'expired lease removed');
   });
 
-  test('the agent\'s own lease deleted by an operator is re-acquired on the same subnet', async () => {
+  test("the agent's own lease deleted by an operator is re-acquired on the same subnet", async () => {
     const [a, b] = c.nodes as [Node, Node];
     await store.delete(cidr(b.subnet!));
-    await until(async () => (await store.list()).leases.some((l) => formatCidr(l.subnet) === b.subnet && l.attrs.publicIp === b.ip), 5000, 're-acquired');
+    await until(
+      async () => (await store.list()).leases.some((l) => formatCidr(l.subnet) === b.subnet && l.attrs.publicIp === b.ip),
+      5000,
+      're-acquired',
+    );
     await until(() => hasEntry(a, b.subnet!), 3000, 'peer sees it again');
     assert.ok(b.agent!.running);
     assert.equal(ping(a.ns, b.pod!, { src: a.pod!, count: 2 }), 2);
@@ -135,7 +139,11 @@ describe('two agents racing for the last free subnet', { skip }, () => {
       const dataDir = join(c.dir, `data${round}`);
       for (const n of c.nodes) rmSync(n.subnetFile, { force: true });
       const agents = c.nodes.map((n) => c.start(n, ['--data-dir', dataDir, '--net-config-path', c.configFile]));
-      await until(() => agents.some((a) => / msg=ready /.test(a.stderr)) && agents.some((a) => !a.running), 20_000, 'one ready, one exited');
+      await until(
+        () => agents.some((a) => / msg=ready /.test(a.stderr)) && agents.some((a) => !a.running),
+        20_000,
+        'one ready, one exited',
+      );
       const winner = agents.find((a) => a.running)!;
       const loser = agents.find((a) => !a.running)!;
       assert.equal(loser.exitCode, 1, loser.stderr);
@@ -143,7 +151,10 @@ describe('two agents racing for the last free subnet', { skip }, () => {
       const s = new EmbeddedStore({ dataDir });
       const { leases } = await s.list();
       await s.close();
-      assert.deepEqual(leases.map((l) => formatCidr(l.subnet)), ['10.244.7.0/24']);
+      assert.deepEqual(
+        leases.map((l) => formatCidr(l.subnet)),
+        ['10.244.7.0/24'],
+      );
       const w = c.nodes[agents.indexOf(winner)]!;
       assert.equal(leases[0]!.attrs.publicIp, w.ip);
       assert.match(readFileSync(w.subnetFile, 'utf8'), /FLANNEL_SUBNET=10\.244\.7\.1\/24/);

@@ -35,8 +35,12 @@ describe('mixed cluster: two weft vxlan agents and a kernel-VXLAN flanneld node'
     kernel = c.nodes[2]!;
     // The "flanneld" node: its lease exactly as flanneld writes it, then its flannel.1.
     const lease = etcd.grant(86400);
-    etcd.ctl('put', `--lease=${lease}`, `${kPrefix}/subnets/${kKernelSubnet.replace('/', '-')}`,
-      `{"PublicIP":"${kernel.ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${kKernelMac}"}}`);
+    etcd.ctl(
+      'put',
+      `--lease=${lease}`,
+      `${kPrefix}/subnets/${kKernelSubnet.replace('/', '-')}`,
+      `{"PublicIP":"${kernel.ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${kKernelMac}"}}`,
+    );
     kernelVxlanNode(kernel.ns, { publicIp: kernel.ip, subnet: kKernelSubnet, mac: kKernelMac });
     kernel.subnet = kKernelSubnet;
     kernel.pod = '10.244.99.5';
@@ -59,12 +63,16 @@ describe('mixed cluster: two weft vxlan agents and a kernel-VXLAN flanneld node'
     await etcd?.stop();
   });
 
-  test('the weft nodes program the kernel node\'s lease from etcd', async () => {
+  test("the weft nodes program the kernel node's lease from etcd", async () => {
     for (const n of weft) {
-      await until(() => {
-        const s = JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats;
-        return s.entries.some((e) => e.subnet === kKernelSubnet && e.publicIp === kernel.ip && e.vtepMac === kKernelMac);
-      }, 5000, 'kernel lease in the weft table');
+      await until(
+        () => {
+          const s = JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats;
+          return s.entries.some((e) => e.subnet === kKernelSubnet && e.publicIp === kernel.ip && e.vtepMac === kKernelMac);
+        },
+        5000,
+        'kernel lease in the weft table',
+      );
     }
   });
 
@@ -76,7 +84,10 @@ describe('mixed cluster: two weft vxlan agents and a kernel-VXLAN flanneld node'
 
   test('checked transfers cross between weft and the kernel node both ways', async () => {
     for (const w of weft) {
-      for (const [from, to] of [[w, kernel], [kernel, w]] as const) {
+      for (const [from, to] of [
+        [w, kernel],
+        [kernel, w],
+      ] as const) {
         const r = await transfer(from.ns, to.ns, to.pod!, 8 << 20, { fromIp: from.pod! });
         assert.equal(r.serverBytes, 8 << 20);
         assert.equal(r.serverSha256, r.sha256, `${from.pod} → ${to.pod} content differs`);

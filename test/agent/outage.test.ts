@@ -88,7 +88,11 @@ describe('store outages: three weft vxlan agents on etcd', { skip }, () => {
     const x = await transfer(a.ns, d.ns, d.pod!, 8 << 20, { fromIp: a.pod! });
     assert.equal(x.serverSha256, x.sha256);
     assert.equal(x.serverBytes, 8 << 20);
-    assert.deepEqual(c.nodes.map((n) => tableOf(n).entries), tables, 'tables kept during the outage');
+    assert.deepEqual(
+      c.nodes.map((n) => tableOf(n).entries),
+      tables,
+      'tables kept during the outage',
+    );
     await new Promise((r) => setTimeout(r, Math.max(0, t0 + kOutageMs - Date.now())));
     for (const n of c.nodes) assert.equal(readyz(n).status, 503, 'still not ready at the end of the outage');
     const outageMs = Date.now() - t0;
@@ -97,8 +101,10 @@ describe('store outages: three weft vxlan agents on etcd', { skip }, () => {
     for (const n of c.nodes) await until(() => readyz(n).status === 200, 30_000, `${n.ip} ready again`);
     const backMs = Date.now() - t1;
     const results = await Promise.all(streams.map((s) => s.stop()));
-    process.stdout.write(`# etcd outage ${outageMs} ms: pings ${results.map((r) => `${r.received}/${r.sent} (longest gap ${r.longestGapMs} ms)`).join(', ')}; ` +
-      `transfer ${(x.bytes / 1e6).toFixed(1)} MB checked at ${x.gbps.toFixed(2)} Gbit/s; all ready ${backMs} ms after etcd returned\n`);
+    process.stdout.write(
+      `# etcd outage ${outageMs} ms: pings ${results.map((r) => `${r.received}/${r.sent} (longest gap ${r.longestGapMs} ms)`).join(', ')}; ` +
+        `transfer ${(x.bytes / 1e6).toFixed(1)} MB checked at ${x.gbps.toFixed(2)} Gbit/s; all ready ${backMs} ms after etcd returned\n`,
+    );
     for (const r of results) {
       assert.ok(r.sent > 1000, `sent ${r.sent}`);
       assert.ok(r.lost <= 2, `lost ${r.lost} of ${r.sent} pings during the outage`);
@@ -112,7 +118,11 @@ describe('store outages: three weft vxlan agents on etcd', { skip }, () => {
     const retries = (a.agent!.stderr.match(/store error during/g) ?? []).length;
     assert.ok(retries < 40, `${retries} store error lines for a 30 s outage`);
     assert.equal(etcd.getPrefix(`${kPrefix}/subnets/`).length, 4, 'three node leases and the fake one survived');
-    assert.deepEqual(c.nodes.map((n) => tableOf(n).entries), tables, 'tables unchanged after the outage');
+    assert.deepEqual(
+      c.nodes.map((n) => tableOf(n).entries),
+      tables,
+      'tables unchanged after the outage',
+    );
   });
 
   test('a lease added and one deleted while an agent is cut off from etcd: seen once it reconnects, no event missed', async () => {
@@ -139,7 +149,9 @@ describe('store outages: three weft vxlan agents on etcd', { skip }, () => {
       const ms = Date.now() - t0;
       await until(() => readyz(a).status === 200, 30_000, 'ready again');
       const r = await stream.stop();
-      process.stdout.write(`# cut-off agent applied the add and the delete ${ms} ms after reconnecting; pings to it during the cut-off ${r.received}/${r.sent}\n`);
+      process.stdout.write(
+        `# cut-off agent applied the add and the delete ${ms} ms after reconnecting; pings to it during the cut-off ${r.received}/${r.sent}\n`,
+      );
       assert.ok(r.lost <= 2, `lost ${r.lost} of ${r.sent}`);
       assert.deepEqual(subnetsOf(a).sort(), [added, b.subnet!, d.subnet!].sort());
       assert.match(a.agent!.stderr, new RegExp(`msg="peer removed" subnet=${gone.replace(/\./g, '\\.')}`));
@@ -159,7 +171,16 @@ describe('store outages: embedded store locked or corrupted', { skip }, () => {
   let c: Cluster;
   let dataDir: string;
   let locker: ChildProcess | undefined;
-  const args = (): string[] => ['--data-dir', dataDir, '--net-config-path', c.configFile, '--healthz-ip', '127.0.0.1', '--healthz-port', '8081'];
+  const args = (): string[] => [
+    '--data-dir',
+    dataDir,
+    '--net-config-path',
+    c.configFile,
+    '--healthz-ip',
+    '127.0.0.1',
+    '--healthz-port',
+    '8081',
+  ];
 
   before(async () => {
     c = new Cluster('emb', 3, kConfig);
@@ -180,12 +201,19 @@ describe('store outages: embedded store locked or corrupted', { skip }, () => {
     const dbPath = join(dataDir, EMBEDDED_DB_FILE);
     const leasesBefore = await listLeases(dataDir);
     // Another process holds an exclusive transaction until told to let go.
-    locker = spawn(process.execPath, ['-e', `
+    locker = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const db = new (require(${JSON.stringify(require.resolve('better-sqlite3'))}))(${JSON.stringify(dbPath)});
       db.exec('BEGIN EXCLUSIVE');
       process.stdout.write('locked\\n');
       process.stdin.on('data', () => { db.exec('COMMIT'); db.close(); process.exit(0); });
-    `], { stdio: ['pipe', 'pipe', 'inherit'] });
+    `,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     await new Promise<void>((resolve, reject) => {
       locker!.stdout!.once('data', () => resolve());
       locker!.once('exit', (code) => reject(new Error(`locker exited ${code}`)));
@@ -220,7 +248,19 @@ describe('store outages: embedded store locked or corrupted', { skip }, () => {
     const bad = join(c.dir, 'corrupt');
     mkdirSync(bad, { recursive: true });
     writeFileSync(join(bad, EMBEDDED_DB_FILE), Buffer.concat([Buffer.from('this is not a database '), Buffer.alloc(8192, 0xa5)]));
-    const r = weftCli(n.ns, ['run', '--iface', 'ul', '--subnet-file', n.subnetFile, '--queues', '1', '--data-dir', bad, '--net-config-path', c.configFile]);
+    const r = weftCli(n.ns, [
+      'run',
+      '--iface',
+      'ul',
+      '--subnet-file',
+      n.subnetFile,
+      '--queues',
+      '1',
+      '--data-dir',
+      bad,
+      '--net-config-path',
+      c.configFile,
+    ]);
     assert.equal(r.code, 1, r.stderr);
     const errs = r.stderr.split('\n').filter((l) => / level=error /.test(l));
     assert.equal(errs.length, 1, r.stderr);
@@ -231,7 +271,11 @@ describe('store outages: embedded store locked or corrupted', { skip }, () => {
     assert.ok(!existsSync(n.subnetFile), 'no subnet.env');
     assert.ok(!existsSync(`${n.subnetFile}.weft.json`), 'no state file');
     const ino = n.ns.exec('stat', '-L', '-c', '%i', '/proc/self/ns/net').trim();
-    assert.deepEqual((existsSync('/dev/shm/weft') ? readdirSync('/dev/shm/weft') : []).filter((f) => f.startsWith(`${ino}-`)), [], 'no table file');
+    assert.deepEqual(
+      (existsSync('/dev/shm/weft') ? readdirSync('/dev/shm/weft') : []).filter((f) => f.startsWith(`${ino}-`)),
+      [],
+      'no table file',
+    );
     assert.doesNotMatch(n.ns.exec('iptables', '-S'), /FLANNEL/);
   });
 });

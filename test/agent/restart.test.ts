@@ -63,9 +63,14 @@ describe('restarts of weft run without dropping traffic (etcd, vxlan)', { skip }
     if (rounds.length > 0) {
       const fmt = (sig: string): string => {
         const r = rounds.filter((x) => x.signal === sig);
-        return `${sig}: gap median ${median(r.map((x) => x.gapMs))} ms (lost×10 ms: ${r.map((x) => x.gapMs).join(', ')}; ` +
+        return (
+          `${sig}: gap median ${median(r.map((x) => x.gapMs))} ms (lost×10 ms: ${r.map((x) => x.gapMs).join(', ')}; ` +
           `lost × real interval: ${r.map((x) => x.lostTimeMs).join(', ')} ms; longest reply gap: ${r.map((x) => x.longestGapMs).join(', ')} ms (median ${median(r.map((x) => x.longestGapMs))}); down→re-attached: ${r.map((x) => x.downMs).join(', ')} ms; ` +
-          `store blocked in round(s) ${r.map((x, i) => (x.storeBlocked ? i + 1 : 0)).filter((i) => i > 0).join(',')})`;
+          `store blocked in round(s) ${r
+            .map((x, i) => (x.storeBlocked ? i + 1 : 0))
+            .filter((i) => i > 0)
+            .join(',')})`
+        );
       };
       process.stdout.write(`# restart gaps\n# ${fmt('SIGTERM')}\n# ${fmt('SIGKILL')}\n`);
     }
@@ -77,7 +82,10 @@ describe('restarts of weft run without dropping traffic (etcd, vxlan)', { skip }
     const [a, b] = c.nodes as [Node, Node];
     const mac = tableOf(a).vtepMac!;
     const env = readFileSync(a.subnetFile, 'utf8');
-    const leasesBefore = etcd.getPrefix(`${kPrefix}/subnets/`).map((k) => `${k.key} ${k.value}`).sort();
+    const leasesBefore = etcd
+      .getPrefix(`${kPrefix}/subnets/`)
+      .map((k) => `${k.key} ${k.value}`)
+      .sort();
     const entriesBefore = tableOf(a).entries;
     const block = ['OUTPUT', '-p', 'tcp', '-d', '198.18.0.100', '--dport', '2379', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
     const stream = new PingStream(b.ns, a.pod!, { src: b.pod!, intervalMs: 10 });
@@ -110,9 +118,23 @@ describe('restarts of weft run without dropping traffic (etcd, vxlan)', { skip }
     assert.equal(readFileSync(a.subnetFile, 'utf8'), env, 'same subnet');
     assert.equal(tableOf(a).vtepMac, mac, 'same VtepMAC');
     assert.deepEqual(tableOf(a).entries, entriesBefore, 'same peers in the table');
-    assert.deepEqual(etcd.getPrefix(`${kPrefix}/subnets/`).map((k) => `${k.key} ${k.value}`).sort(), leasesBefore, 'no lease lost or changed');
-    const round: Round = { signal, storeBlocked, lost: res.lost, gapMs: res.lost * 10, longestGapMs: res.longestGapMs,
-      lostTimeMs: Math.round(res.lost * res.meanIntervalMs), downMs };
+    assert.deepEqual(
+      etcd
+        .getPrefix(`${kPrefix}/subnets/`)
+        .map((k) => `${k.key} ${k.value}`)
+        .sort(),
+      leasesBefore,
+      'no lease lost or changed',
+    );
+    const round: Round = {
+      signal,
+      storeBlocked,
+      lost: res.lost,
+      gapMs: res.lost * 10,
+      longestGapMs: res.longestGapMs,
+      lostTimeMs: Math.round(res.lost * res.meanIntervalMs),
+      downMs,
+    };
     rounds.push(round);
     return round;
   }
@@ -122,7 +144,9 @@ describe('restarts of weft run without dropping traffic (etcd, vxlan)', { skip }
       const mine: Round[] = [];
       for (let i = 0; i <= kRounds; i++) mine.push(await restart(signal, i === kRounds));
       const gaps = mine.map((r) => r.gapMs);
-      process.stdout.write(`# ${signal}: lost×10 ms ${gaps.join(', ')} (median ${median(gaps)}); longest reply gap ${mine.map((r) => r.longestGapMs).join(', ')} ms\n`);
+      process.stdout.write(
+        `# ${signal}: lost×10 ms ${gaps.join(', ')} (median ${median(gaps)}); longest reply gap ${mine.map((r) => r.longestGapMs).join(', ')} ms\n`,
+      );
       for (const r of mine) {
         assert.ok(r.gapMs < 2000, `${signal} gap ${r.gapMs} ms`);
         assert.ok(r.longestGapMs < 2000, `${signal} longest reply gap ${r.longestGapMs} ms`);

@@ -32,7 +32,8 @@ const kChurnMs = 25_000;
 const kSinkSubnet = '10.250.0.0/24';
 
 const cidr = (s: string) => parseCidr(s, { strict: true })!;
-const macOf = (i: number): string => `0e:5a:${[(i >> 16) & 255, (i >> 8) & 255, i & 255, 0].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+const macOf = (i: number): string =>
+  `0e:5a:${[(i >> 16) & 255, (i >> 8) & 255, i & 255, 0].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 /** The i-th fake lease: 10.100.0.0/24 onwards, PublicIP among 198.18.0.200..249. */
 const fakeSubnet = (i: number): string => `10.${100 + (i >> 8)}.${i & 255}.0/24`;
 
@@ -151,21 +152,27 @@ describe(`soak: ${kInitial}+ leases and churn at ${kRate}/s while traffic flows`
 
     // Converged: the table is exactly the store's leases other than our own.
     const want = new Set((await store.list()).leases.map((l) => formatCidr(l.subnet)).filter((s) => s !== a.subnet));
-    await until(() => {
-      const have = subnetsOf(a);
-      return have.size === want.size && [...want].every((s) => have.has(s));
-    }, 20_000, 'table equals the store');
+    await until(
+      () => {
+        const have = subnetsOf(a);
+        return have.size === want.size && [...want].every((s) => have.has(s));
+      },
+      20_000,
+      'table equals the store',
+    );
     const convergeMs = Date.now() - tEnd;
     const pings = await stream.stop();
 
     const growth = (rssEnd - rssWarm) / rssWarm;
-    process.stdout.write(`# soak: ${kInitial} leases + churn ${ops} ops in ${churnSeconds.toFixed(1)} s (${(ops / churnSeconds).toFixed(0)}/s), table ${want.size} entries, ` +
-      `equal to the store ${convergeMs} ms after the last op (checked after the sink check)\n# RSS: start ${rss[0]!.kb} kB, after warm-up ${rssWarm} kB, end ${rssEnd} kB (${(growth * 100).toFixed(1)} %), ` +
-      `max ${Math.max(...rss.map((r) => r.kb))} kB\n# real peer: pings ${pings.received}/${pings.sent} (longest gap ${pings.longestGapMs} ms), ` +
-      `transfer ${(x.bytes / 1e6).toFixed(1)} MB checked at ${x.gbps.toFixed(2)} Gbit/s\n# sink: deletion applied in ${sinkResult!.applyMs} ms; ` +
-      `datagrams at the sink when applied ${sinkResult!.atDeleteApplied}, 2 s later ${sinkResult!.twoSecondsLater} (${sinkPings.sent} pings sent toward it)\n`);
+    process.stdout.write(
+      `# soak: ${kInitial} leases + churn ${ops} ops in ${churnSeconds.toFixed(1)} s (${(ops / churnSeconds).toFixed(0)}/s), table ${want.size} entries, ` +
+        `equal to the store ${convergeMs} ms after the last op (checked after the sink check)\n# RSS: start ${rss[0]!.kb} kB, after warm-up ${rssWarm} kB, end ${rssEnd} kB (${(growth * 100).toFixed(1)} %), ` +
+        `max ${Math.max(...rss.map((r) => r.kb))} kB\n# real peer: pings ${pings.received}/${pings.sent} (longest gap ${pings.longestGapMs} ms), ` +
+        `transfer ${(x.bytes / 1e6).toFixed(1)} MB checked at ${x.gbps.toFixed(2)} Gbit/s\n# sink: deletion applied in ${sinkResult!.applyMs} ms; ` +
+        `datagrams at the sink when applied ${sinkResult!.atDeleteApplied}, 2 s later ${sinkResult!.twoSecondsLater} (${sinkPings.sent} pings sent toward it)\n`,
+    );
 
-    assert.ok(ops >= kRate * (kWarmupMs + kChurnMs) / 1000 * 0.9, `only ${ops} ops`);
+    assert.ok(ops >= ((kRate * (kWarmupMs + kChurnMs)) / 1000) * 0.9, `only ${ops} ops`);
     assert.ok(want.size >= kInitial, `${want.size} leases`);
     assert.ok(growth < 0.3, `RSS grew ${(growth * 100).toFixed(1)} % (${rssWarm} → ${rssEnd} kB)`);
     assert.equal(x.serverSha256, x.sha256);

@@ -41,15 +41,33 @@ test('weft bench --quick writes a JSON report with every path, metric, unit and 
   };
   assert.ok(report.machine.cores > 0 && report.machine.kernel.length > 0);
   assert.deepEqual(report.settings.layouts, ['shared', 'pinned'], 'both placements by default');
-  assert.deepEqual(report.layouts.map((l) => l.layout), ['shared', 'pinned']);
+  assert.deepEqual(
+    report.layouts.map((l) => l.layout),
+    ['shared', 'pinned'],
+  );
   assert.deepEqual(report.cases, report.layouts[0]!.cases, 'cases is the first layout (the shared one)');
   const units: Record<string, string> = {
-    tcp1: 'Gbit/s', tcp4: 'Gbit/s', udp64: 'kpps', pingAvg: 'µs', pingP99: 'µs', cpuPerGB: 'CPU s/GB',
-    rrTcpAvg: 'µs', rrTcpP50: 'µs', rrTcpP99: 'µs', rrTcpP999: 'µs',
-    rrUdpAvg: 'µs', rrUdpP50: 'µs', rrUdpP99: 'µs', rrUdpP999: 'µs', tcpTps: 'k/s',
+    tcp1: 'Gbit/s',
+    tcp4: 'Gbit/s',
+    udp64: 'kpps',
+    pingAvg: 'µs',
+    pingP99: 'µs',
+    cpuPerGB: 'CPU s/GB',
+    rrTcpAvg: 'µs',
+    rrTcpP50: 'µs',
+    rrTcpP99: 'µs',
+    rrTcpP999: 'µs',
+    rrUdpAvg: 'µs',
+    rrUdpP50: 'µs',
+    rrUdpP99: 'µs',
+    rrUdpP999: 'µs',
+    tcpTps: 'k/s',
   };
   for (const { layout, cases } of report.layouts) {
-    assert.deepEqual(cases.map((c) => c.name), ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp']);
+    assert.deepEqual(
+      cases.map((c) => c.name),
+      ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp'],
+    );
     for (const c of cases) {
       for (const [metric, unit] of Object.entries(units)) {
         const m = c.metrics[metric];
@@ -61,7 +79,10 @@ test('weft bench --quick writes a JSON report with every path, metric, unit and 
         if (c.name.startsWith('weft')) assert.ok(m.ratioToKernelVxlan && m.ratioToKernelVxlan.median > 0, `${where} ratio`);
       }
       const rr = c.metrics;
-      assert.ok(rr.rrTcpP50!.median <= rr.rrTcpP99!.median && rr.rrTcpP99!.median <= rr.rrTcpP999!.median, `${layout} ${c.name} percentiles ordered`);
+      assert.ok(
+        rr.rrTcpP50!.median <= rr.rrTcpP99!.median && rr.rrTcpP99!.median <= rr.rrTcpP999!.median,
+        `${layout} ${c.name} percentiles ordered`,
+      );
     }
   }
   // Idle cost is measured for weft's own processes only (a kernel path has none).

@@ -39,7 +39,13 @@ test('weft demo builds 3 hosts, reaches every pod, moves a checked transfer, and
   assert.ok(dir, 'the demo names its store directory');
   assert.equal(existsSync(dir!), false, `${dir} was removed`);
   const prefix = `weft-demo-${r.pid}`;
-  assert.deepEqual(sh('ip', ['netns', 'list']).split('\n').filter((l) => l.includes(prefix)), [], 'no namespace left');
+  assert.deepEqual(
+    sh('ip', ['netns', 'list'])
+      .split('\n')
+      .filter((l) => l.includes(prefix)),
+    [],
+    'no namespace left',
+  );
   assert.deepEqual(processesMentioning(dir!), [], 'no process left');
   const shmAfter = shmFiles().filter((f) => !shmBefore.has(f));
   assert.deepEqual(shmAfter, [], 'no table file left');

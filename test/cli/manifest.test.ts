@@ -27,9 +27,19 @@ function docs(...args: string[]): Doc[] {
 }
 
 test('every document validates against the Kubernetes API schema of its kind', () => {
-  const models: Record<string, new (d: never) => { validate(): void }> = { Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap, DaemonSet };
+  const models: Record<string, new (d: never) => { validate(): void }> = {
+    Namespace,
+    ServiceAccount,
+    ClusterRole,
+    ClusterRoleBinding,
+    ConfigMap,
+    DaemonSet,
+  };
   const all = docs('--image', 'registry.example/weft:0.1.0');
-  assert.deepEqual(all.map((d) => d.kind), ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet']);
+  assert.deepEqual(
+    all.map((d) => d.kind),
+    ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet'],
+  );
   for (const d of all) assert.doesNotThrow(() => new models[d.kind]!(d as never).validate(), `${d.kind} ${d.metadata.name}`);
   // The schema check itself catches a wrong type (it is not a no-op).
   const ds = structuredClone(all[5]!) as unknown as { spec: { template: { spec: { containers: { image: unknown }[] } } } };
@@ -38,19 +48,48 @@ test('every document validates against the Kubernetes API schema of its kind', (
 });
 
 test('the ClusterRole grants exactly pods get, nodes get/list/watch and nodes/status patch', () => {
-  const role = docs('--image', 'w:1').find((d) => d.kind === 'ClusterRole') as unknown as { rules: { resources: string[]; verbs: string[] }[] };
+  const role = docs('--image', 'w:1').find((d) => d.kind === 'ClusterRole') as unknown as {
+    rules: { resources: string[]; verbs: string[] }[];
+  };
   const grants = role.rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${res} ${v}`))).sort();
   assert.deepEqual(grants, ['nodes get', 'nodes list', 'nodes watch', 'nodes/status patch', 'pods get']);
 });
 
-test('the DaemonSet: weft run --kube-subnet-mgr accepted by run\'s flag parser, probes, mounts, env, affinity, upgrade strategy', () => {
-  const all = docs('--image', 'w:1', '--backend', 'udp', '--network', '10.42.0.0/16', '--node-selector', 'weft/on=yes', '--namespace', 'net');
+test("the DaemonSet: weft run --kube-subnet-mgr accepted by run's flag parser, probes, mounts, env, affinity, upgrade strategy", () => {
+  const all = docs(
+    '--image',
+    'w:1',
+    '--backend',
+    'udp',
+    '--network',
+    '10.42.0.0/16',
+    '--node-selector',
+    'weft/on=yes',
+    '--namespace',
+    'net',
+  );
   const ds = all.find((d) => d.kind === 'DaemonSet') as unknown as {
     metadata: { namespace: string };
-    spec: { updateStrategy: { rollingUpdate: { maxSurge: number; maxUnavailable: number } }; template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[]; initContainers: { image: string }[]; volumes: { hostPath?: { path: string } }[] } } };
+    spec: {
+      updateStrategy: { rollingUpdate: { maxSurge: number; maxUnavailable: number } };
+      template: {
+        spec: Record<string, unknown> & {
+          containers: Record<string, unknown>[];
+          initContainers: { image: string }[];
+          volumes: { hostPath?: { path: string } }[];
+        };
+      };
+    };
   };
   const pod = ds.spec.template.spec;
-  const c = pod.containers[0] as { command: string[]; args: string[]; env: { name: string; valueFrom: { fieldRef: { fieldPath: string } } }[]; readinessProbe: { httpGet: { path: string; port: number } }; livenessProbe: { httpGet: { path: string } }; securityContext: { capabilities: { add: string[] } } };
+  const c = pod.containers[0] as {
+    command: string[];
+    args: string[];
+    env: { name: string; valueFrom: { fieldRef: { fieldPath: string } } }[];
+    readinessProbe: { httpGet: { path: string; port: number } };
+    livenessProbe: { httpGet: { path: string } };
+    securityContext: { capabilities: { add: string[] } };
+  };
   assert.deepEqual(c.command, ['weft']);
   assert.equal(c.args[0], 'run');
   const parsed = parseFlags(RUN_FLAGS, c.args.slice(1));
@@ -74,7 +113,10 @@ test('the DaemonSet: weft run --kube-subnet-mgr accepted by run\'s flag parser, 
   const cm = all.find((d) => d.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
   assert.deepEqual(JSON.parse(cm.data['net-conf.json']!).Backend, { Type: 'udp' });
   assert.equal(JSON.parse(cm.data['net-conf.json']!).Network, '10.42.0.0/16');
-  assert.deepEqual((JSON.parse(cm.data['cni-conf.json']!) as { plugins: { type: string }[] }).plugins.map((p) => p.type), ['flannel', 'portmap']);
+  assert.deepEqual(
+    (JSON.parse(cm.data['cni-conf.json']!) as { plugins: { type: string }[] }).plugins.map((p) => p.type),
+    ['flannel', 'portmap'],
+  );
 });
 
 /** agentOptionsFromFlags reads net-conf.json, which exists only in the pod: check everything but that read. */

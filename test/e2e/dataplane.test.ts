@@ -74,7 +74,22 @@ for (const backend of ['udp', 'vxlan'] as const) {
     test('a full-size ping (inner packet = device MTU) crosses unfragmented', () => {
       const mtu = backend === 'udp' ? 1472 : 1450;
       // ICMP payload = MTU − 20 (IP) − 8 (ICMP); -M do forbids fragmentation.
-      const out = p!.a.exec('ping', '-c', '2', '-i', '0.2', '-W', '2', '-M', 'do', '-s', String(mtu - 28), '-I', '10.244.1.5', '10.244.2.5');
+      const out = p!.a.exec(
+        'ping',
+        '-c',
+        '2',
+        '-i',
+        '0.2',
+        '-W',
+        '2',
+        '-M',
+        'do',
+        '-s',
+        String(mtu - 28),
+        '-I',
+        '10.244.1.5',
+        '10.244.2.5',
+      );
       assert.match(out, / 2 received/);
     });
 
@@ -181,22 +196,32 @@ describe('malformed datagrams are dropped and counted while good traffic flows',
       flags + '000000' + vni + '00' + dst + src + type + body;
     const good = (body: string): string => frame('08', '000001', macA, macB, '0800', body);
     const send = (src: string, payloads: string[]): void => {
-      execFileSync('ip', ['netns', 'exec', p!.b.name, process.execPath, join(__dirname, '..', '..', 'src', 'lab', 'send-udp.js'), src, '198.18.0.1', '8472', ...payloads]);
+      execFileSync('ip', [
+        'netns',
+        'exec',
+        p!.b.name,
+        process.execPath,
+        join(__dirname, '..', '..', 'src', 'lab', 'send-udp.js'),
+        src,
+        '198.18.0.1',
+        '8472',
+        ...payloads,
+      ]);
     };
     const before = await p!.hostA!.stats();
     send('198.18.0.2', [
-      '08',                                           // truncated VXLAN header
-      good('').slice(0, 40),                          // truncated inner Ethernet
-      frame('88', '000001', macA, macB, '0800', ip),  // GBP flag set
-      frame('08', '000002', macA, macB, '0800', ip),  // wrong VNI
+      '08', // truncated VXLAN header
+      good('').slice(0, 40), // truncated inner Ethernet
+      frame('88', '000001', macA, macB, '0800', ip), // GBP flag set
+      frame('08', '000002', macA, macB, '0800', ip), // wrong VNI
       frame('08', '000001', 'ffffffffffff', macB, '0800', ip), // not our MAC
-      frame('08', '000001', macA, macA, '0800', ip),  // our own MAC as source
-      frame('08', '000001', macA, macB, '0806', ip),  // ARP
-      good('65' + ip.slice(2)),                       // IP version 6 in an IPv4 frame... bad version
-      good('4f00001400'),                             // truncated IP header
-      'deadbeef'.repeat(40),                          // garbage
+      frame('08', '000001', macA, macA, '0800', ip), // our own MAC as source
+      frame('08', '000001', macA, macB, '0806', ip), // ARP
+      good('65' + ip.slice(2)), // IP version 6 in an IPv4 frame... bad version
+      good('4f00001400'), // truncated IP header
+      'deadbeef'.repeat(40), // garbage
     ]);
-    send('198.18.0.9', [good(ip)]);                   // from an address that is no peer
+    send('198.18.0.9', [good(ip)]); // from an address that is no peer
     // Good traffic still flows (and proves the bad frames were all processed).
     const t = await transfer(p!.a, p!.b, '10.244.2.5', 8 * kMB, { fromIp: '10.244.1.5' });
     assert.equal(t.serverSha256, t.sha256);

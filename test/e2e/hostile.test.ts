@@ -22,7 +22,18 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Netns, e2eUnavailable } from '../helpers/netns';
 import { WeftHost, ping, transfer } from '../helpers/overlay';
-import { buildInject, destroyThreeHosts, mac, threeHosts, tunClasses, udpClasses, vxlanClasses, writeRecords, type PacketClass, type ThreeHosts } from '../helpers/hostile';
+import {
+  buildInject,
+  destroyThreeHosts,
+  mac,
+  threeHosts,
+  tunClasses,
+  udpClasses,
+  vxlanClasses,
+  writeRecords,
+  type PacketClass,
+  type ThreeHosts,
+} from '../helpers/hostile';
 import type { DataPlaneStats } from '../../src/index';
 
 const skip = e2eUnavailable();
@@ -30,7 +41,19 @@ const kMB = 1024 * 1024;
 const kFloodSeconds = 8;
 const kFloodTransfer = 8 * kMB;
 // Drop reasons a received datagram can land in (txError and noRoute are send-side only).
-const kRxReasons = ['malformed', 'badVni', 'badMac', 'ttlExpired', 'unknownPeer', 'badFlags', 'ownMac', 'notIp', 'tunWriteError', 'badSource', 'badDestination'];
+const kRxReasons = [
+  'malformed',
+  'badVni',
+  'badMac',
+  'ttlExpired',
+  'unknownPeer',
+  'badFlags',
+  'ownMac',
+  'notIp',
+  'tunWriteError',
+  'badSource',
+  'badDestination',
+];
 
 type Lab = ThreeHosts;
 const makeLab = threeHosts;
@@ -112,7 +135,10 @@ async function exactClasses(lab: Lab, classes: PacketClass[], src: string, port:
 
 async function flood(lab: Lab, classes: PacketClass[], port: number): Promise<void> {
   const file = join(lab.dir, 'flood');
-  writeRecords(file, classes.flatMap((c) => c.payloads));
+  writeRecords(
+    file,
+    classes.flatMap((c) => c.payloads),
+  );
   const snmpBefore = udpRcvbufErrors(lab.a);
   const before = await lab.hostA!.stats();
   const floods = [
@@ -171,7 +197,10 @@ async function flood(lab: Lab, classes: PacketClass[], port: number): Promise<vo
 }
 
 function udpRcvbufErrors(ns: Netns): number {
-  const lines = ns.exec('cat', '/proc/net/snmp').split('\n').filter((l) => l.startsWith('Udp:'));
+  const lines = ns
+    .exec('cat', '/proc/net/snmp')
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
   const names = lines[0]!.split(/\s+/);
   const values = lines[1]!.split(/\s+/);
   return Number(values[names.indexOf('RcvbufErrors')]);
@@ -195,9 +224,21 @@ describe('hostile input: weft vxlan', { skip }, () => {
   });
 
   test('well-formed frames from addresses that are no peer are counted as unknownPeer', async () => {
-    const good = classes().filter((c) => c.verdict === 'forward').flatMap((c) => c.payloads);
-    await exactClasses(lab!, [{ name: 'valid frames from 198.18.0.3 (no lease)', verdict: 'unknownPeer', payloads: good }], '198.18.0.3', 8472);
-    await exactClasses(lab!, [{ name: 'valid frames from 198.18.0.77 (spoofed, no lease)', verdict: 'unknownPeer', payloads: good }], '198.18.0.77', 8472);
+    const good = classes()
+      .filter((c) => c.verdict === 'forward')
+      .flatMap((c) => c.payloads);
+    await exactClasses(
+      lab!,
+      [{ name: 'valid frames from 198.18.0.3 (no lease)', verdict: 'unknownPeer', payloads: good }],
+      '198.18.0.3',
+      8472,
+    );
+    await exactClasses(
+      lab!,
+      [{ name: 'valid frames from 198.18.0.77 (spoofed, no lease)', verdict: 'unknownPeer', payloads: good }],
+      '198.18.0.77',
+      8472,
+    );
   });
 
   test('tiny, malformed and unroutable packets read from the TUN are dropped by reason', async () => {

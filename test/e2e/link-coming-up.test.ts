@@ -34,16 +34,30 @@ describe('DataPlane.open while the underlay link comes up', { skip }, () => {
     const state = (JSON.parse(a.ip('-j', 'link', 'show', 'ul')) as { operstate: string }[])[0]!.operstate;
     assert.notEqual(state, 'UP', 'the link is not running yet');
 
-    const hostA = await WeftHost.start(a, { backend: 'vxlan', publicIp: '198.18.0.1', network: '10.244.0.0/16', subnet: '10.244.1.0/24', queues: 1 });
+    const hostA = await WeftHost.start(a, {
+      backend: 'vxlan',
+      publicIp: '198.18.0.1',
+      network: '10.244.0.0/16',
+      subnet: '10.244.1.0/24',
+      queues: 1,
+    });
     hosts.push(hostA);
     assert.equal(a.ip('-j', 'link', 'show', 'flannel.1').includes('"mtu":1350'), true, 'device MTU = 1400 - 50');
 
     // B's side: not up yet when its data plane starts; brought up 50 ms later, during the open.
-    const up = new Promise<void>((r) => setTimeout(() => {
-      b.ip('link', 'set', 'ul', 'up');
-      r();
-    }, 50));
-    const hostB = await WeftHost.start(b, { backend: 'vxlan', publicIp: '198.18.0.2', network: '10.244.0.0/16', subnet: '10.244.2.0/24', queues: 1 });
+    const up = new Promise<void>((r) =>
+      setTimeout(() => {
+        b.ip('link', 'set', 'ul', 'up');
+        r();
+      }, 50),
+    );
+    const hostB = await WeftHost.start(b, {
+      backend: 'vxlan',
+      publicIp: '198.18.0.2',
+      network: '10.244.0.0/16',
+      subnet: '10.244.2.0/24',
+      queues: 1,
+    });
     hosts.push(hostB);
     await up;
     a.ip('addr', 'add', '10.244.1.5/32', 'dev', 'lo');
@@ -53,7 +67,7 @@ describe('DataPlane.open while the underlay link comes up', { skip }, () => {
     assert.equal(ping(a, '10.244.2.5', { src: '10.244.1.5' }), 3);
   });
 
-  test('weft run\'s interface choice (--iface, --public-ip) finds a link that is not running', () => {
+  test("weft run's interface choice (--iface, --public-ip) finds a link that is not running", () => {
     const a = new Netns('lcuc');
     const b = new Netns('lcud');
     made.push(a, b);
@@ -64,8 +78,12 @@ describe('DataPlane.open while the underlay link comes up', { skip }, () => {
     const mod = join(__dirname, '..', '..', 'src', 'agent', 'interface-select.js');
     const script = `const m = require(${JSON.stringify(mod)}); const os = require('node:os');
       console.log(JSON.stringify({ node: Object.keys(os.networkInterfaces()), byName: m.selectInterface({ iface: ['ul'] }), byIp: m.selectInterface({ publicIp: '198.18.0.1' }) }));`;
-    const out = JSON.parse(a.exec(process.execPath, '-e', script)) as { node: string[]; byName: { name: string; address: string; mtu: number }; byIp: { name: string } };
-    assert.equal(out.node.includes('ul'), false, 'Node\'s list omits the link (the case this covers)');
+    const out = JSON.parse(a.exec(process.execPath, '-e', script)) as {
+      node: string[];
+      byName: { name: string; address: string; mtu: number };
+      byIp: { name: string };
+    };
+    assert.equal(out.node.includes('ul'), false, "Node's list omits the link (the case this covers)");
     assert.deepEqual([out.byName.name, out.byName.address, out.byName.mtu], ['ul', '198.18.0.1', 1400]);
     assert.equal(out.byIp.name, 'ul');
   });

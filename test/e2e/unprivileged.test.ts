@@ -26,7 +26,8 @@ const kMB = 1024 * 1024;
 /** The command line that starts a process as nobody without capabilities, /dev/net/tun as on a standard system. */
 function asNobody(tunNode: string): string[] {
   return [
-    'sh', '-c',
+    'sh',
+    '-c',
     'mount --bind "$0" /dev/net/tun && exec setpriv --reuid=nobody --regid=nogroup --clear-groups ' +
       '--inh-caps=-all --ambient-caps=-all --bounding-set=-all --no-new-privs -- "$@"',
     tunNode,
@@ -74,7 +75,13 @@ describe('the data plane runs unprivileged on a pre-created TUN device', { skip 
     a.ip('route', 'add', '10.244.0.0/16', 'dev', 'flannel.1');
 
     hostA = await WeftHost.start(a, optionsA, { wrap });
-    hostB = await WeftHost.start(b, { backend: 'vxlan', publicIp: '198.18.0.2', network: '10.244.0.0/16', subnet: '10.244.2.0/24', queues: 1 });
+    hostB = await WeftHost.start(b, {
+      backend: 'vxlan',
+      publicIp: '198.18.0.2',
+      network: '10.244.0.0/16',
+      subnet: '10.244.2.0/24',
+      queues: 1,
+    });
     await hostA.set({ subnet: '10.244.2.0/24', publicIp: '198.18.0.2', vtepMac: hostB.vtepMac! });
     await hostB.set({ subnet: '10.244.1.0/24', publicIp: '198.18.0.1', vtepMac: hostA.vtepMac! });
   });
@@ -93,7 +100,11 @@ describe('the data plane runs unprivileged on a pre-created TUN device', { skip 
     assert.match(caps.uid, /^65534\s+65534\s+65534\s+65534$/);
     for (const set of [caps.capEff, caps.capPrm, caps.capBnd, caps.capAmb]) assert.equal(set, '0000000000000000');
     assert.equal(fatalErrno, 0);
-    const link = JSON.parse(a!.ip('-d', '-j', 'link', 'show', 'flannel.1'))[0] as { mtu: number; txqlen: number; linkinfo: { info_data: { numqueues?: number } } };
+    const link = JSON.parse(a!.ip('-d', '-j', 'link', 'show', 'flannel.1'))[0] as {
+      mtu: number;
+      txqlen: number;
+      linkinfo: { info_data: { numqueues?: number } };
+    };
     assert.equal(link.mtu, 1450);
     assert.equal(link.txqlen, 10000);
     const stats = await hostA!.stats();
@@ -115,10 +126,17 @@ describe('the data plane runs unprivileged on a pre-created TUN device', { skip 
   });
 
   test('unprivileged, configureDevice: false refuses a device that does not exist (ENODEV), and the default asks for CAP_NET_ADMIN', async () => {
-    await assert.rejects(WeftHost.start(a!, { ...optionsA, device: 'weft-none0', tablePath: '/dev/shm/weft-unpriv-none.table' }, { wrap }), /weft-none0 does not exist/);
+    await assert.rejects(
+      WeftHost.start(a!, { ...optionsA, device: 'weft-none0', tablePath: '/dev/shm/weft-unpriv-none.table' }, { wrap }),
+      /weft-none0 does not exist/,
+    );
     assert.throws(() => a!.ip('link', 'show', 'weft-none0'), 'no device was created');
     await assert.rejects(
-      WeftHost.start(a!, { ...optionsA, device: 'weft-new0', configureDevice: true, tablePath: '/dev/shm/weft-unpriv-new.table' }, { wrap }),
+      WeftHost.start(
+        a!,
+        { ...optionsA, device: 'weft-new0', configureDevice: true, tablePath: '/dev/shm/weft-unpriv-new.table' },
+        { wrap },
+      ),
       /needs CAP_NET_ADMIN/,
     );
   });

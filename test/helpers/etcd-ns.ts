@@ -43,23 +43,45 @@ export class EtcdInNs {
 
   /** Starts the member; `wait: false` for cluster members started together (health needs a quorum). */
   async start(opts: { wait?: boolean } = {}): Promise<void> {
-    this.#child = this.ns.spawn('etcd', [
-      '--name', this.#name, '--data-dir', this.#dir,
-      '--listen-client-urls', `${this.endpoint},http://127.0.0.1:2379`, '--advertise-client-urls', this.endpoint,
-      '--listen-peer-urls', this.#peerUrl, '--initial-advertise-peer-urls', this.#peerUrl,
-      '--initial-cluster', this.#initialCluster, '--initial-cluster-token', 'weft-test', '--log-level', 'warn',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#child = this.ns.spawn(
+      'etcd',
+      [
+        '--name',
+        this.#name,
+        '--data-dir',
+        this.#dir,
+        '--listen-client-urls',
+        `${this.endpoint},http://127.0.0.1:2379`,
+        '--advertise-client-urls',
+        this.endpoint,
+        '--listen-peer-urls',
+        this.#peerUrl,
+        '--initial-advertise-peer-urls',
+        this.#peerUrl,
+        '--initial-cluster',
+        this.#initialCluster,
+        '--initial-cluster-token',
+        'weft-test',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.#child.stdout!.on('data', (d: Buffer) => (this.log += d.toString()));
     this.#child.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
     if (opts.wait === false) return;
-    await until(() => {
-      try {
-        this.ctl('endpoint', 'health');
-        return true;
-      } catch {
-        return false;
-      }
-    }, 20_000, 'etcd healthy');
+    await until(
+      () => {
+        try {
+          this.ctl('endpoint', 'health');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      20_000,
+      'etcd healthy',
+    );
   }
 
   ctl(...args: string[]): string {
@@ -86,7 +108,9 @@ export class EtcdInNs {
 
   /** { granted, remaining } TTL seconds of a lease (decimal id). */
   ttl(leaseId: string): { granted: number; remaining: number } {
-    const out = JSON.parse(this.ctl('lease', 'timetolive', BigInt(leaseId).toString(16), '-w', 'json').replace(/"id":(\d+)/, '"id":"$1"')) as { ttl: number; 'granted-ttl': number };
+    const out = JSON.parse(
+      this.ctl('lease', 'timetolive', BigInt(leaseId).toString(16), '-w', 'json').replace(/"id":(\d+)/, '"id":"$1"'),
+    ) as { ttl: number; 'granted-ttl': number };
     return { granted: out['granted-ttl'], remaining: out.ttl };
   }
 

@@ -32,9 +32,13 @@ export function buildInject(): string {
   const out = join(kRepoRoot, 'native', 'test', 'out');
   mkdirSync(out, { recursive: true });
   const exe = join(out, 'inject');
-  execFileSync(process.env.CXX ?? 'g++', ['-std=c++20', '-Wall', '-Wextra', '-Werror', '-O2', '-o', exe, join(kRepoRoot, 'native', 'test', 'inject.cc')], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  execFileSync(
+    process.env.CXX ?? 'g++',
+    ['-std=c++20', '-Wall', '-Wextra', '-Werror', '-O2', '-o', exe, join(kRepoRoot, 'native', 'test', 'inject.cc')],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   injectPath = exe;
   return exe;
 }
@@ -141,24 +145,34 @@ const kOutside = ['8.8.8.8', '198.18.0.1', '127.0.0.1', '224.0.0.1', '255.255.25
 function badIpv4(): PacketClass[] {
   const good = icmpEcho();
   return [
-    { name: 'IP version 0,1,2,3,5,6,7,15 under IPv4', verdict: 'malformed',
-      payloads: [0, 1, 2, 3, 5, 6, 7, 15].map((v) => patched(good, (b) => (b[0] = (v << 4) | 5))) },
-    { name: 'IHL 0..4, and 15 (beyond the total length)', verdict: 'malformed',
-      payloads: [0, 1, 2, 3, 4, 15].map((ihl) => patched(good, (b) => (b[0] = 0x40 | ihl))) },
-    { name: 'total length 0, 19 (< IHL), 37 and 65535 (> datagram)', verdict: 'malformed',
-      payloads: [0, 19, 37, 65535].map((t) => patched(good, (b) => b.writeUInt16BE(t, 2))) },
+    {
+      name: 'IP version 0,1,2,3,5,6,7,15 under IPv4',
+      verdict: 'malformed',
+      payloads: [0, 1, 2, 3, 5, 6, 7, 15].map((v) => patched(good, (b) => (b[0] = (v << 4) | 5))),
+    },
+    {
+      name: 'IHL 0..4, and 15 (beyond the total length)',
+      verdict: 'malformed',
+      payloads: [0, 1, 2, 3, 4, 15].map((ihl) => patched(good, (b) => (b[0] = 0x40 | ihl))),
+    },
+    {
+      name: 'total length 0, 19 (< IHL), 37 and 65535 (> datagram)',
+      verdict: 'malformed',
+      payloads: [0, 19, 37, 65535].map((t) => patched(good, (b) => b.writeUInt16BE(t, 2))),
+    },
   ];
 }
 
 /** IPv4 packets that are unusual but valid: forwarded as they are. */
 function oddButValid(): PacketClass[] {
   return [
-    { name: 'IP options (IHL 6..15, NOPs)', verdict: 'forward',
-      payloads: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((w) => icmpEcho({ options: 4 * w })) },
-    { name: 'fragments (MF; offset; MF+offset)', verdict: 'forward',
-      payloads: [0x2000, 0x0064, 0x2064].map((frag) => icmpEcho({ frag })) },
-    { name: 'trailing bytes after the total length', verdict: 'forward',
-      payloads: [Buffer.concat([icmpEcho(), Buffer.alloc(10, 0xee)])] },
+    {
+      name: 'IP options (IHL 6..15, NOPs)',
+      verdict: 'forward',
+      payloads: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((w) => icmpEcho({ options: 4 * w })),
+    },
+    { name: 'fragments (MF; offset; MF+offset)', verdict: 'forward', payloads: [0x2000, 0x0064, 0x2064].map((frag) => icmpEcho({ frag })) },
+    { name: 'trailing bytes after the total length', verdict: 'forward', payloads: [Buffer.concat([icmpEcho(), Buffer.alloc(10, 0xee)])] },
   ];
 }
 
@@ -170,8 +184,17 @@ export function vxlanClasses(own: Buffer, peer: Buffer): PacketClass[] {
   const truncations: Buffer[] = [];
   for (let n = 2; n < full.length; n++) truncations.push(full.subarray(0, n));
   const flagVariants = [
-    [0x88, 0, 0, 0], [0x00, 0, 0, 0], [0x09, 0, 0, 0], [0x0a, 0, 0, 0], [0x0c, 0, 0, 0], [0x18, 0, 0, 0],
-    [0x28, 0, 0, 0], [0x48, 0, 0, 0], [0x08, 1, 0, 0], [0x08, 0, 0x80, 0], [0x08, 0, 0, 1],
+    [0x88, 0, 0, 0],
+    [0x00, 0, 0, 0],
+    [0x09, 0, 0, 0],
+    [0x0a, 0, 0, 0],
+    [0x0c, 0, 0, 0],
+    [0x18, 0, 0, 0],
+    [0x28, 0, 0, 0],
+    [0x48, 0, 0, 0],
+    [0x08, 1, 0, 0],
+    [0x08, 0, 0x80, 0],
+    [0x08, 0, 0, 1],
   ];
   const reservedLast = Buffer.from(full);
   reservedLast[7] = 1;
@@ -185,25 +208,55 @@ export function vxlanClasses(own: Buffer, peer: Buffer): PacketClass[] {
   return [
     { name: 'empty datagram', verdict: 'malformed', payloads: [Buffer.alloc(0)] },
     { name: '1-byte datagram', verdict: 'malformed', payloads: [Buffer.from([0x08])] },
-    { name: `every truncation (2..${full.length - 1} bytes) of VXLAN + Ethernet + IPv4 + ICMP`, verdict: 'malformed', payloads: truncations },
+    {
+      name: `every truncation (2..${full.length - 1} bytes) of VXLAN + Ethernet + IPv4 + ICMP`,
+      verdict: 'malformed',
+      payloads: truncations,
+    },
     ...badIpv4().map((c) => ({ ...c, payloads: c.payloads.map((p) => frame(p)) })),
     ...oddButValid().map((c) => ({ ...c, payloads: c.payloads.map((p) => frame(p)) })),
-    { name: 'inner TTL 0 and 1 (vxlan leaves TTL to the kernel)', verdict: 'forward', payloads: [0, 1].map((ttl) => frame(icmpEcho({ ttl }))) },
+    {
+      name: 'inner TTL 0 and 1 (vxlan leaves TTL to the kernel)',
+      verdict: 'forward',
+      payloads: [0, 1].map((ttl) => frame(icmpEcho({ ttl }))),
+    },
     { name: 'wrong VNI (0, 2, 4096, 0xffffff)', verdict: 'badVni', payloads: [0, 2, 4096, 0xffffff].map((vni) => frame(good, { vni })) },
-    { name: 'GBP, missing I, other flag bits, reserved bits', verdict: 'badFlags',
-      payloads: [...flagVariants.map((flags) => frame(good, { flags })), reservedLast] },
-    { name: 'wrong inner destination MAC', verdict: 'badMac',
-      payloads: ['ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00', '01:00:5e:00:00:01'].map((m) => frame(good, { dst: mac(m) }))
-        .concat([frame(good, { dst: peer }), frame(good, { dst: Buffer.from(own.map((b, i) => (i === 5 ? b ^ 1 : b))) })]) },
+    {
+      name: 'GBP, missing I, other flag bits, reserved bits',
+      verdict: 'badFlags',
+      payloads: [...flagVariants.map((flags) => frame(good, { flags })), reservedLast],
+    },
+    {
+      name: 'wrong inner destination MAC',
+      verdict: 'badMac',
+      payloads: ['ff:ff:ff:ff:ff:ff', '00:00:00:00:00:00', '01:00:5e:00:00:01']
+        .map((m) => frame(good, { dst: mac(m) }))
+        .concat([frame(good, { dst: peer }), frame(good, { dst: Buffer.from(own.map((b, i) => (i === 5 ? b ^ 1 : b))) })]),
+    },
     { name: 'our own MAC as inner source', verdict: 'ownMac', payloads: [frame(good, { src: own })] },
-    { name: 'ethertypes ARP, IPv6 (disabled), VLAN, LLDP, 0', verdict: 'notIp',
-      payloads: [frame(arp, { type: 0x0806 }), frame(ipv6, { type: 0x86dd }), frame(good, { type: 0x8100 }), frame(good, { type: 0x88cc }), frame(good, { type: 0 })] },
+    {
+      name: 'ethertypes ARP, IPv6 (disabled), VLAN, LLDP, 0',
+      verdict: 'notIp',
+      payloads: [
+        frame(arp, { type: 0x0806 }),
+        frame(ipv6, { type: 0x86dd }),
+        frame(good, { type: 0x8100 }),
+        frame(good, { type: 0x88cc }),
+        frame(good, { type: 0 }),
+      ],
+    },
     { name: '64 KB datagram: valid VXLAN, 65,485-byte inner ICMP', verdict: 'forward', payloads: [frame(big)] },
     { name: '64 KB datagram of garbage', verdict: 'badFlags', payloads: [Buffer.alloc(65507, 0xde)] },
-    { name: '64 KB datagram whose inner total length exceeds it', verdict: 'malformed',
-      payloads: [frame(patched(big, (b) => b.writeUInt16BE(65535, 2))).subarray(0, 65000)] },
-    { name: `inner destination outside the network (${kOutside.join(', ')})`, verdict: 'badDestination',
-      payloads: kOutside.map((dst) => frame(icmpEcho({ dst }))) },
+    {
+      name: '64 KB datagram whose inner total length exceeds it',
+      verdict: 'malformed',
+      payloads: [frame(patched(big, (b) => b.writeUInt16BE(65535, 2))).subarray(0, 65000)],
+    },
+    {
+      name: `inner destination outside the network (${kOutside.join(', ')})`,
+      verdict: 'badDestination',
+      payloads: kOutside.map((dst) => frame(icmpEcho({ dst }))),
+    },
     { name: 'well-formed frames (control)', verdict: 'forward', payloads: [frame(good), frame(icmpEcho({ data: 1000 }))] },
   ];
 }
@@ -225,10 +278,16 @@ export function udpClasses(): PacketClass[] {
     { name: 'an IPv6 packet', verdict: 'malformed', payloads: [Buffer.concat([Buffer.from([0x60]), Buffer.alloc(47)])] },
     { name: '64 KB datagram: 65,507-byte inner ICMP', verdict: 'forward', payloads: [big] },
     { name: '64 KB datagram of garbage', verdict: 'malformed', payloads: [Buffer.alloc(65507, 0xde)] },
-    { name: '64 KB datagram whose total length exceeds it', verdict: 'malformed',
-      payloads: [patched(big, (b) => b.writeUInt16BE(65535, 2)).subarray(0, 65000)] },
-    { name: `inner destination outside the network (${kOutside.join(', ')})`, verdict: 'badDestination',
-      payloads: kOutside.map((dst) => icmpEcho({ dst })) },
+    {
+      name: '64 KB datagram whose total length exceeds it',
+      verdict: 'malformed',
+      payloads: [patched(big, (b) => b.writeUInt16BE(65535, 2)).subarray(0, 65000)],
+    },
+    {
+      name: `inner destination outside the network (${kOutside.join(', ')})`,
+      verdict: 'badDestination',
+      payloads: kOutside.map((dst) => icmpEcho({ dst })),
+    },
     { name: 'well-formed packets (control)', verdict: 'forward', payloads: [good, icmpEcho({ data: 1000 })] },
   ];
 }
@@ -239,13 +298,31 @@ export function tunClasses(): PacketClass[] {
   const bad = (edit: (b: Buffer) => void): Buffer => patched(good, edit);
   return [
     { name: 'tiny packets (1, 2, 10, 19 bytes)', verdict: 'malformed', payloads: [1, 2, 10, 19].map((n) => good.subarray(0, n)) },
-    { name: 'bad version, IHL, total length', verdict: 'malformed',
-      payloads: [bad((b) => (b[0] = 0x55)), bad((b) => (b[0] = 0x43)), bad((b) => b.writeUInt16BE(200, 2)), bad((b) => b.writeUInt16BE(10, 2))] },
-    { name: 'destination without a lease (10.244.77.5): ICMP net unreachable back', verdict: 'noRoute',
-      payloads: [icmpEcho({ src: '10.244.1.5', dst: '10.244.77.5' })] },
-    { name: 'destinations outside the network (203.0.113.5, 8.8.8.8)', verdict: 'noRoute',
-      payloads: ['203.0.113.5', '8.8.8.8'].map((dst) => icmpEcho({ src: '10.244.1.5', dst })) },
-    { name: 'an IPv6 packet (no IPv6 overlay)', verdict: 'noRoute', payloads: [Buffer.concat([Buffer.from([0x60, 0, 0, 0, 0, 0, 59, 64]), Buffer.alloc(32)])] },
+    {
+      name: 'bad version, IHL, total length',
+      verdict: 'malformed',
+      payloads: [
+        bad((b) => (b[0] = 0x55)),
+        bad((b) => (b[0] = 0x43)),
+        bad((b) => b.writeUInt16BE(200, 2)),
+        bad((b) => b.writeUInt16BE(10, 2)),
+      ],
+    },
+    {
+      name: 'destination without a lease (10.244.77.5): ICMP net unreachable back',
+      verdict: 'noRoute',
+      payloads: [icmpEcho({ src: '10.244.1.5', dst: '10.244.77.5' })],
+    },
+    {
+      name: 'destinations outside the network (203.0.113.5, 8.8.8.8)',
+      verdict: 'noRoute',
+      payloads: ['203.0.113.5', '8.8.8.8'].map((dst) => icmpEcho({ src: '10.244.1.5', dst })),
+    },
+    {
+      name: 'an IPv6 packet (no IPv6 overlay)',
+      verdict: 'noRoute',
+      payloads: [Buffer.concat([Buffer.from([0x60, 0, 0, 0, 0, 0, 59, 64]), Buffer.alloc(32)])],
+    },
   ];
 }
 

@@ -22,7 +22,14 @@ import { tempDir } from '../../src/lab/agent-process';
 export interface KubeNode {
   apiVersion: 'v1';
   kind: 'Node';
-  metadata: { name: string; resourceVersion: string; uid: string; creationTimestamp: string; annotations: Record<string, string>; labels: Record<string, string> };
+  metadata: {
+    name: string;
+    resourceVersion: string;
+    uid: string;
+    creationTimestamp: string;
+    annotations: Record<string, string>;
+    labels: Record<string, string>;
+  };
   spec: { podCIDR?: string; podCIDRs?: string[] };
   status: { conditions: Record<string, unknown>[]; addresses: { type: string; address: string }[] };
 }
@@ -41,10 +48,40 @@ type Json = Record<string, unknown>;
 export function makeCerts(dir: string): { ca: string; cert: string; key: string; caPem: string } {
   const f = (n: string): string => join(dir, n);
   const ssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'pipe' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=weft-test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt'));
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=weft-test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+  );
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kube-apiserver', '-keyout', f('server.key'), '-out', f('server.csr'));
   writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  ssl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.ext'), '-out', f('server.crt'));
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('san.ext'),
+    '-out',
+    f('server.crt'),
+  );
   return { ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key'), caPem: readFileSync(f('ca.crt'), 'utf8') };
 }
 
@@ -86,7 +123,14 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 }
 
 const kResources = [
-  { name: 'nodes', singularName: 'node', namespaced: false, kind: 'Node', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], shortNames: ['no'] },
+  {
+    name: 'nodes',
+    singularName: 'node',
+    namespaced: false,
+    kind: 'Node',
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    shortNames: ['no'],
+  },
   { name: 'nodes/status', singularName: '', namespaced: false, kind: 'Node', verbs: ['get', 'patch', 'update'] },
   { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list'], shortNames: ['po'] },
 ];
@@ -158,7 +202,8 @@ export class KubeApiServer {
 
   /** Sends a bookmark with the current version to every open watch that asked for them. */
   bookmark(): void {
-    for (const w of this.#watchers) w.send('BOOKMARK', { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: this.resourceVersion } });
+    for (const w of this.#watchers)
+      w.send('BOOKMARK', { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: this.resourceVersion } });
   }
 
   #event(type: string, node: KubeNode): void {
@@ -166,7 +211,10 @@ export class KubeApiServer {
     for (const w of this.#watchers) w.send(type, node);
   }
 
-  addNode(name: string, o: { podCIDR?: string; annotations?: Record<string, string>; labels?: Record<string, string>; address?: string } = {}): KubeNode {
+  addNode(
+    name: string,
+    o: { podCIDR?: string; annotations?: Record<string, string>; labels?: Record<string, string>; address?: string } = {},
+  ): KubeNode {
     const node: KubeNode = {
       apiVersion: 'v1',
       kind: 'Node',
@@ -233,13 +281,23 @@ export class KubeApiServer {
     // Discovery (kubectl): no auth checks beyond a known token.
     if (this.#allowed(token, '', '') === 401) return this.#status(res, 401, 'Unauthorized', 'Unauthorized');
     if (p === '/version') return this.#json(res, { major: '1', minor: '30', gitVersion: 'v1.30.0-weft-test', platform: 'linux/amd64' });
-    if (p === '/api') return this.#json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1:6443' }] });
+    if (p === '/api')
+      return this.#json(res, {
+        kind: 'APIVersions',
+        versions: ['v1'],
+        serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1:6443' }],
+      });
     if (p === '/apis') return this.#json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
     if (p === '/api/v1') return this.#json(res, { kind: 'APIResourceList', groupVersion: 'v1', resources: kResources });
     const check = (resource: string, verb: string, what: string): boolean => {
       const a = this.#allowed(token, resource, verb);
       if (a === 'ok') return true;
-      this.#status(res, 403, 'Forbidden', `${what} is forbidden: User "system:serviceaccount:kube-flannel:flannel" cannot ${verb} resource "${resource.split('/')[0]}"${resource.includes('/') ? `/${resource.split('/')[1]}` : ''} in API group "" at the cluster scope`);
+      this.#status(
+        res,
+        403,
+        'Forbidden',
+        `${what} is forbidden: User "system:serviceaccount:kube-flannel:flannel" cannot ${verb} resource "${resource.split('/')[0]}"${resource.includes('/') ? `/${resource.split('/')[1]}` : ''} in API group "" at the cluster scope`,
+      );
       return false;
     };
     let m: RegExpExecArray | null;
@@ -249,7 +307,12 @@ export class KubeApiServer {
         return this.#watch(url, res);
       }
       if (!check('nodes', 'list', 'nodes')) return;
-      return this.#json(res, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: this.resourceVersion }, items: [...this.nodes.values()] });
+      return this.#json(res, {
+        kind: 'NodeList',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: this.resourceVersion },
+        items: [...this.nodes.values()],
+      });
     }
     if ((m = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(p))) {
       const name = decodeURIComponent(m[1]!);
@@ -271,7 +334,8 @@ export class KubeApiServer {
         } catch {
           return this.#status(res, 400, 'BadRequest', 'the patch is not JSON');
         }
-        const merge = ct === 'application/strategic-merge-patch+json' ? strategicMerge : ct === 'application/merge-patch+json' ? mergePatch : undefined;
+        const merge =
+          ct === 'application/strategic-merge-patch+json' ? strategicMerge : ct === 'application/merge-patch+json' ? mergePatch : undefined;
         if (!merge) return this.#status(res, 415, 'UnsupportedMediaType', `the content type ${ct} is not supported`);
         let next = merge(node, patch) as KubeNode;
         // The status subresource keeps spec; the main resource keeps status.
@@ -299,7 +363,15 @@ export class KubeApiServer {
       res.write(`${JSON.stringify({ type, object })}\n`);
     };
     if (from && from !== '0' && Number(from) < this.#oldest) {
-      send('ERROR', { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${this.#oldest})`, reason: 'Expired', code: 410 });
+      send('ERROR', {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `too old resource version: ${from} (${this.#oldest})`,
+        reason: 'Expired',
+        code: 410,
+      });
       res.end();
       return;
     }

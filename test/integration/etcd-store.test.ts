@@ -62,12 +62,26 @@ before(async () => {
   endpoint = `http://127.0.0.1:${client}`;
   const peerUrl = `http://127.0.0.1:${peer}`;
   let log = '';
-  etcd = spawn(bin, [
-    '--name', 'weft-test', '--data-dir', dataDir,
-    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
-    '--initial-cluster', `weft-test=${peerUrl}`,
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  etcd = spawn(
+    bin,
+    [
+      '--name',
+      'weft-test',
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      endpoint,
+      '--advertise-client-urls',
+      endpoint,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `weft-test=${peerUrl}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   etcd.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   raw = new Etcd3({ hosts: endpoint });
   const end = Date.now() + 15000;
@@ -103,7 +117,10 @@ describe('etcd store', () => {
     assert.equal(kvs.kvs.length, 1);
     const kv = kvs.kvs[0]!;
     assert.equal(kv.key.toString(), '/coreos.com/network/subnets/10.244.3.0-24');
-    assert.equal(kv.value.toString(), '{"PublicIP":"198.18.0.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:2a:0a:f4:01:00"}}');
+    assert.equal(
+      kv.value.toString(),
+      '{"PublicIP":"198.18.0.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:2a:0a:f4:01:00"}}',
+    );
     const ttl = await raw.leaseClient.leaseTimeToLive({ ID: kv.lease, keys: false });
     assert.ok(Number(ttl.grantedTTL) === 86400 && Number(ttl.TTL) > 86000, `TTL ${ttl.TTL}/${ttl.grantedTTL}`);
     await mgr.release();
@@ -121,7 +138,9 @@ describe('etcd store', () => {
   });
 
   it('reads a flanneld reservation (a key without lease) and keeps it lease-less when reusing it', async () => {
-    await raw.put('/coreos.com/network/subnets/10.244.77.0-24').value('{"PublicIP":"198.18.0.77","PublicIPv6":null,"BackendType":"host-gw"}');
+    await raw
+      .put('/coreos.com/network/subnets/10.244.77.0-24')
+      .value('{"PublicIP":"198.18.0.77","PublicIPv6":null,"BackendType":"host-gw"}');
     const s = store();
     const cfg = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}');
     const mgr = new LeaseManager({ store: s, config: cfg, attrs: leaseAttrsFor('host-gw', '198.18.0.77') });
@@ -175,20 +194,34 @@ describe('etcd store', () => {
     await until(() => events.some((e) => e.type === 'delete'));
     await w.close();
     const resync = events.find((e) => e.type === 'resync');
-    assert.deepEqual(resync?.type === 'resync' && resync.leases.map((l) => formatCidr(l.subnet)), ['10.2.1.0/24', '10.2.2.0/24', '10.2.3.0/24']);
+    assert.deepEqual(resync?.type === 'resync' && resync.leases.map((l) => formatCidr(l.subnet)), [
+      '10.2.1.0/24',
+      '10.2.2.0/24',
+      '10.2.3.0/24',
+    ]);
     assert.equal(events.at(-1)?.type, 'delete');
   });
 
   it('renews a short-TTL lease in etcd before it expires', async () => {
     const s = store('/w3');
     let renewals = 0;
-    const mgr = new LeaseManager({ store: s, config: parseNetworkConfig(vxConfig), attrs: leaseAttrsFor('vxlan', '198.18.0.5', { vni: 1, vtepMac: '0e:00:00:00:00:05' }), ttlSec: 3, renewMarginMs: 2000, onRenew: () => renewals++ });
+    const mgr = new LeaseManager({
+      store: s,
+      config: parseNetworkConfig(vxConfig),
+      attrs: leaseAttrsFor('vxlan', '198.18.0.5', { vni: 1, vtepMac: '0e:00:00:00:00:05' }),
+      ttlSec: 3,
+      renewMarginMs: 2000,
+      onRenew: () => renewals++,
+    });
     const lease = await mgr.acquire();
     await mgr.start();
     await new Promise((r) => setTimeout(r, 4500));
     await mgr.stop();
     assert.ok(renewals >= 2, `renewed ${renewals} times`);
-    assert.deepEqual((await s.list()).leases.map((l) => formatCidr(l.subnet)), [formatCidr(lease.subnet)]);
+    assert.deepEqual(
+      (await s.list()).leases.map((l) => formatCidr(l.subnet)),
+      [formatCidr(lease.subnet)],
+    );
   });
 
   it('reports an unreachable endpoint as a recoverable store error naming it', async () => {

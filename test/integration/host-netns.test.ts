@@ -54,25 +54,44 @@ describe('iptables rules in a namespace', { skip: unavailable }, () => {
     const rules = [...masqRules(cidr('10.244.0.0/16'), cidr('10.244.3.0/24'), { randomFully }), ...forwardRules(cidr('10.244.0.0/16'))];
     await installRules(rules, run);
     await installRules(rules, run); // a second install must not duplicate anything
-    const expectedNat = [
-      ':FLANNEL-POSTRTG - [0:0]',
-      ...rules.filter((r) => r.table === 'nat').map(ruleText),
-    ];
-    assert.deepEqual(rulesIn(ns, 'nat').map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]')), expectedNat);
-    assert.deepEqual(rulesIn(ns, 'filter').map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]')), [
-      ':FLANNEL-FWD - [0:0]',
-      ...rules.filter((r) => r.table === 'filter').map(ruleText),
-    ]);
+    const expectedNat = [':FLANNEL-POSTRTG - [0:0]', ...rules.filter((r) => r.table === 'nat').map(ruleText)];
+    assert.deepEqual(
+      rulesIn(ns, 'nat').map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]')),
+      expectedNat,
+    );
+    assert.deepEqual(
+      rulesIn(ns, 'filter').map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]')),
+      [':FLANNEL-FWD - [0:0]', ...rules.filter((r) => r.table === 'filter').map(ruleText)],
+    );
     assert.ok(randomFully, 'iptables 1.8 supports --random-fully');
 
     let resynced = 0;
     const sync2 = new RuleSync(rules, { run, intervalMs: 100, onResync: () => resynced++ });
     await sync2.start();
-    ns.exec('iptables', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '-m', 'mark', '--mark', '0x4000/0x4000', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'RETURN');
+    ns.exec(
+      'iptables',
+      '-t',
+      'nat',
+      '-D',
+      'FLANNEL-POSTRTG',
+      '-m',
+      'mark',
+      '--mark',
+      '0x4000/0x4000',
+      '-m',
+      'comment',
+      '--comment',
+      'flanneld masq',
+      '-j',
+      'RETURN',
+    );
     assert.equal((await missingRules(rules, run)).length, 1);
     await until(() => resynced > 0);
     await sync2.stop();
-    assert.deepEqual(rulesIn(ns, 'nat').map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]')), expectedNat);
+    assert.deepEqual(
+      rulesIn(ns, 'nat').map((l) => l.replace(/\[\d+:\d+\]/, '[0:0]')),
+      expectedNat,
+    );
 
     await removeRules(rules, run);
     assert.deepEqual(rulesIn(ns, 'nat'), []);

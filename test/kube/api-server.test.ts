@@ -18,8 +18,11 @@ describe('test API server driven by kubectl', { skip }, () => {
   // Asynchronous: the API server runs in this process's event loop.
   const kubectl = (...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
     new Promise((resolve) =>
-      execFile('ip', ['netns', 'exec', ns.name, 'kubectl', '--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) =>
-        resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      execFile(
+        'ip',
+        ['netns', 'exec', ns.name, 'kubectl', '--kubeconfig', kubeconfig, ...args],
+        { encoding: 'utf8', timeout: 30_000 },
+        (err, stdout, stderr) => resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       ),
     );
   const ok = async (...args: string[]): Promise<string> => {
@@ -44,20 +47,47 @@ describe('test API server driven by kubectl', { skip }, () => {
   });
 
   test('get nodes -o json lists both nodes with their podCIDRs', async () => {
-    const list = JSON.parse(await ok('get', 'nodes', '-o', 'json')) as { items: { metadata: { name: string }; spec: { podCIDR: string } }[] };
-    assert.deepEqual(list.items.map((n) => [n.metadata.name, n.spec.podCIDR]), [['node-a', '10.244.1.0/24'], ['node-b', '10.244.2.0/24']]);
+    const list = JSON.parse(await ok('get', 'nodes', '-o', 'json')) as {
+      items: { metadata: { name: string }; spec: { podCIDR: string } }[];
+    };
+    assert.deepEqual(
+      list.items.map((n) => [n.metadata.name, n.spec.podCIDR]),
+      [
+        ['node-a', '10.244.1.0/24'],
+        ['node-b', '10.244.2.0/24'],
+      ],
+    );
   });
 
   test('annotate, then patch --subresource=status (strategic merge of conditions by type), then delete', async () => {
     await ok('annotate', 'node', 'node-a', 'flannel.alpha.coreos.com/public-ip-overwrite=203.0.113.7');
     assert.equal(api.nodes.get('node-a')!.metadata.annotations['flannel.alpha.coreos.com/public-ip-overwrite'], '203.0.113.7');
-    const patch = (status: string) => JSON.stringify({ status: { conditions: [{ type: 'NetworkUnavailable', status, reason: 'FlannelIsUp' }] } });
+    const patch = (status: string) =>
+      JSON.stringify({ status: { conditions: [{ type: 'NetworkUnavailable', status, reason: 'FlannelIsUp' }] } });
     await ok('patch', 'node', 'node-a', '--subresource=status', '--type=strategic', '-p', patch('True'));
-    await ok('patch', 'node', 'node-a', '--subresource=status', '--type=strategic', '-p', JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True' }] } }));
+    await ok(
+      'patch',
+      'node',
+      'node-a',
+      '--subresource=status',
+      '--type=strategic',
+      '-p',
+      JSON.stringify({ status: { conditions: [{ type: 'Ready', status: 'True' }] } }),
+    );
     await ok('patch', 'node', 'node-a', '--subresource=status', '--type=strategic', '-p', patch('False'));
     const conds = api.nodes.get('node-a')!.status.conditions.map((c) => [c.type, c.status]);
-    assert.deepEqual(conds, [['NetworkUnavailable', 'False'], ['Ready', 'True']], 'merged by type, not replaced');
-    assert.equal(JSON.parse(await ok('get', 'node', 'node-a', '-o', 'json')).metadata.annotations['flannel.alpha.coreos.com/public-ip-overwrite'], '203.0.113.7');
+    assert.deepEqual(
+      conds,
+      [
+        ['NetworkUnavailable', 'False'],
+        ['Ready', 'True'],
+      ],
+      'merged by type, not replaced',
+    );
+    assert.equal(
+      JSON.parse(await ok('get', 'node', 'node-a', '-o', 'json')).metadata.annotations['flannel.alpha.coreos.com/public-ip-overwrite'],
+      '203.0.113.7',
+    );
     await ok('delete', 'node', 'node-b');
     assert.equal(api.nodes.has('node-b'), false);
     const r = await kubectl('get', 'node', 'node-b');
@@ -84,7 +114,10 @@ describe('test API server driven by kubectl', { skip }, () => {
     const rv = api.resourceVersion;
     api.updateNode('node-a', (n) => (n.metadata.annotations['k'] = 'v'));
     const w = await kubectl('get', '--raw', `/api/v1/nodes?watch=true&resourceVersion=${rv}&timeoutSeconds=1`);
-    const events = w.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { metadata: { annotations: Record<string, string> } } });
+    const events = w.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; object: { metadata: { annotations: Record<string, string> } } });
     assert.equal(events[0]!.type, 'MODIFIED');
     assert.equal(events[0]!.object.metadata.annotations['k'], 'v');
     api.compact();

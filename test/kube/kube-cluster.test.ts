@@ -60,9 +60,23 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
     for (const n of weft) await api.proxyReady(n.ns);
     const t0 = Date.now();
     weft.forEach((n, i) =>
-      c.start(n, ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', c.configFile, '--healthz-port', '10256', '--healthz-ip', '127.0.0.1'], {
-        NODE_NAME: names[i]!,
-      }),
+      c.start(
+        n,
+        [
+          '--kube-subnet-mgr',
+          '--kubeconfig-file',
+          kubeconfig,
+          '--net-config-path',
+          c.configFile,
+          '--healthz-port',
+          '10256',
+          '--healthz-ip',
+          '127.0.0.1',
+        ],
+        {
+          NODE_NAME: names[i]!,
+        },
+      ),
     );
     for (const n of weft) {
       await n.agent!.waitReady();
@@ -85,7 +99,10 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
     process.stderr.write(`# both weft nodes ready ${readyMs} ms after start\n`);
     weft.forEach((n, i) => {
       assert.equal(n.subnet, kCidrs[i]);
-      assert.equal(readFileSync(n.subnetFile, 'utf8'), `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.${i + 1}.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`);
+      assert.equal(
+        readFileSync(n.subnetFile, 'utf8'),
+        `FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.${i + 1}.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`,
+      );
       assert.equal(httpGet(n.ns, 'http://127.0.0.1:10256/readyz').status, 200);
     });
   });
@@ -95,20 +112,37 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
       const patches = api.requests.filter((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${name}/status`);
       assert.ok(patches.length >= 2, `${name}: ${patches.length} patches`);
       assert.ok(patches.every((p) => p.contentType === 'application/strategic-merge-patch+json'));
-      const mac = table(weft[i]!).vtepMac ?? (JSON.parse(api.nodes.get(name)!.metadata.annotations[`${kP}backend-data`]!) as { VtepMAC: string }).VtepMAC;
+      const mac =
+        table(weft[i]!).vtepMac ??
+        (JSON.parse(api.nodes.get(name)!.metadata.annotations[`${kP}backend-data`]!) as { VtepMAC: string }).VtepMAC;
       assert.equal(
         patches[0]!.body,
         `{"metadata":{"annotations":{"${kP}backend-data":"{\\"VNI\\":1,\\"VtepMAC\\":\\"${mac}\\"}","${kP}backend-type":"vxlan","${kP}kube-subnet-manager":"true","${kP}public-ip":"${weft[i]!.ip}"}}}`,
       );
       await until(() => api.nodes.get(name)!.status.conditions.length > 0, 10_000, `${name} condition`);
       const cond = api.nodes.get(name)!.status.conditions[0]!;
-      assert.deepEqual([cond.type, cond.status, cond.reason, cond.message], ['NetworkUnavailable', 'False', 'FlannelIsUp', 'Flannel is running on this node']);
+      assert.deepEqual(
+        [cond.type, cond.status, cond.reason, cond.message],
+        ['NetworkUnavailable', 'False', 'FlannelIsUp', 'Flannel is running on this node'],
+      );
       const condPatch = patches.find((p) => p.body.startsWith('{"status":'))!;
-      assert.match(condPatch.body, /^\{"status":\{"conditions":\[\{"type":"NetworkUnavailable","status":"False","lastHeartbeatTime":"[0-9T:-]+Z","lastTransitionTime":"[0-9T:-]+Z","reason":"FlannelIsUp","message":"Flannel is running on this node"\}\]\}\}$/);
+      assert.match(
+        condPatch.body,
+        /^\{"status":\{"conditions":\[\{"type":"NetworkUnavailable","status":"False","lastHeartbeatTime":"[0-9T:-]+Z","lastTransitionTime":"[0-9T:-]+Z","reason":"FlannelIsUp","message":"Flannel is running on this node"\}\]\}\}$/,
+      );
     }
     // Requests weft makes: only the verbs the manifest's ClusterRole grants.
-    const verbs = new Set(api.requests.map((r) => `${r.method} ${r.path.split('?')[0]!.replace(/node-[12k]/, '<n>')}${r.path.includes('watch=true') ? ' (watch)' : ''}`));
-    assert.deepEqual([...verbs].sort(), ['GET /api/v1/nodes', 'GET /api/v1/nodes (watch)', 'GET /api/v1/nodes/<n>', 'PATCH /api/v1/nodes/<n>/status']);
+    const verbs = new Set(
+      api.requests.map(
+        (r) => `${r.method} ${r.path.split('?')[0]!.replace(/node-[12k]/, '<n>')}${r.path.includes('watch=true') ? ' (watch)' : ''}`,
+      ),
+    );
+    assert.deepEqual([...verbs].sort(), [
+      'GET /api/v1/nodes',
+      'GET /api/v1/nodes (watch)',
+      'GET /api/v1/nodes/<n>',
+      'PATCH /api/v1/nodes/<n>/status',
+    ]);
   });
 
   test('all six directed pod pairs ping, and checked transfers cross weft <-> kernel both ways', async () => {
@@ -118,7 +152,10 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
         assert.equal(ping(from.ns, to.pod!, { src: from.pod!, count: 3 }), 3, `${from.pod} -> ${to.pod}`);
       }
     }
-    for (const [a, b] of [[weft[0]!, kernel], [kernel, weft[1]!]] as const) {
+    for (const [a, b] of [
+      [weft[0]!, kernel],
+      [kernel, weft[1]!],
+    ] as const) {
       const r = await transfer(a.ns, b.ns, b.pod!, 4 << 20, { fromIp: a.pod! });
       assert.equal(r.serverSha256, r.sha256, `${a.pod} -> ${b.pod}`);
       assert.equal(r.serverBytes, 4 << 20);
@@ -145,12 +182,23 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
   });
 
   test('a malformed annotation on another node is skipped, logged once and counted', async () => {
-    api.addNode('node-bad', { podCIDR: '10.244.50.0/24', annotations: { [`${kP}kube-subnet-manager`]: 'true', [`${kP}public-ip`]: 'not-an-ip', [`${kP}backend-type`]: 'vxlan', [`${kP}backend-data`]: '{' } });
+    api.addNode('node-bad', {
+      podCIDR: '10.244.50.0/24',
+      annotations: {
+        [`${kP}kube-subnet-manager`]: 'true',
+        [`${kP}public-ip`]: 'not-an-ip',
+        [`${kP}backend-type`]: 'vxlan',
+        [`${kP}backend-data`]: '{',
+      },
+    });
     await until(() => /skipping node with malformed flannel annotations/.test(weft[0]!.agent!.stderr), 5000, 'log line');
     api.updateNode('node-bad', (n) => (n.metadata.labels['x'] = 'y'));
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(weft[0]!.agent!.stderr.match(/skipping node with malformed/g)!.length, 1, 'logged once');
     assert.match(httpGet(weft[0]!.ns, 'http://127.0.0.1:10256/metrics').body, /^weft_skipped_peers_total 1$/m);
-    assert.equal(table(weft[0]!).entries.find((e) => e.subnet === '10.244.50.0/24'), undefined);
+    assert.equal(
+      table(weft[0]!).entries.find((e) => e.subnet === '10.244.50.0/24'),
+      undefined,
+    );
   });
 });

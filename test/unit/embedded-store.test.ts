@@ -42,7 +42,9 @@ async function race(args: string[][]): Promise<Array<Record<string, unknown>>> {
         let err = '';
         c.stdout.on('data', (d: Buffer) => (out += d.toString()));
         c.stderr.on('data', (d: Buffer) => (err += d.toString()));
-        c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Record<string, unknown>) : reject(new Error(`child exited ${code}: ${err}`))));
+        c.on('exit', (code) =>
+          code === 0 ? resolve(JSON.parse(out) as Record<string, unknown>) : reject(new Error(`child exited ${code}: ${err}`)),
+        );
       }),
   );
   await new Promise((r) => setTimeout(r, 300)); // let every child load and wait on stdin
@@ -82,11 +84,21 @@ describe('embedded store', () => {
       await until(() => events.some((e) => e.type === 'delete'));
       assert.deepEqual(
         events.map((e) => [e.type, e.type === 'resync' ? '' : formatCidr(e.subnet)]),
-        [['put', '10.244.2.0/24'], ['put', '10.244.3.0/24'], ['delete', '10.244.2.0/24']],
+        [
+          ['put', '10.244.2.0/24'],
+          ['put', '10.244.3.0/24'],
+          ['delete', '10.244.2.0/24'],
+        ],
       );
       const snap = await store.list();
-      assert.deepEqual(snap.leases.map((l) => [formatCidr(l.subnet), l.reservation]), [['10.244.3.0/24', true]]);
-      assert.ok(events.every((e, i) => i === 0 || e.revision > events[i - 1]!.revision), 'revisions increase');
+      assert.deepEqual(
+        snap.leases.map((l) => [formatCidr(l.subnet), l.reservation]),
+        [['10.244.3.0/24', true]],
+      );
+      assert.ok(
+        events.every((e, i) => i === 0 || e.revision > events[i - 1]!.revision),
+        'revisions increase',
+      );
     } finally {
       await watch.close();
       await store.close();
@@ -125,7 +137,10 @@ describe('embedded store', () => {
       await watch.close();
       assert.deepEqual(
         events.map((e) => [e.type, e.type === 'resync' ? '' : formatCidr(e.subnet)]),
-        [['put', '10.244.2.0/24'], ['delete', '10.244.1.0/24']],
+        [
+          ['put', '10.244.2.0/24'],
+          ['delete', '10.244.1.0/24'],
+        ],
       );
     } finally {
       await a.close();
@@ -157,7 +172,8 @@ describe('embedded store', () => {
     writeFileSync(join(dataDir, 'weft.db'), Buffer.alloc(4096, 0x41));
     assert.throws(
       () => new EmbeddedStore({ dataDir }),
-      (err: unknown) => err instanceof WeftError && err.code === ErrorCode.STORE && /weft\.db is corrupted or not a weft database/.test(err.message),
+      (err: unknown) =>
+        err instanceof WeftError && err.code === ErrorCode.STORE && /weft\.db is corrupted or not a weft database/.test(err.message),
     );
   });
 
@@ -196,7 +212,11 @@ describe('embedded store', () => {
     await store.close();
     const answers = await race([1, 2, 3, 4].map((i) => ['lease', dataDir, `198.18.0.${i}`, config]));
     const winners = answers.filter((a) => a.subnet !== undefined);
-    assert.deepEqual(winners.map((w) => w.subnet), ['10.9.0.12/30'], JSON.stringify(answers));
+    assert.deepEqual(
+      winners.map((w) => w.subnet),
+      ['10.9.0.12/30'],
+      JSON.stringify(answers),
+    );
     for (const a of answers.filter((x) => x.subnet === undefined)) {
       assert.deepEqual(a, { error: 'out of subnets', code: ErrorCode.OUT_OF_SUBNETS });
     }

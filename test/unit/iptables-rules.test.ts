@@ -16,7 +16,9 @@ describe('iptables rule sets', () => {
       '-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
       '-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
     ]);
-    assert.ok(masqRules(cidr('10.244.0.0/16'), cidr('10.244.3.0/24'), { randomFully: false }).every((r) => !r.spec.includes('--random-fully')));
+    assert.ok(
+      masqRules(cidr('10.244.0.0/16'), cidr('10.244.3.0/24'), { randomFully: false }).every((r) => !r.spec.includes('--random-fully')),
+    );
   });
 
   it("are flannel's forward rules", () => {

@@ -69,7 +69,8 @@ describe('lease JSON', () => {
   });
 
   it('decodes flannel JSON with any key case and re-encodes it to the same bytes', () => {
-    const flannel = '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}';
+    const flannel =
+      '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}';
     assert.equal(encodeLeaseAttrs(decodeLeaseAttrs(flannel)), flannel);
     const odd = decodeLeaseAttrs('{"publicip":"10.1.1.1","backendtype":"host-gw","Unknown":3}');
     assert.deepEqual(odd, { publicIp: '10.1.1.1', publicIpv6: null, backendType: 'host-gw' });

@@ -46,7 +46,13 @@ describe('subnet allocation', () => {
   it('walks from SubnetMin in SubnetLen steps, skips overlapping leases and stops at 100 candidates', () => {
     const free = freeSubnets(udp16, [cidr('10.244.1.0/24'), cidr('10.244.2.0/23'), cidr('10.244.8.0/22')]);
     assert.equal(free.length, 100);
-    assert.deepEqual(free.slice(0, 5).map(formatCidr), ['10.244.4.0/24', '10.244.5.0/24', '10.244.6.0/24', '10.244.7.0/24', '10.244.12.0/24']);
+    assert.deepEqual(free.slice(0, 5).map(formatCidr), [
+      '10.244.4.0/24',
+      '10.244.5.0/24',
+      '10.244.6.0/24',
+      '10.244.7.0/24',
+      '10.244.12.0/24',
+    ]);
   });
 });
 
@@ -55,7 +61,12 @@ describe('lease manager', () => {
     const store = newStore();
     await store.put(cidr('10.244.5.0/24'), vx('198.18.0.1', '0e:00:00:00:00:aa'), 60);
     await store.put(cidr('10.244.6.0/24'), vx('198.18.0.2'), 60);
-    const mgr = new LeaseManager({ store, config: net16, attrs: vx('198.18.0.1', '0e:00:00:00:00:bb'), previousSubnet: cidr('10.244.9.0/24') });
+    const mgr = new LeaseManager({
+      store,
+      config: net16,
+      attrs: vx('198.18.0.1', '0e:00:00:00:00:bb'),
+      previousSubnet: cidr('10.244.9.0/24'),
+    });
     const lease = await mgr.acquire();
     assert.equal(formatCidr(lease.subnet), '10.244.5.0/24');
     const stored = (await store.list()).leases.find((l) => formatCidr(l.subnet) === '10.244.5.0/24')!;
@@ -66,7 +77,12 @@ describe('lease manager', () => {
     const store = newStore();
     const narrow = parseNetworkConfig('{"Network":"10.244.0.0/16","SubnetMin":"10.244.10.0","SubnetMax":"10.244.20.0"}');
     await store.put(cidr('10.244.5.0/24'), leaseAttrsFor('udp', '198.18.0.1'), 60);
-    const mgr = new LeaseManager({ store, config: narrow, attrs: leaseAttrsFor('udp', '198.18.0.1'), previousSubnet: cidr('10.244.12.0/24') });
+    const mgr = new LeaseManager({
+      store,
+      config: narrow,
+      attrs: leaseAttrsFor('udp', '198.18.0.1'),
+      previousSubnet: cidr('10.244.12.0/24'),
+    });
     assert.equal(formatCidr((await mgr.acquire()).subnet), '10.244.12.0/24');
     assert.deepEqual(subnets((await store.list()).leases), ['10.244.12.0/24']);
   });
@@ -74,7 +90,13 @@ describe('lease manager', () => {
   it('ignores a previous subnet that is taken and picks randomly among the first 100 free', async () => {
     const store = newStore();
     await store.put(cidr('10.244.1.0/24'), leaseAttrsFor('udp', '198.18.0.9'), 60);
-    const first = new LeaseManager({ store, config: udp16, attrs: leaseAttrsFor('udp', '198.18.0.1'), previousSubnet: cidr('10.244.1.0/24'), random: () => 0 });
+    const first = new LeaseManager({
+      store,
+      config: udp16,
+      attrs: leaseAttrsFor('udp', '198.18.0.1'),
+      previousSubnet: cidr('10.244.1.0/24'),
+      random: () => 0,
+    });
     assert.equal(formatCidr((await first.acquire()).subnet), '10.244.2.0/24');
     const last = new LeaseManager({ store, config: udp16, attrs: leaseAttrsFor('udp', '198.18.0.2'), random: () => 0.9999 });
     // Free now: .3 … .255; the 100th candidate is 10.244.102.0.
@@ -131,7 +153,14 @@ describe('lease manager', () => {
     const renewals: OwnLease[] = [];
     // TTL 2 s renewed 1.2 s before expiry: every ~0.8 s. Three renewals take
     // longer than one TTL, so the lease is still there only if they happened.
-    const mgr = new LeaseManager({ store, config: udp16, attrs: leaseAttrsFor('udp', '198.18.0.1'), ttlSec: 2, renewMarginMs: 1200, onRenew: (l) => renewals.push(l) });
+    const mgr = new LeaseManager({
+      store,
+      config: udp16,
+      attrs: leaseAttrsFor('udp', '198.18.0.1'),
+      ttlSec: 2,
+      renewMarginMs: 1200,
+      onRenew: (l) => renewals.push(l),
+    });
     const lease = await mgr.acquire();
     await mgr.start();
     await until(() => renewals.length >= 3, 10_000);
@@ -164,7 +193,10 @@ describe('lease manager', () => {
     const changes: Array<[string, string]> = [];
     const peers: PeerEvent[] = [];
     const mgr = new LeaseManager({
-      store, config: udp16, attrs: leaseAttrsFor('udp', '198.18.0.1'), random: () => 0,
+      store,
+      config: udp16,
+      attrs: leaseAttrsFor('udp', '198.18.0.1'),
+      random: () => 0,
       onLeaseChange: (next, prev) => changes.push([formatCidr(prev.subnet), formatCidr(next.subnet)]),
       onPeer: (e) => peers.push(e),
     });
@@ -177,7 +209,10 @@ describe('lease manager', () => {
     await mgr.stop();
     assert.deepEqual(changes, [['10.244.1.0/24', '10.244.2.0/24']]);
     const snap = await store.list();
-    assert.deepEqual(snap.leases.map((l) => `${formatCidr(l.subnet)} ${l.attrs.publicIp}`).sort(), ['10.244.1.0/24 198.18.0.2', '10.244.2.0/24 198.18.0.1']);
+    assert.deepEqual(snap.leases.map((l) => `${formatCidr(l.subnet)} ${l.attrs.publicIp}`).sort(), [
+      '10.244.1.0/24 198.18.0.2',
+      '10.244.2.0/24 198.18.0.1',
+    ]);
   });
 
   it('reports peers as added and removed, ignoring its own lease and leases of another backend', async () => {
@@ -186,7 +221,9 @@ describe('lease manager', () => {
     await store.put(cidr('10.244.7.0/24'), vx('198.18.0.7'), 60);
     await store.put(cidr('10.244.8.0/24'), leaseAttrsFor('udp', '198.18.0.8'), 60);
     const mgr = new LeaseManager({
-      store, config: net16, attrs: vx('198.18.0.1'),
+      store,
+      config: net16,
+      attrs: vx('198.18.0.1'),
       onPeer: (e) => events.push(`${e.type} ${formatCidr(e.lease.subnet)} ${e.lease.attrs.publicIp}`),
     });
     await mgr.acquire();
@@ -212,9 +249,15 @@ describe('lease watcher', () => {
 
   it('diffs a snapshot against its cache and returns the cached lease on removal', () => {
     const w = new LeaseWatcher({ backendType: 'udp', ownSubnet: cidr('10.244.1.0/24') });
-    assert.deepEqual(w.reset([lease('10.244.1.0/24', '1.1.1.1'), lease('10.244.2.0/24', '2.2.2.2')]).map((e) => e.type), ['added']);
+    assert.deepEqual(
+      w.reset([lease('10.244.1.0/24', '1.1.1.1'), lease('10.244.2.0/24', '2.2.2.2')]).map((e) => e.type),
+      ['added'],
+    );
     const events = w.reset([lease('10.244.3.0/24', '3.3.3.3')]);
-    assert.deepEqual(events.map((e) => `${e.type} ${formatCidr(e.lease.subnet)} ${e.lease.attrs.publicIp}`), ['added 10.244.3.0/24 3.3.3.3', 'removed 10.244.2.0/24 2.2.2.2']);
+    assert.deepEqual(
+      events.map((e) => `${e.type} ${formatCidr(e.lease.subnet)} ${e.lease.attrs.publicIp}`),
+      ['added 10.244.3.0/24 3.3.3.3', 'removed 10.244.2.0/24 2.2.2.2'],
+    );
     const del = w.apply({ type: 'delete', subnet: cidr('10.244.3.0/24'), revision: 9 });
     assert.equal(del[0]?.type === 'removed' && del[0].lease.attrs.publicIp, '3.3.3.3');
   });

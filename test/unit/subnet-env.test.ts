@@ -18,7 +18,14 @@ describe('subnet.env', () => {
       'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n',
     );
     assert.equal(
-      formatSubnetEnv({ network: cidr('10.5.0.0/24'), subnet: cidr('10.5.0.64/26'), mtu: 1472, ipMasq: true, ipv6Network: 'fc00::/48', ipv6Subnet: 'fc00:0:0:1::1/64' }),
+      formatSubnetEnv({
+        network: cidr('10.5.0.0/24'),
+        subnet: cidr('10.5.0.64/26'),
+        mtu: 1472,
+        ipMasq: true,
+        ipv6Network: 'fc00::/48',
+        ipv6Subnet: 'fc00:0:0:1::1/64',
+      }),
       'FLANNEL_NETWORK=10.5.0.0/24\nFLANNEL_SUBNET=10.5.0.65/26\nFLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:1::1/64\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n',
     );
   });
@@ -34,7 +41,10 @@ describe('subnet.env', () => {
     }
     assert.equal(statSync(path).mode & 0o777, 0o644);
     assert.equal(statSync(join(root, 'run', 'flannel')).mode & 0o777, 0o755);
-    assert.equal(readFileSync(path, 'utf8'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.8.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    assert.equal(
+      readFileSync(path, 'utf8'),
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.8.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    );
     assert.deepEqual(readdirSync(join(root, 'run', 'flannel')), ['subnet.env'], 'no temp file left behind');
     const back = await readSubnetEnv(path);
     assert.equal(back?.subnet && formatCidr(back.subnet), '10.244.8.0/24');
@@ -47,7 +57,9 @@ describe('subnet.env', () => {
   });
 
   it('reads files as flannel does: subnet masked, network lists split on commas, only literal true is true', () => {
-    const v = parseSubnetEnv('FLANNEL_NETWORK=10.1.0.0/16,10.2.0.0/16\nFLANNEL_SUBNET=10.5.72.1/24\nFLANNEL_MTU=1400\nFLANNEL_IPMASQ=TRUE\nOTHER=a=b\n');
+    const v = parseSubnetEnv(
+      'FLANNEL_NETWORK=10.1.0.0/16,10.2.0.0/16\nFLANNEL_SUBNET=10.5.72.1/24\nFLANNEL_MTU=1400\nFLANNEL_IPMASQ=TRUE\nOTHER=a=b\n',
+    );
     assert.equal(v.subnet && formatCidr(v.subnet), '10.5.72.0/24');
     assert.equal(v.network && formatCidr(v.network), '10.1.0.0/16');
     assert.equal(v.ipMasq, false);
