@@ -5,7 +5,7 @@
 // only weft table of this namespace under /dev/shm.
 
 import { existsSync, readdirSync } from 'node:fs';
-import { defaultTablePath, netnsId } from '../dataplane/options';
+import { defaultTableDir, defaultTablePath, netnsId } from '../dataplane/options';
 import { type DataPlaneStats, readTable } from '../dataplane/stats';
 import { ErrorCode, WeftError } from '../errors';
 import { type FlagSpec, bool, formatFlags, parseFlags, str, usageError } from './flags';
@@ -32,11 +32,11 @@ export function findTablePath(device?: string): string {
   const prefix = `${netnsId()}-`;
   let found: string[] = [];
   try {
-    found = readdirSync('/dev/shm/weft').filter((f) => f.startsWith(prefix) && f.endsWith('.table'));
+    found = readdirSync(defaultTableDir()).filter((f) => f.startsWith(prefix) && f.endsWith('.table'));
   } catch {
-    // no /dev/shm/weft
+    // no table directory yet
   }
-  if (found.length === 1) return `/dev/shm/weft/${found[0]}`;
+  if (found.length === 1) return `${defaultTableDir()}/${found[0]}`;
   if (found.length > 1) {
     throw usageError(`several weft tables in this namespace (${found.join(', ')}): choose one with --device or --table-path`, 'table-path');
   }

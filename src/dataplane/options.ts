@@ -162,10 +162,19 @@ export function netnsId(): string {
   }
 }
 
+/**
+ * The directory of default table paths: `/dev/shm/weft` for root, and
+ * `/dev/shm/weft-<uid>` for an unprivileged data plane (README "Running
+ * unprivileged"), each made 0755 by its own user, so nobody else can plant
+ * a file there beforehand (the open refuses one it finds anyway).
+ */
+export function defaultTableDir(): string {
+  const uid = process.geteuid?.() ?? 0;
+  return uid === 0 ? '/dev/shm/weft' : `/dev/shm/weft-${uid}`;
+}
+
 export function defaultTablePath(device: string): string {
-  // In a directory weft makes (root-owned 0755 when run as root): a file
-  // another user planted there beforehand would be refused by the open.
-  return `/dev/shm/weft/${netnsId()}-${device}.table`;
+  return `${defaultTableDir()}/${netnsId()}-${device}.table`;
 }
 
 /** MTU of the local interface that holds `ip`, or undefined when none does. */
