@@ -7,6 +7,7 @@
 #include "../core/table_format.h"
 #include "codec_exports.h"
 #include "engine_wrap.h"
+#include "handoff_exports.h"
 #include "table_wrap.h"
 
 namespace weft::binding {
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeTable", TableWrap::Define(env));
   exports.Set("NativeEngine", EngineWrap::Define(env));
   exports.Set("codec", CodecExports(env));
+  exports.Set("handoff", HandoffExports(env));
   exports.Set("layout", Layout(env));
   return exports;
 }

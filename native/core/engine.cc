@@ -4,13 +4,55 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "handoff.h"
+
 namespace weft {
 
+namespace {
+
+// Checks the fds a predecessor handed over against the config and turns on
+// the offloads as a fresh open would.
+Status AdoptFds(const EngineConfig& config, unsigned want, unsigned* got, bool* gro) {
+  const EngineFds& a = config.adopt;
+  const bool vxlan = config.worker.backend == table::kBackendVxlan;
+  if (a.tun.size() != config.queues || a.udp.size() != config.queues || a.send.size() != (vxlan ? config.queues : 0)) {
+    return Status::Errno(EINVAL, "start", "handed-over fds do not match " + std::to_string(config.queues) + " queues");
+  }
+  for (int fd : a.tun) {
+    Status s = CheckTunFd(fd, config.device, config.vnet_hdr);
+    if (!s.ok()) return s;
+  }
+  for (int fd : a.udp) {
+    Status s = CheckUdpFd(fd, config.bind_ip, config.port);
+    if (!s.ok()) return s;
+  }
+  for (int fd : a.send) {
+    Status s = CheckUdpFd(fd, config.bind_ip, 0);
+    if (!s.ok()) return s;
+  }
+  *got = 0;
+  if (config.vnet_hdr) {
+    *got = NegotiateOffloads(a.tun.front(), want);
+    for (size_t q = 1; q < a.tun.size(); q++) NegotiateOffloads(a.tun[q], *got);
+  }
+  *gro = config.udp_gro;
+  for (int fd : a.udp) *gro = *gro && EnableUdpGro(fd);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<Engine>* out) {
+  std::unique_ptr<Engine> e(new Engine());  // its destructor closes whatever is open on failure
+  const bool adopted = !config.adopt.tun.empty();
+  if (adopted) {
+    e->tun_fds_ = config.adopt.tun;
+    e->udp_fds_ = config.adopt.udp;
+    e->send_fds_ = config.adopt.send;
+  }
   if (config.queues == 0 || config.queues > kMaxQueues) {
     return Status::Errno(EINVAL, "start", "queues must be 1.." + std::to_string(kMaxQueues));
   }
-  std::unique_ptr<Engine> e(new Engine());  // its destructor closes whatever is open on failure
   e->table_ = table;
   e->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (e->stop_fd_ < 0) return Status::FromErrno("eventfd", "cannot create the stop signal");
@@ -27,7 +69,9 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   if (config.tso) want |= kTunFTso4 | kTunFTsoEcn;
   if (config.uso) want |= kTunFUso4 | kTunFUso6;
   unsigned got = 0;
-  Status s = OpenTun(config.device, config.queues, config.persist, config.vnet_hdr, want, &e->tun_fds_, &got);
+  bool gro = config.udp_gro;
+  Status s = adopted ? AdoptFds(config, want, &got, &gro)
+                     : OpenTun(config.device, config.queues, config.persist, config.vnet_hdr, want, &e->tun_fds_, &got);
   if (!s.ok()) return s;
   uint64_t offloads = 0;
   if (config.vnet_hdr) offloads |= kOffloadVnetHdr;
@@ -38,9 +82,8 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
     if (!s.ok()) return s;
   }
   const bool vxlan = config.worker.backend == table::kBackendVxlan;
-  bool gro = config.udp_gro;
   bool gso = config.udp_gso;
-  for (uint32_t q = 0; q < config.queues; q++) {
+  for (uint32_t q = 0; q < config.queues && !adopted; q++) {
     int fd = -1;
     bool gro_on = false;
     s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd,
@@ -58,8 +101,8 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
       if (!s.ok()) return s;
       e->send_fds_.push_back(fd);
     }
-    gso = gso && UdpGsoSupported(vxlan ? e->send_fds_.back() : fd);
   }
+  for (uint32_t q = 0; q < config.queues; q++) gso = gso && UdpGsoSupported(vxlan ? e->send_fds_[q] : e->udp_fds_[q]);
   if (gso) offloads |= kOffloadUdpGso;
   if (gro) offloads |= kOffloadUdpGro;
   if (config.coalesce && config.vnet_hdr) offloads |= kOffloadCoalesce;

@@ -20,6 +20,14 @@
 
 namespace weft {
 
+// Fds a predecessor handed over (a hand-off, or systemd's fd store): one TUN
+// queue, one bound socket and (vxlan) one sending socket per queue.
+struct EngineFds {
+  std::vector<int> tun;
+  std::vector<int> udp;
+  std::vector<int> send;
+};
+
 struct EngineConfig {
   std::string device;
   uint32_t queues = 1;
@@ -40,6 +48,9 @@ struct EngineConfig {
   bool udp_gro = true;
   bool coalesce = true;
   WorkerConfig worker{};
+  // When given, used instead of opening a device and sockets; the engine owns
+  // them from Start() on, whether it succeeds or not.
+  EngineFds adopt;
 };
 
 class Engine {
@@ -52,6 +63,8 @@ class Engine {
   // Signals every thread, joins them and closes every fd. Idempotent.
   void Stop();
   bool running() const { return running_; }
+  // The open TUN queues and sockets, for a hand-off (still owned by the engine).
+  EngineFds fds() const { return {tun_fds_, udp_fds_, send_fds_}; }
   // First fatal errno a worker hit (0 when none): the device or socket broke.
   int fatal_errno() const;
 

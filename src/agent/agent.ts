@@ -44,7 +44,8 @@ import { leaseAttrsFor, vtepMacOf } from '../store/lease-json';
 import { type AgentLogger, type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions, silentLogger } from './agent-options';
 import { type OpenedStore, chooseVtepMac, hostGwCheck, openStore, parseSeed, readNetworkConfig } from './agent-setup';
 import { DataPlaneNodeBackend, HostGwNodeBackend, type NodeBackend } from './backend';
-import { type DataPlaneShape, type DataPlaneTuning, dataPlaneOptions, overlayMtu, sameDataPlane } from './dataplane-options';
+import { type DataPlaneShape, type DataPlaneTuning, dataPlaneOptions, overlayMtu, sameDataPlane, shapeOf } from './dataplane-options';
+import { HandoffServer, giveTo, takeOverFrom } from './handoff';
 import { installRuleSets, removeRuleSets, writeNodeFiles } from './host-setup';
 import { type ExternalInterface, selectInterface } from './interface-select';
 import { type NodeState, readNodeState } from './node-state';
@@ -77,6 +78,8 @@ export declare interface Agent {
   on(event: 'ready', listener: () => void): this;
   on(event: 'peer', listener: (event: PeerEvent) => void): this;
   on(event: 'fatal', listener: (err: Error) => void): this;
+  /** The data plane went to a successor (hand-off); the owner should stop() and exit. */
+  on(event: 'handoff', listener: () => void): this;
 }
 
 export class Agent extends EventEmitter {
@@ -99,6 +102,8 @@ export class Agent extends EventEmitter {
   #timers: NodeJS.Timeout[] = [];
   #renewals = 0;
   #starting: Promise<void> | undefined;
+  #handoffServer: HandoffServer | undefined;
+  #handedOff = false;
 
   constructor(options: AgentOptions = {}) {
     super();
@@ -142,7 +147,7 @@ export class Agent extends EventEmitter {
     this.#iface = iface;
     this.#log.info('using interface', { iface: iface.name, address: iface.address, publicIp: iface.publicIp, mtu: iface.mtu });
     const state = readNodeState(o.stateFile);
-    await this.#reattachEarly(state, iface);
+    if (!(await this.#takeOver(iface))) await this.#reattachEarly(state, iface);
 
     this.#stage = 'opening the store';
     // A store that cannot be opened for now (an embedded database locked by
@@ -236,6 +241,59 @@ export class Agent extends EventEmitter {
     this.#log.info('ready', { subnet: formatCidr(lease.subnet), peers: manager.peers().length, tableSize: this.#backend!.size() });
     this.emit('ready');
     if (opened.afterReady) void this.#afterReady(opened.afterReady);
+    void this.#listenForSuccessor();
+  }
+
+  /**
+   * Takes the running data plane over from a predecessor (see handoff.ts),
+   * before anything else: its workers stop only once ours can start on the
+   * same fds. False when there is none, or its fds cannot be used.
+   */
+  async #takeOver(iface: ExternalInterface): Promise<boolean> {
+    const path = this.options.handoffSocket;
+    if (!path) return false;
+    this.#stage = 'taking the data plane over';
+    const got = takeOverFrom(path, this.#log);
+    if (!got) return false;
+    const shape = got.description;
+    try {
+      const tuning = { ...this.#tuning(true), queues: got.fds.tun.length };
+      this.#backend = await DataPlaneNodeBackend.open(dataPlaneOptions(shape, iface.address, tuning), this.#run, got.fds);
+    } catch (err) {
+      this.#log.warn('cannot run the handed-over data plane; setting it up anew', { err: (err as Error).message });
+      return false;
+    }
+    this.#log.info('data plane taken over from the previous process', {
+      pid: got.pid,
+      device: shape.device,
+      queues: got.fds.tun.length,
+      tableSize: this.#backend.size(),
+    });
+    return true;
+  }
+
+  /** Once ready: waits for a successor to hand the data plane to. */
+  async #listenForSuccessor(): Promise<void> {
+    const path = this.options.handoffSocket;
+    if (!path || !this.#backend?.dataPlane) return;
+    try {
+      const server = await HandoffServer.listen(path, this.#log, (fd) => this.#handOff(fd));
+      if (this.#phase !== 'ready') return await server.close();
+      this.#handoffServer = server;
+      this.#log.info('listening for a successor to hand the data plane to', { socket: path });
+    } catch (err) {
+      this.#log.warn('cannot listen for a successor; a restart re-attaches instead', { socket: path, err: (err as Error).message });
+    }
+  }
+
+  #handOff(socketFd: number): boolean {
+    const dp = this.#backend?.dataPlane;
+    if (this.#phase !== 'ready' || this.#handedOff || !dp || dp.closed) return false;
+    if (!giveTo(socketFd, dp, shapeOf(dp), this.#log)) return false;
+    this.#handedOff = true;
+    this.#log.info('data plane handed over to a successor', { device: dp.options.device });
+    this.emit('handoff');
+    return true;
   }
 
   /** The store's "node is up" step (NetworkUnavailable=False), retried every 3 s for 30 s as flannel does. */
@@ -398,6 +456,7 @@ export class Agent extends EventEmitter {
 
   #onPeer(e: PeerEvent): void {
     this.emit('peer', e);
+    if (this.#handedOff) return; // the successor programs its table now
     this.#health.ok();
     const subnet = formatCidr(e.lease.subnet);
     this.#peerChain = this.#peerChain.then(async () => {
@@ -444,10 +503,11 @@ export class Agent extends EventEmitter {
 
   status(): AgentStatus {
     const lease = this.#manager?.lease;
-    const ready = this.#phase === 'ready' && !this.#fatal && this.#health.error === undefined;
+    const ready = this.#phase === 'ready' && !this.#fatal && !this.#handedOff && this.#health.error === undefined;
     const reason = ready
       ? undefined
       : (this.#fatal?.message ??
+        (this.#handedOff ? 'the data plane was handed over to a successor' : undefined) ??
         (this.#health.error !== undefined ? `store unreachable: ${this.#health.error}` : `${this.#phase}: ${this.#stage}`));
     const mac = lease ? vtepMacOf(lease.attrs) : undefined;
     return {
@@ -488,6 +548,7 @@ export class Agent extends EventEmitter {
     if (wasStarting) await this.#starting?.catch(() => undefined);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers = [];
+    await this.#handoffServer?.close();
     await withTimeout(this.#manager?.stop() ?? Promise.resolve(), 800, 'stopping the lease manager').catch(() => undefined);
     for (const r of this.#rules) await r.stop();
     await this.#peerChain;

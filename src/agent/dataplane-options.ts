@@ -4,6 +4,7 @@
 // a re-attached data plane would be closed and opened anew for nothing.
 
 import { type DataPlaneBackend, type DataPlaneOptions, type ResolvedOptions, kOverhead } from '../dataplane/options';
+import type { DataPlane } from '../dataplane/dataplane';
 import { formatCidr } from '../net/cidr';
 
 /** What identifies a node's data plane: the state file records exactly this. */
@@ -34,6 +35,21 @@ export interface DataPlaneTuning {
 export function overlayMtu(backend: DataPlaneBackend, underlayMtu: number, configuredMtu = 0): number {
   const under = backend === 'vxlan' && configuredMtu > 0 ? configuredMtu : underlayMtu;
   return under - kOverhead[backend];
+}
+
+/** The shape of an open data plane, as a successor re-creates it. */
+export function shapeOf(dp: DataPlane): DataPlaneShape {
+  const o = dp.options;
+  return {
+    backend: o.backend,
+    device: o.device,
+    network: formatCidr(o.network),
+    subnet: formatCidr(o.subnet),
+    port: o.port,
+    ...(o.backend === 'vxlan' ? { vni: o.vni, vtepMac: dp.vtepMac } : {}),
+    mtu: o.mtu,
+    tablePath: o.tablePath,
+  };
 }
 
 export function dataPlaneOptions(shape: DataPlaneShape, publicIp: string, t: DataPlaneTuning): DataPlaneOptions {

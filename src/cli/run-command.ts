@@ -60,6 +60,13 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'persist', kind: 'bool', def: true, help: 'keep the TUN device and table across restarts' },
   {
+    name: 'handoff',
+    kind: 'bool',
+    def: true,
+    help: 'take the data plane over from a running weft at start (no packet lost), and hand it to the next one',
+  },
+  { name: 'handoff-socket', kind: 'string', arg: 'PATH', help: 'hand-off unix socket (default weft.sock beside the state file)' },
+  {
     name: 'allow-unknown-peers',
     kind: 'bool',
     def: false,
@@ -146,6 +153,8 @@ export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values']
     iptablesForwardRules: bool(v, 'iptables-forward-rules'),
     iptablesResync: num(v, 'iptables-resync')!,
     persist: bool(v, 'persist'),
+    handoff: bool(v, 'handoff'),
+    ...(str(v, 'handoff-socket') ? { handoffSocket: str(v, 'handoff-socket')! } : {}),
     allowUnknownPeers: bool(v, 'allow-unknown-peers'),
     checkInnerSource: bool(v, 'check-inner-source'),
     logger,
@@ -197,6 +206,7 @@ export async function runMain(argv: string[]): Promise<number> {
   let agent: Agent;
   let healthIp = '0.0.0.0';
   let healthPort = 0;
+  let kubeMode = false;
   try {
     const parsed = parseFlags(RUN_FLAGS, argv);
     if (parsed.help) {
@@ -214,6 +224,7 @@ export async function runMain(argv: string[]): Promise<number> {
     if (healthPort < 0 || healthPort > 65535) throw usageError(`--healthz-port must be 0..65535, got ${healthPort}`, 'healthz-port');
     const shown = Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'etcd-password'));
     logger.debug('CLI flags config', { flags: shown });
+    kubeMode = bool(v, 'kube-subnet-mgr');
     agent = new Agent(agentOptionsFromFlags(v, logger));
   } catch (err) {
     logger.error((err as Error).message, errorFields(err));
@@ -245,15 +256,28 @@ export async function runMain(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   agent.on('fatal', (err) => void shutdown(1, err.message));
+  agent.on('handoff', () => {
+    // A DaemonSet pod that exited would be restarted and take the data plane
+    // back; it waits for the SIGTERM of its deletion instead.
+    if (kubeMode) logger.info('the data plane was handed over; waiting for SIGTERM');
+    else void shutdown(0, 'the data plane was handed over to a successor');
+  });
 
+  // The health server starts beside the agent: a predecessor handing over
+  // holds the port until the agent has taken the data plane from it.
+  const health =
+    healthPort > 0
+      ? startHealthServer(agent, healthIp, healthPort, 10_000).then((s) => {
+          server = s;
+          logger.info('health server listening', { address: `${healthIp}:${healthPort}` });
+        })
+      : Promise.resolve();
   try {
-    if (healthPort > 0) {
-      server = await startHealthServer(agent, healthIp, healthPort);
-      logger.info('health server listening', { address: `${healthIp}:${healthPort}` });
-    }
-    await agent.start();
+    await Promise.all([health, agent.start()]);
   } catch (err) {
     if (stopping) return exited;
+    await agent.stop().catch(() => undefined);
+    await health.catch(() => undefined);
     server?.close();
     logger.error((err as Error).message, errorFields(err));
     return exitCodeFor(err);

@@ -12,7 +12,7 @@ import { unlinkSync } from 'node:fs';
 import { ErrorCode, WeftError } from '../errors';
 import { formatMac, parseMac } from '../net/mac';
 import { formatIPv4 } from '../net/ip';
-import { BackendId, loadAddon, type NativeEngine, type NativeTable } from './native';
+import { BackendId, loadAddon, type NativeEngine, type NativeEngineFds, type NativeTable } from './native';
 import { maskOf, randomMac, resolveOptions, type DataPlaneOptions, type ResolvedOptions } from './options';
 import { snapshot, type DataPlaneStats } from './stats';
 import { LeaseTable } from './table';
@@ -63,9 +63,20 @@ export class DataPlane {
     this.table = new LeaseTable(() => this.#live(), options.backend, options.network);
   }
 
-  static async open(options: DataPlaneOptions): Promise<DataPlane> {
-    const o = resolveOptions(options);
+  /**
+   * Opens (or re-attaches) the data plane. `adopt`: TUN queues and sockets a
+   * predecessor handed over (see handoff.ts), used instead of opening new
+   * ones; they belong to the data plane from this call on, also when it fails.
+   */
+  static async open(options: DataPlaneOptions, adopt?: NativeEngineFds): Promise<DataPlane> {
     const addon = loadAddon();
+    let o: ResolvedOptions;
+    try {
+      o = resolveOptions(options);
+    } catch (err) {
+      if (adopt) addon.handoff.closeFds([...adopt.tun, ...adopt.udp, ...adopt.send]);
+      throw err;
+    }
     let native: NativeTable;
     try {
       native = new addon.NativeTable(o.tablePath, {
@@ -75,6 +86,7 @@ export class DataPlane {
         backend: BackendId[o.backend],
       });
     } catch (cause) {
+      if (adopt) addon.handoff.closeFds([...adopt.tun, ...adopt.udp, ...adopt.send]);
       const held = (cause as { code?: string }).code === 'EAGAIN';
       throw new WeftError(
         ErrorCode.TABLE,
@@ -115,6 +127,7 @@ export class DataPlane {
           checkPeers: !o.allowUnknownPeers,
           checkInnerSource: o.checkInnerSource,
           ...o.offloads,
+          ...(adopt ? { adoptTun: adopt.tun, adoptUdp: adopt.udp, adoptSend: adopt.send } : {}),
         },
         native,
       );
@@ -134,6 +147,24 @@ export class DataPlane {
   /** The errno of a fatal worker error (device deleted, socket broken), 0 while healthy. */
   fatalErrno(): number {
     return this.#engine?.fatalErrno() ?? 0;
+  }
+
+  /** The TUN queues and UDP sockets the workers use, for a hand-off; they stay this data plane's. */
+  handoffFds(): NativeEngineFds {
+    if (!this.#engine) throw new WeftError(ErrorCode.CLOSED, `${this.toString()} is closed`);
+    return this.#engine.fds();
+  }
+
+  /**
+   * After the fds were handed over: stops the workers and closes this side's
+   * fds and table, but keeps the table file for the successor whatever
+   * `persist` says. The successor's references keep device and sockets open.
+   */
+  release(): void {
+    this.#engine?.stop();
+    this.#engine = undefined;
+    this.#native?.close();
+    this.#native = undefined;
   }
 
   get closed(): boolean {
