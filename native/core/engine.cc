@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <fcntl.h>
 #include <net/if.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -17,6 +18,10 @@ Status AdoptFds(const EngineConfig& config, unsigned want, unsigned* got, bool* 
   const bool vxlan = config.worker.backend == table::kBackendVxlan;
   if (a.tun.size() != config.queues || a.udp.size() != config.queues || a.send.size() != (vxlan ? config.queues : 0)) {
     return Status::Errno(EINVAL, "start", "handed-over fds do not match " + std::to_string(config.queues) + " queues");
+  }
+  // fds systemd passes arrive without close-on-exec: no child may inherit them.
+  for (const auto* list : {&a.tun, &a.udp, &a.send}) {
+    for (int fd : *list) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
   for (int fd : a.tun) {
     Status s = CheckTunFd(fd, config.device, config.vnet_hdr);

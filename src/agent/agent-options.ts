@@ -6,6 +6,7 @@
 import type { EtcdStoreOptions } from '../store/etcd-store';
 import type { KubeStoreOptions } from '../store/kube-store';
 import type { LeaseStore } from '../store/lease-store';
+import type { NativeEngineFds } from '../dataplane/native';
 import type { CommandRunner } from '../host/exec';
 import { invalidOption } from '../errors';
 import { DEFAULT_SUBNET_FILE } from '../host/subnet-env';
@@ -75,6 +76,13 @@ export interface AgentOptions {
    */
   handoff?: boolean;
   handoffSocket?: string;
+  /**
+   * systemd's file-descriptor store: fds systemd passed to this start
+   * (systemd.ts listenFds), taken over with the state file's description, and
+   * `fdStore: true` parks the data plane's fds there once ready.
+   */
+  listenFds?: NativeEngineFds;
+  fdStore?: boolean;
   logger?: AgentLogger;
   /** Runs ip/iptables (default: in this process's network namespace). */
   run?: CommandRunner;

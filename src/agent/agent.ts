@@ -44,8 +44,18 @@ import { leaseAttrsFor, vtepMacOf } from '../store/lease-json';
 import { type AgentLogger, type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions, silentLogger } from './agent-options';
 import { type OpenedStore, chooseVtepMac, hostGwCheck, openStore, parseSeed, readNetworkConfig } from './agent-setup';
 import { DataPlaneNodeBackend, HostGwNodeBackend, type NodeBackend } from './backend';
-import { type DataPlaneShape, type DataPlaneTuning, dataPlaneOptions, overlayMtu, sameDataPlane, shapeOf } from './dataplane-options';
+import {
+  type DataPlaneShape,
+  type DataPlaneTuning,
+  dataPlaneOptions,
+  overlayMtu,
+  sameDataPlane,
+  shapeOf,
+  shapeOfState,
+} from './dataplane-options';
 import { HandoffServer, giveTo, takeOverFrom } from './handoff';
+import { storeFds } from './systemd';
+import { closeHandedOver } from '../dataplane/handoff';
 import { installRuleSets, removeRuleSets, writeNodeFiles } from './host-setup';
 import { type ExternalInterface, selectInterface } from './interface-select';
 import { type NodeState, readNodeState } from './node-state';
@@ -147,7 +157,7 @@ export class Agent extends EventEmitter {
     this.#iface = iface;
     this.#log.info('using interface', { iface: iface.name, address: iface.address, publicIp: iface.publicIp, mtu: iface.mtu });
     const state = readNodeState(o.stateFile);
-    if (!(await this.#takeOver(iface))) await this.#reattachEarly(state, iface);
+    if (!(await this.#takeOver(iface)) && !(await this.#takeFromFdStore(state, iface))) await this.#reattachEarly(state, iface);
 
     this.#stage = 'opening the store';
     // A store that cannot be opened for now (an embedded database locked by
@@ -242,6 +252,15 @@ export class Agent extends EventEmitter {
     this.emit('ready');
     if (opened.afterReady) void this.#afterReady(opened.afterReady);
     void this.#listenForSuccessor();
+    const dp = this.#backend!.dataPlane;
+    if (this.#o.fdStore && dp) {
+      try {
+        storeFds(dp);
+        this.#log.info("data plane fds parked in systemd's fd store", { device: dp.options.device });
+      } catch (err) {
+        this.#log.warn("cannot park the data plane fds in systemd's fd store", { err: (err as Error).message });
+      }
+    }
   }
 
   /**
@@ -267,6 +286,34 @@ export class Agent extends EventEmitter {
       pid: got.pid,
       device: shape.device,
       queues: got.fds.tun.length,
+      tableSize: this.#backend.size(),
+    });
+    return true;
+  }
+
+  /** systemd passed the fds of the previous start (its fd store): runs them with the state file's description. */
+  async #takeFromFdStore(state: NodeState | undefined, iface: ExternalInterface): Promise<boolean> {
+    const fds = this.#o.listenFds;
+    if (!fds) return false;
+    const shape = shapeOfState(state);
+    if (!shape) {
+      this.#log.warn("systemd passed fds but the state file describes no data plane; they're closed", {
+        stateFile: this.options.stateFile,
+      });
+      closeHandedOver(fds);
+      return false;
+    }
+    this.#stage = "taking the data plane from systemd's fd store";
+    try {
+      const tuning = { ...this.#tuning(true), queues: fds.tun.length };
+      this.#backend = await DataPlaneNodeBackend.open(dataPlaneOptions(shape, iface.address, tuning), this.#run, fds);
+    } catch (err) {
+      this.#log.warn("cannot run the data plane from systemd's fd store; setting it up anew", { err: (err as Error).message });
+      return false;
+    }
+    this.#log.info("data plane taken from systemd's fd store", {
+      device: shape.device,
+      queues: fds.tun.length,
       tableSize: this.#backend.size(),
     });
     return true;
@@ -409,29 +456,17 @@ export class Agent extends EventEmitter {
    */
   async #reattachEarly(state: NodeState | undefined, iface: ExternalInterface): Promise<void> {
     const o = this.options;
-    if (!o.persist || !state || (state.backend !== 'udp' && state.backend !== 'vxlan')) return;
-    if (!state.device || !state.tablePath || state.port === undefined || state.mtu === undefined) return;
-    if (state.backend === 'vxlan' && (state.vni === undefined || !state.vtepMac)) return;
-    if (this.#o.tablePath !== undefined && this.#o.tablePath !== state.tablePath) return;
-    if (!existsSync(state.tablePath)) return;
+    const shape = shapeOfState(state);
+    if (!o.persist || !shape) return;
+    if (this.#o.tablePath !== undefined && this.#o.tablePath !== shape.tablePath) return;
+    if (!existsSync(shape.tablePath)) return;
     this.#stage = 're-attaching the data plane';
     let backend: DataPlaneNodeBackend;
     try {
-      const shape: DataPlaneShape = {
-        backend: state.backend,
-        device: state.device,
-        network: state.network,
-        subnet: state.subnet,
-        port: state.port,
-        vni: state.vni,
-        vtepMac: state.vtepMac,
-        mtu: state.mtu,
-        tablePath: state.tablePath,
-      };
       backend = await DataPlaneNodeBackend.open(dataPlaneOptions(shape, iface.address, this.#tuning(true)), this.#run);
     } catch (err) {
       this.#log.warn('cannot re-attach the data plane of the previous run; it is set up after the store', {
-        device: state.device,
+        device: shape.device,
         err: (err as Error).message,
       });
       return;
@@ -441,7 +476,7 @@ export class Agent extends EventEmitter {
       return;
     }
     this.#backend = backend;
-    this.#log.info('data plane re-attached before the store', { device: state.device, subnet: state.subnet, tableSize: backend.size() });
+    this.#log.info('data plane re-attached before the store', { device: shape.device, subnet: shape.subnet, tableSize: backend.size() });
   }
 
   /** Startup failed after the lease: remove what this run created. */

@@ -6,6 +6,7 @@
 import { type DataPlaneBackend, type DataPlaneOptions, type ResolvedOptions, kOverhead } from '../dataplane/options';
 import type { DataPlane } from '../dataplane/dataplane';
 import { formatCidr } from '../net/cidr';
+import type { NodeState } from './node-state';
 
 /** What identifies a node's data plane: the state file records exactly this. */
 export interface DataPlaneShape {
@@ -35,6 +36,24 @@ export interface DataPlaneTuning {
 export function overlayMtu(backend: DataPlaneBackend, underlayMtu: number, configuredMtu = 0): number {
   const under = backend === 'vxlan' && configuredMtu > 0 ? configuredMtu : underlayMtu;
   return under - kOverhead[backend];
+}
+
+/** The data plane a state file records (udp/vxlan with every field), else undefined. */
+export function shapeOfState(state: NodeState | undefined): DataPlaneShape | undefined {
+  if (!state || (state.backend !== 'udp' && state.backend !== 'vxlan')) return undefined;
+  if (!state.device || !state.tablePath || state.port === undefined || state.mtu === undefined) return undefined;
+  if (state.backend === 'vxlan' && (state.vni === undefined || !state.vtepMac)) return undefined;
+  return {
+    backend: state.backend,
+    device: state.device,
+    network: state.network,
+    subnet: state.subnet,
+    port: state.port,
+    vni: state.vni,
+    vtepMac: state.vtepMac,
+    mtu: state.mtu,
+    tablePath: state.tablePath,
+  };
 }
 
 /** The shape of an open data plane, as a successor re-creates it. */

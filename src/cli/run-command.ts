@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Agent, type AgentOptions } from '../agent/index';
+import { listenFds, sdNotify } from '../agent/systemd';
 import { ErrorCode, WeftError } from '../errors';
 import { DEFAULT_PREFIX } from '../store/keys';
 import { DEFAULT_ANNOTATION_PREFIX, DEFAULT_NET_CONF_PATH } from '../store/kube-defaults';
@@ -201,6 +202,14 @@ export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values']
   return o;
 }
 
+function notifySystemd(state: string, logger: Logger): void {
+  try {
+    sdNotify(state);
+  } catch (err) {
+    logger.warn('cannot notify systemd', { state, err: (err as Error).message });
+  }
+}
+
 export async function runMain(argv: string[]): Promise<number> {
   let logger = new Logger('info');
   let agent: Agent;
@@ -225,7 +234,13 @@ export async function runMain(argv: string[]): Promise<number> {
     const shown = Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'etcd-password'));
     logger.debug('CLI flags config', { flags: shown });
     kubeMode = bool(v, 'kube-subnet-mgr');
-    agent = new Agent(agentOptionsFromFlags(v, logger));
+    // Under systemd: the fds its store passed to this start, and readiness notifications.
+    const fromSystemd = listenFds();
+    agent = new Agent({
+      ...agentOptionsFromFlags(v, logger),
+      ...(fromSystemd ? { listenFds: fromSystemd } : {}),
+      fdStore: Boolean(process.env.NOTIFY_SOCKET),
+    });
   } catch (err) {
     logger.error((err as Error).message, errorFields(err));
     return exitCodeFor(err);
@@ -239,6 +254,7 @@ export async function runMain(argv: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { reason: why });
+    notifySystemd('STOPPING=1', logger);
     // SIGTERM must end the process within 2 s (design §10), whatever hangs.
     const hard = setTimeout(() => {
       logger.warn('shutdown took too long; exiting');
@@ -256,6 +272,7 @@ export async function runMain(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   agent.on('fatal', (err) => void shutdown(1, err.message));
+  agent.on('ready', () => notifySystemd('READY=1', logger));
   agent.on('handoff', () => {
     // A DaemonSet pod that exited would be restarted and take the data plane
     // back; it waits for the SIGTERM of its deletion instead.
