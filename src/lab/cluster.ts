@@ -49,6 +49,12 @@ export class Cluster {
     return ['run', '--iface', 'ul', '--subnet-file', node.subnetFile, '--queues', '1'];
   }
 
+  /** Flags for the embedded store in `dataDir` seeded with this cluster's config; `health`: the health server on 127.0.0.1:8081. */
+  embeddedArgs(dataDir: string, opts: { health?: boolean } = {}): string[] {
+    const health = opts.health ? ['--healthz-ip', '127.0.0.1', '--healthz-port', '8081'] : [];
+    return ['--data-dir', dataDir, '--net-config-path', this.configFile, ...health];
+  }
+
   start(node: Node, extra: string[], env: NodeJS.ProcessEnv = {}, opts: { logFile?: string } = {}): WeftAgent {
     node.agent = new WeftAgent(node.ns, [...this.baseArgs(node), ...extra], { env, ...opts });
     return node.agent;

@@ -28,7 +28,7 @@ describe('three weft vxlan agents on one embedded data dir', { skip }, () => {
     c = new Cluster('emb', 3, kConfig);
     dataDir = join(c.dir, 'data');
     for (const n of c.nodes) {
-      c.start(n, ['--data-dir', dataDir, '--net-config-path', c.configFile, '--healthz-ip', '127.0.0.1', '--healthz-port', '8081']);
+      c.start(n, c.embeddedArgs(dataDir, { health: true }));
     }
     for (const n of c.nodes) {
       await n.agent!.waitReady();

@@ -32,16 +32,7 @@ for (const backend of ['vxlan', 'udp'] as const) {
     const config = JSON.stringify({ Network: '10.244.0.0/16', Backend: backend === 'vxlan' ? { Type: 'vxlan', VNI: 1 } : { Type: 'udp' } });
     let c: Cluster;
     let dataDir: string;
-    const args = (): string[] => [
-      '--data-dir',
-      dataDir,
-      '--net-config-path',
-      c.configFile,
-      '--healthz-ip',
-      '127.0.0.1',
-      '--healthz-port',
-      '8081',
-    ];
+    const args = (): string[] => c.embeddedArgs(dataDir, { health: true });
     const figures: { lost: number; longestGapMs: number; takeMs: number }[] = [];
 
     before(async () => {

@@ -171,16 +171,7 @@ describe('store outages: embedded store locked or corrupted', { skip }, () => {
   let c: Cluster;
   let dataDir: string;
   let locker: ChildProcess | undefined;
-  const args = (): string[] => [
-    '--data-dir',
-    dataDir,
-    '--net-config-path',
-    c.configFile,
-    '--healthz-ip',
-    '127.0.0.1',
-    '--healthz-port',
-    '8081',
-  ];
+  const args = (): string[] => c.embeddedArgs(dataDir, { health: true });
 
   before(async () => {
     c = new Cluster('emb', 3, kConfig);

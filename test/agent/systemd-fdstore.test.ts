@@ -71,7 +71,7 @@ describe("systemctl restart with the data plane's fds in systemd's fd store (vxl
   let c: Cluster;
   let sd: FakeSystemd | undefined;
   let dataDir: string;
-  const args = (): string[] => ['--data-dir', dataDir, '--net-config-path', c.configFile];
+  const args = (): string[] => c.embeddedArgs(dataDir);
 
   before(async () => {
     c = new Cluster('sdf', 2, config);
