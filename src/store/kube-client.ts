@@ -174,10 +174,13 @@ export class KubeClient {
   readonly server: string;
   readonly #c: Credentials;
   readonly #agent: http.Agent;
+  readonly #base: string;
 
   constructor(o: KubeClientOptions) {
     this.#c = o.kubeconfigFile ? fromKubeconfig(o.kubeconfigFile, o.apiUrl) : inCluster(o);
-    this.server = this.#c.server.origin;
+    // A server URL with a path (a proxy such as Rancher's /k8s/clusters/<id>) prefixes every request, as client-go does.
+    this.#base = this.#c.server.pathname.replace(/\/+$/, '');
+    this.server = this.#c.server.origin + this.#base;
     const tls = this.#c.server.protocol === 'https:';
     this.#agent = tls
       ? new https.Agent({
@@ -197,7 +200,7 @@ export class KubeClient {
       protocol: this.#c.server.protocol,
       hostname: this.#c.server.hostname.replace(/^\[|\]$/g, ''),
       port: this.#c.server.port || (this.#c.server.protocol === 'https:' ? 443 : 80),
-      path,
+      path: this.#base + path,
       agent: this.#agent,
       headers: {
         Accept: 'application/json',

@@ -59,6 +59,8 @@ export interface Recorded {
 export interface KubeApiServerOptions {
   /** Ask for client certificates: 'optional' verifies one when sent, 'require' refuses TLS without one. */
   clientCerts?: 'none' | 'optional' | 'require';
+  /** Serve the API under this path only (e.g. /k8s/clusters/c-1, as a Rancher-style proxy does); other paths are 404. */
+  pathPrefix?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -202,6 +204,9 @@ export class KubeApiServer {
   readonly #sockets = new Set<Socket>();
 
   readonly #clientCerts: 'none' | 'optional' | 'require';
+  readonly #pathPrefix: string | undefined;
+  /** Requests outside pathPrefix (answered 404). */
+  readonly unprefixed: string[] = [];
 
   constructor(o: KubeApiServerOptions = {}) {
     this.dir = tempDir('kubeapi');
@@ -209,6 +214,7 @@ export class KubeApiServer {
     this.certs = makeCerts(this.dir);
     this.tokens.set('admin-token', '*');
     this.#clientCerts = o.clientCerts ?? 'none';
+    this.#pathPrefix = o.pathPrefix?.replace(/\/+$/, '');
   }
 
   /** Is the server answering (between start() and stop())? */
@@ -348,7 +354,16 @@ export class KubeApiServer {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse, body: string): void {
-    const url = new URL(req.url ?? '/', 'https://x');
+    let raw = req.url ?? '/';
+    const prefix = this.#pathPrefix;
+    if (prefix) {
+      if (!raw.startsWith(`${prefix}/`)) {
+        this.unprefixed.push(raw);
+        return this.#status(res, 404, 'NotFound', `the server could not find the requested resource (${raw})`);
+      }
+      raw = raw.slice(prefix.length);
+    }
+    const url = new URL(raw, 'https://x');
     const auth = req.headers.authorization;
     const token = auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
     const method = req.method ?? 'GET';
@@ -512,7 +527,7 @@ export class KubeApiServer {
    * `files` names the CA, certificate and key by paths relative to the
    * kubeconfig (as kubectl resolves them), else they are inline (-data).
    */
-  kubeconfigCert(cn: string, o: { files?: boolean; dir?: string; cert?: { cert: string; key: string } } = {}): string {
+  kubeconfigCert(cn: string, o: { files?: boolean; dir?: string; cert?: { cert: string; key: string }; server?: string } = {}): string {
     const dir = o.dir ?? this.dir;
     const c = o.cert ?? makeClientCert(this.dir, cn);
     const name = cn.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -539,7 +554,7 @@ export class KubeApiServer {
         'clusters:',
         '- name: test',
         '  cluster:',
-        '    server: https://127.0.0.1:6443',
+        `    server: ${o.server ?? `https://127.0.0.1:6443${this.#pathPrefix ?? ''}`}`,
         cluster,
         'users:',
         `- name: ${cn}`,

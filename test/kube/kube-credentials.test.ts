@@ -13,7 +13,8 @@
 // requires one (TLS without a certificate from its CA is refused): by files
 // named relative to the kubeconfig, and inline (-data). The server sees the
 // certificate's CN on every request and no token; a certificate from another
-// CA gets nowhere.
+// CA gets nowhere. The server sits under a path (https://127.0.0.1:6443/k8s/clusters/c-1,
+// as behind a Rancher-style proxy): every request must keep that prefix.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -137,7 +138,7 @@ describe('Kubernetes mode with a client-certificate kubeconfig, the server requi
   const cn = (name: string): string => `system:node:${name}`;
 
   before(async () => {
-    api = new KubeApiServer({ clientCerts: 'require' });
+    api = new KubeApiServer({ clientCerts: 'require', pathPrefix: '/k8s/clusters/c-1' });
     api.tokens.delete('admin-token');
     for (const name of names) api.certUsers.set(cn(name), kFlannelRbac());
     await api.start();
@@ -173,6 +174,7 @@ describe('Kubernetes mode with a client-certificate kubeconfig, the server requi
     }
     assert.deepEqual(new Set(api.requests.map((r) => r.clientCN)), new Set(names.map(cn)), 'no request without a certificate');
     assert.deepEqual(new Set(api.requests.map((r) => r.token)), new Set([undefined]), 'no token sent');
+    assert.deepEqual(api.unprefixed, [], "every request under the server URL's path");
     const [a, b] = c.nodes as [Node, Node];
     assert.equal(c.nodes[0]!.subnet, '10.244.11.0/24');
     assert.equal(c.nodes[1]!.subnet, '10.244.12.0/24');
