@@ -371,7 +371,8 @@ export class KubeStore implements LeaseStore {
     let closed = false;
     let current: { abort(): void } | undefined;
     let wake: (() => void) | undefined;
-    const sleep = (ms: number): Promise<void> =>
+    // `wakeable`: the API was unreachable, so a successful probe (ping()) ends the wait early.
+    const sleep = (ms: number, wakeable = false): Promise<void> =>
       new Promise((r) => {
         const done = (): void => {
           clearTimeout(t);
@@ -381,7 +382,7 @@ export class KubeStore implements LeaseStore {
         };
         const t = setTimeout(done, ms);
         wake = done;
-        this.#wakers.add(done);
+        if (wakeable) this.#wakers.add(done);
       });
     const emitResync = (next: Map<string, Known>, nextRv: string): void => {
       known = next;
@@ -483,7 +484,8 @@ export class KubeStore implements LeaseStore {
             continue;
           }
           opts.onError?.(err as Error);
-          await sleep(backoff);
+          // Unreachable (status 0) waits for the API to come back; an answer such as 500 or 403 waits its full backoff.
+          await sleep(backoff, !(err instanceof KubeApiError) || err.status === 0);
           backoff = Math.min(backoff * 2, this.#o.maxBackoffMs ?? 30_000);
         }
       }

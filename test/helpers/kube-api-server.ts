@@ -205,6 +205,7 @@ export class KubeApiServer {
 
   readonly #clientCerts: 'none' | 'optional' | 'require';
   readonly #pathPrefix: string | undefined;
+  readonly #failWatches = new Map<string, { n: number; code: number }>();
   /** Requests outside pathPrefix (answered 404). */
   readonly unprefixed: string[] = [];
 
@@ -269,6 +270,11 @@ export class KubeApiServer {
     for (const w of this.#watchers) w.res.end();
     this.#watchers.clear();
     return n;
+  }
+
+  /** The next `n` watch requests made with `token` get an ERROR event with this code (a Status, e.g. 500 InternalError) and the stream ends. */
+  failWatches(token: string, n: number, code = 500): void {
+    this.#failWatches.set(token, { n, code });
   }
 
   /** Open watch streams. */
@@ -408,7 +414,7 @@ export class KubeApiServer {
     if (p === '/api/v1/nodes' && method === 'GET') {
       if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1') {
         if (!check('nodes', 'watch', 'nodes')) return;
-        return this.#watch(url, res);
+        return this.#watch(url, res, token);
       }
       if (!check('nodes', 'list', 'nodes')) return;
       rec.listRv = this.resourceVersion;
@@ -458,7 +464,7 @@ export class KubeApiServer {
     return this.#status(res, 404, 'NotFound', `the server could not find the requested resource (${method} ${p})`);
   }
 
-  #watch(url: URL, res: ServerResponse): void {
+  #watch(url: URL, res: ServerResponse, token: string | undefined): void {
     const from = url.searchParams.get('resourceVersion');
     const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true';
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');
@@ -470,6 +476,22 @@ export class KubeApiServer {
       if (type === 'BOOKMARK' && !bookmarks) return;
       res.write(`${JSON.stringify({ type, object })}\n`);
     };
+    const fail = this.#failWatches.get(token ?? '');
+    if (fail && fail.n > 0) {
+      fail.n--;
+      const code = fail.code;
+      send('ERROR', {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'injected watch failure',
+        reason: 'InternalError',
+        code,
+      });
+      res.end();
+      return;
+    }
     if (expired) {
       send('ERROR', {
         kind: 'Status',

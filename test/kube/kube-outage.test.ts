@@ -233,6 +233,34 @@ describe('Kubernetes mode: API server outage, resumed watch, 410 Gone', { skip }
     });
   }
 
+  test('a watch ERROR other than 410 (500 InternalError): retried from the same version with backoff, no re-list', async () => {
+    await until(() => api.watchCount === 2, 10_000, 'both agents watching');
+    api.bookmark();
+    const rv = api.resourceVersion;
+    await sleep(300);
+    const mark = api.requests.length;
+    for (const name of names) api.failWatches(tokenOf(name), 3);
+    api.endWatches();
+    fakeNode(api, 'node-5', '10.244.5.0/24', '198.18.0.55', '0e:00:00:00:05:00');
+    for (const n of c.nodes) await until(() => subnets(n).some((s) => s.startsWith('10.244.5.0/24')), 20_000, `${n.ip} applied node-5`);
+    for (const name of names) {
+      const seq = api.requests.slice(mark).filter((q) => q.token === tokenOf(name) && (isWatch(q) || isList(q)));
+      assert.equal(seq.filter(isList).length, 0, `${name} did not re-list`);
+      const tries = seq.slice(0, 4);
+      assert.ok(
+        tries.length === 4 && tries.every((q) => isWatch(q) && rvOf(q) === rv),
+        `${name} watched again from ${rv}: ${tries.map((q) => q.path).join(', ')}`,
+      );
+      const gaps = tries.slice(1).map((q, i) => q.at - tries[i]!.at);
+      process.stderr.write(`# ${name}: watch retries after injected 500s at +${gaps.join(' ms, +')} ms\n`);
+      assert.ok(
+        gaps[0]! >= 900 && gaps[1]! >= 1800 && gaps[2]! >= 3600,
+        `backoff 1 s, 2 s, 4 s between failed watches: ${gaps.join(', ')} ms`,
+      );
+      assert.match(c.nodes[names.indexOf(name)]!.agent!.stderr, /injected watch failure/);
+    }
+  });
+
   test("a deleted node leaves both tables (time from the agents' logs)", async () => {
     const t0 = Date.now();
     api.deleteNode('node-3');
