@@ -13,7 +13,8 @@
 //     tokenFile, client-certificate[-data] + client-key[-data]);
 //   otherwise in-cluster: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT,
 //     the service account's ca.crt and token (re-read on every request:
-//     projected tokens rotate).
+//     projected tokens rotate) in /var/run/secrets/kubernetes.io/serviceaccount,
+//     or in $WEFT_SERVICE_ACCOUNT_DIR when set (tests; a non-standard mount).
 //   --kube-api-url overrides the server either way.
 
 import { readFileSync } from 'node:fs';
@@ -29,7 +30,7 @@ export interface KubeClientOptions {
   kubeconfigFile?: string;
   /** Environment for in-cluster config (default process.env). */
   env?: NodeJS.ProcessEnv;
-  /** Service account directory (default /var/run/secrets/kubernetes.io/serviceaccount). */
+  /** Service account directory (default $WEFT_SERVICE_ACCOUNT_DIR, else /var/run/secrets/kubernetes.io/serviceaccount). */
   serviceAccountDir?: string;
 }
 
@@ -123,9 +124,11 @@ function parseServer(s: string): URL {
   }
 }
 
+export const kServiceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
+
 function inCluster(o: KubeClientOptions): Credentials {
   const env = o.env ?? process.env;
-  const dir = o.serviceAccountDir ?? '/var/run/secrets/kubernetes.io/serviceaccount';
+  const dir = o.serviceAccountDir ?? (env.WEFT_SERVICE_ACCOUNT_DIR || kServiceAccountDir);
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
   if (!o.apiUrl && (!host || !port)) {
@@ -171,10 +174,13 @@ export class KubeClient {
   readonly server: string;
   readonly #c: Credentials;
   readonly #agent: http.Agent;
+  readonly #base: string;
 
   constructor(o: KubeClientOptions) {
     this.#c = o.kubeconfigFile ? fromKubeconfig(o.kubeconfigFile, o.apiUrl) : inCluster(o);
-    this.server = this.#c.server.origin;
+    // A server URL with a path (a proxy such as Rancher's /k8s/clusters/<id>) prefixes every request, as client-go does.
+    this.#base = this.#c.server.pathname.replace(/\/+$/, '');
+    this.server = this.#c.server.origin + this.#base;
     const tls = this.#c.server.protocol === 'https:';
     this.#agent = tls
       ? new https.Agent({
@@ -194,7 +200,7 @@ export class KubeClient {
       protocol: this.#c.server.protocol,
       hostname: this.#c.server.hostname.replace(/^\[|\]$/g, ''),
       port: this.#c.server.port || (this.#c.server.protocol === 'https:' ? 443 : 80),
-      path,
+      path: this.#base + path,
       agent: this.#agent,
       headers: {
         Accept: 'application/json',
@@ -266,13 +272,19 @@ export class KubeClient {
    * A watch: GET `path` streaming newline-delimited JSON events to onEvent.
    * Resolves when the server ends the stream (normal: watch again), rejects
    * on a non-2xx answer or a broken connection. abort() ends it early.
+   * `deadlineMs`: a stream still open that long after it started is cut
+   * (rejects): a server that vanished without closing the connection must not
+   * hold the watch forever; give the server's timeoutSeconds plus a margin.
+   * `onOpen`: the server answered 2xx and the stream runs.
    */
   watch(
     path: string,
     need: Permission,
     onEvent: (event: { type: string; object: unknown }) => void,
+    o: { deadlineMs?: number; onOpen?: () => void } = {},
   ): { done: Promise<void>; abort: () => void } {
     let abort = (): void => undefined;
+    let timer: NodeJS.Timeout | undefined;
     const done = new Promise<void>((resolve, reject) => {
       const req = this.#send()(this.#options('GET', path, {}), (res) => {
         const status = res.statusCode ?? 0;
@@ -290,6 +302,7 @@ export class KubeClient {
           });
           return;
         }
+        o.onOpen?.();
         let buf = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
@@ -315,11 +328,22 @@ export class KubeClient {
       });
       req.on('error', (err) => reject(this.unreachable('GET', path, err)));
       req.end();
+      if (o.deadlineMs !== undefined) {
+        timer = setTimeout(
+          () => req.destroy(new Error(`the watch stream was still open ${o.deadlineMs} ms after it started`)),
+          o.deadlineMs,
+        );
+        timer.unref();
+      }
       abort = () => {
         req.destroy();
         resolve();
       };
     });
+    void done.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
     return { done, abort: () => abort() };
   }
 

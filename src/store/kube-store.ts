@@ -139,6 +139,8 @@ export class KubeStore implements LeaseStore {
   readonly #skipped = new Map<string, string>();
   #closed = false;
   readonly #watches = new Set<{ close(): Promise<void> }>();
+  /** Watches sleeping in their reconnect backoff: called to retry now. */
+  readonly #wakers = new Set<() => void>();
   /** Nodes skipped because of malformed annotations (for /metrics). */
   skippedNodes = 0;
 
@@ -183,9 +185,15 @@ export class KubeStore implements LeaseStore {
     return (await this.client.call('GET', `/api/v1/nodes/${encodeURIComponent(await this.nodeName())}`, kGet)) as KubeNode;
   }
 
-  /** Proves the API answers (and our credentials still work): GET of our own node. */
+  /**
+   * Proves the API answers (and our credentials still work): GET of our own
+   * node. When it does, a watch waiting out its reconnect backoff retries at
+   * once: after an API outage the watch resumes as soon as the agent's probe
+   * sees the API back, not up to a full backoff later.
+   */
   async ping(): Promise<void> {
     await this.#ownNode();
+    for (const wake of this.#wakers) wake();
   }
 
   async assignedSubnet(network: Cidr): Promise<Cidr> {
@@ -363,13 +371,18 @@ export class KubeStore implements LeaseStore {
     let closed = false;
     let current: { abort(): void } | undefined;
     let wake: (() => void) | undefined;
-    const sleep = (ms: number): Promise<void> =>
+    // `wakeable`: the API was unreachable, so a successful probe (ping()) ends the wait early.
+    const sleep = (ms: number, wakeable = false): Promise<void> =>
       new Promise((r) => {
-        const t = setTimeout(r, ms);
-        wake = () => {
+        const done = (): void => {
           clearTimeout(t);
+          this.#wakers.delete(done);
+          wake = undefined;
           r();
         };
+        const t = setTimeout(done, ms);
+        wake = done;
+        if (wakeable) this.#wakers.add(done);
       });
     const emitResync = (next: Map<string, Known>, nextRv: string): void => {
       known = next;
@@ -398,6 +411,7 @@ export class KubeStore implements LeaseStore {
 
     const loop = async (): Promise<void> => {
       let backoff = 1000;
+      let broken = true;
       let lastResync = Date.now();
       const resyncMs = this.#o.resyncMs ?? 5 * 60_000;
       if (!start) await relist().catch((err: Error) => opts.onError?.(err));
@@ -410,35 +424,68 @@ export class KubeStore implements LeaseStore {
           const timeout = Math.max(1, Math.min(300, Math.ceil((resyncMs - (Date.now() - lastResync)) / 1000)));
           const q = `watch=true&allowWatchBookmarks=true&timeoutSeconds=${timeout}${rv ? `&resourceVersion=${encodeURIComponent(rv)}` : ''}`;
           let gone = false;
-          const w = this.client.watch(`/api/v1/nodes?${q}`, kWatch, (ev) => {
-            const object = ev.object as KubeNode & { code?: number };
-            if (ev.type === 'ERROR') {
-              if (object.code === 410) gone = true;
-              else
-                opts.onError?.(
-                  new KubeApiError(`Kubernetes API watch error: ${JSON.stringify(ev.object).slice(0, 200)}`, object.code ?? 0, undefined),
-                );
-              w.abort();
-              return;
-            }
-            const v = object.metadata?.resourceVersion;
-            if (ev.type !== 'BOOKMARK') apply(ev.type, object);
-            if (v) rv = v;
-          });
+          let failure: KubeApiError | undefined;
+          let events = 0;
+          const openedAt = Date.now();
+          const w = this.client.watch(
+            `/api/v1/nodes?${q}`,
+            kWatch,
+            (ev) => {
+              const object = ev.object as KubeNode & { code?: number };
+              if (ev.type === 'ERROR') {
+                if (object.code === 410) gone = true;
+                else
+                  failure = new KubeApiError(
+                    `Kubernetes API watch error: ${JSON.stringify(ev.object).slice(0, 200)}`,
+                    object.code ?? 0,
+                    undefined,
+                  );
+                w.abort();
+                return;
+              }
+              events++;
+              const v = object.metadata?.resourceVersion;
+              if (ev.type !== 'BOOKMARK') apply(ev.type, object);
+              if (v) rv = v;
+            },
+            // The server ends the stream after timeoutSeconds; one that
+            // vanished without closing the connection is cut a little later.
+            {
+              deadlineMs: timeout * 1000 + 30_000,
+              // Reported the first time and after a failure, not at every timeoutSeconds renewal.
+              onOpen: () => {
+                if (!broken) return;
+                broken = false;
+                opts.onOpen?.();
+              },
+            },
+          );
           current = w;
           await w.done;
           current = undefined;
-          backoff = 1000;
-          if (gone && !closed) await relist(); // 410 Gone: the version left the server's history
+          if (closed) return;
+          if (failure) throw failure; // an ERROR event other than 410: retried with backoff
+          if (gone) {
+            await relist(); // 410 Gone: the version left the server's history
+            backoff = 1000;
+            continue;
+          }
+          if (events === 0 && Date.now() - openedAt < 1000) {
+            // Ended at once with nothing in it: not a healthy stream, so no tight loop.
+            await sleep(backoff);
+            backoff = Math.min(backoff * 2, this.#o.maxBackoffMs ?? 30_000);
+          } else backoff = 1000;
         } catch (err) {
           current = undefined;
           if (closed) return;
+          broken = true;
           if (err instanceof KubeApiError && err.status === 410) {
             await relist().catch((e: Error) => opts.onError?.(e));
             continue;
           }
           opts.onError?.(err as Error);
-          await sleep(backoff);
+          // Unreachable (status 0) waits for the API to come back; an answer such as 500 or 403 waits its full backoff.
+          await sleep(backoff, !(err instanceof KubeApiError) || err.status === 0);
           backoff = Math.min(backoff * 2, this.#o.maxBackoffMs ?? 30_000);
         }
       }
