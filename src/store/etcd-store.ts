@@ -13,11 +13,22 @@
 // - Unary calls carry a deadline (callTimeoutMs); streams carry none and
 //   rely on gRPC keep-alive pings (10 s, 5 s to answer) to notice a dead
 //   connection, so a healthy watch stays open for as long as the agent runs.
+// - Every call carries etcd's require-leader metadata (`hasleader: true`, as
+//   clientv3.WithRequireLeader): a member cut off from its cluster still
+//   answers but is stale; with it, the member cancels our watch once it has
+//   no leader (and refuses unary calls at once), so the client moves to
+//   another endpoint instead of waiting, silently, on one that will never
+//   send an event. A watch that breaks resumes after the last event we
+//   applied, not after the last header etcd3 saw.
 // - Every failed call becomes a WeftError(STORE) naming the endpoints;
-//   connection failures are marked recoverable.
+//   connection failures are marked recoverable. A TLS failure (wrong CA,
+//   certificate refused, not a TLS server) is a configuration error: one
+//   line saying which, not recoverable, so startup fails instead of retrying.
 
 import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
+import type { Interceptor } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ErrorCode, WeftError, invalidOption } from '../errors';
 import type { Cidr } from '../net/cidr';
 import { DEFAULT_PREFIX, configKey, parseSubnetKey, subnetKeyOfPath, subnetKeyPath, subnetsPrefix } from './keys';
@@ -48,11 +59,60 @@ function isConnectionError(err: unknown): boolean {
   );
 }
 
+/** What went wrong in a TLS handshake, in words, or undefined when the error is not a TLS one. */
+export function describeTlsFailure(message: string, opts: { caFile?: string } = {}): string | undefined {
+  const m = message;
+  const detail = (re: RegExp): string => re.exec(m)?.[0] ?? '';
+  let re: RegExp;
+  if (
+    (re =
+      /unable to verify the first certificate|self[- ]signed certificate(?: in certificate chain)?|unable to get (?:local )?issuer certificate|certificate signature failure|UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN/i).test(
+      m,
+    )
+  )
+    return `TLS handshake failed: certificate verification failed: the server's certificate is not signed by ${
+      opts.caFile ? `the CA in --etcd-cafile ${opts.caFile}` : 'a CA this system trusts (no --etcd-cafile given)'
+    } (${detail(re)})`;
+  if ((re = /certificate has expired|certificate is not yet valid|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID/i).test(m))
+    return `TLS handshake failed: certificate verification failed: ${detail(re)}`;
+  if ((re = /does not match certificate's altnames|ERR_TLS_CERT_ALTNAME_INVALID/i).test(m))
+    return `TLS handshake failed: certificate verification failed: the server's certificate does not name this endpoint (${detail(re)})`;
+  if ((re = /alert (?:bad certificate|unknown ca|certificate required|certificate unknown|access denied|handshake failure)/i).test(m))
+    return `TLS handshake failed: the server refused the client certificate (--etcd-certfile/--etcd-keyfile): ${detail(re)}`;
+  if ((re = /wrong version number|packet length too long|http request/i).test(m))
+    return `TLS handshake failed: the endpoint does not speak TLS (an http:// server?): ${detail(re)}`;
+  return undefined;
+}
+
+/** Adds etcd's require-leader metadata to every call (see the top of the file). */
+function requireLeader(): Interceptor {
+  // @grpc/grpc-js is the copy etcd3 itself loads (a dependency of etcd3, not of weft).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const grpc = require(require.resolve('@grpc/grpc-js', { paths: [dirname(require.resolve('etcd3'))] })) as typeof import('@grpc/grpc-js');
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        const md = metadata.clone(); // etcd3 shares one (auth) metadata object between calls
+        md.set('hasleader', 'true');
+        next(md, listener);
+      },
+    });
+}
+
+/** etcd3's watch reconnect backoff (IBackoff): 100 ms doubling to 5 s, as flannel. */
+class WatchBackoff {
+  constructor(readonly duration = 100) {}
+  next(): WatchBackoff {
+    return new WatchBackoff(Math.min(this.duration * 2, 5000));
+  }
+}
+
 export class EtcdStore implements LeaseStore {
   readonly endpoints: readonly string[];
   readonly #client: Etcd3;
   readonly #prefix: string;
   readonly #timeout: number;
+  readonly #caFile: string | undefined;
   readonly #watches = new Set<StoreWatch>();
 
   constructor(opts: EtcdStoreOptions) {
@@ -62,13 +122,18 @@ export class EtcdStore implements LeaseStore {
     this.endpoints = Object.freeze([...opts.endpoints]);
     this.#prefix = opts.prefix ?? DEFAULT_PREFIX;
     this.#timeout = opts.callTimeoutMs ?? 5000;
+    this.#caFile = opts.keyFile && opts.certFile ? opts.caFile : undefined;
+    const interceptors = [requireLeader()];
     const options: IOptions = {
       hosts: [...opts.endpoints],
       dialTimeout: this.#timeout,
       // A deadline on a stream (the watch, lease keep-alive) ends it when it
       // runs out: the watch was torn down and re-opened every 5 s. Only unary
       // calls get one; keep-alive pings detect a dead connection instead.
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.#timeout }),
+      defaultCallOptions: (ctx) => (ctx.isStream ? { interceptors } : { interceptors, deadline: Date.now() + this.#timeout }),
+      // etcd3's default (up to 30 s with jitter) would leave a watch down for
+      // long after a member dropped it; each reconnect picks a random member.
+      faultHandling: { watchBackoff: new WatchBackoff() },
       grpcOptions: {
         'grpc.keepalive_time_ms': 10_000,
         'grpc.keepalive_timeout_ms': 5000,
@@ -105,8 +170,10 @@ export class EtcdStore implements LeaseStore {
 
   #wrap(what: string, err: unknown): WeftError {
     if (err instanceof WeftError) return err;
-    const recoverable = isConnectionError(err);
     const where = this.endpoints.join(',');
+    const tls = describeTlsFailure(String((err as Error | undefined)?.message ?? ''), this.#caFile ? { caFile: this.#caFile } : {});
+    if (tls) return new WeftError(ErrorCode.STORE, `etcd at ${where}: ${tls}`, { recoverable: false, cause: err });
+    const recoverable = isConnectionError(err);
     const message = recoverable
       ? `etcd at ${where} is unreachable (${what}): ${(err as Error).message}`
       : `etcd at ${where}: ${what} failed: ${(err as Error).message}`;
@@ -199,20 +266,26 @@ export class EtcdStore implements LeaseStore {
       });
       w.on('put', (kv) => {
         const rev = Number(kv.mod_revision);
-        if (closed || rev <= last) return;
+        if (closed || rev < last) return; // one txn can change several keys at one revision
         last = rev;
         const lease = this.#toLease(kv);
         if (lease) onEvent({ type: 'put', subnet: lease.subnet, lease, revision: rev });
       });
       w.on('delete', (kv) => {
         const rev = Number(kv.mod_revision);
-        if (closed || rev <= last) return;
+        if (closed || rev < last) return; // one txn can change several keys at one revision
         last = rev;
         const k = subnetKeyOfPath(this.#prefix, kv.key.toString());
         const parsed = k === undefined ? undefined : parseSubnetKey(k);
         if (parsed) onEvent({ type: 'delete', subnet: parsed.subnet, revision: rev });
       });
-      w.on('disconnected', (err: Error) => opts.onError?.(this.#wrap('watch', err)));
+      w.on('disconnected', (err: Error) => {
+        // etcd3 resumes from the revision of the last header it saw, which
+        // can be past events not delivered yet (the created response carries
+        // the member's current revision): resume after the last one applied.
+        (w.request as { start_revision?: string | number }).start_revision = String(last + 1);
+        opts.onError?.(this.#wrap('watch', err));
+      });
       // A cancelled watch (compaction, or the server dropping it): re-list and watch again.
       w.on('error', (err: Error) => {
         if (closed) return;

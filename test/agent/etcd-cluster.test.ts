@@ -1,5 +1,5 @@
-// Three `weft run` agents on a real etcd (started by the test inside the
-// switch namespace on 198.18.0.100:2379, never in the root namespace):
+// Three `weft run` agents on a real etcd (started by the test in a namespace
+// of its own on the switch, 198.18.0.101:2379, never in the root namespace):
 // flannel's exact keys and lease JSON read back raw with etcdctl, 24 h etcd
 // leases, subnet.env, and every pod reaching every pod.
 
@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping, transfer } from '../helpers/overlay';
-import { EtcdInNs } from '../helpers/etcd-ns';
+import { EtcdCluster } from '../helpers/etcd-cluster';
+import type { EtcdInNs } from '../helpers/etcd-ns';
 import { Cluster } from '../helpers/weft-cluster';
 import { httpGet, until, weftCli } from '../helpers/weft-agent';
 
@@ -19,15 +20,16 @@ const kPrefix = '/coreos.com/network';
 
 describe('three weft vxlan agents on etcd', { skip }, () => {
   let c: Cluster;
+  let cluster: EtcdCluster;
   let etcd: EtcdInNs;
 
   before(async () => {
-    c = new Cluster('etc', 3, kConfig);
-    c.sw.ip('addr', 'add', '198.18.0.100/24', 'dev', 'br0');
-    etcd = new EtcdInNs(c.sw, '198.18.0.100');
-    await etcd.start();
+    c = new Cluster('etc', 3, kConfig, { prefix: 'e2' });
+    cluster = new EtcdCluster(c.sw, { prefix: 'e2', label: 'etcm' });
+    await cluster.start();
+    etcd = cluster.members[0]!;
     etcd.ctl('put', `${kPrefix}/config`, kConfig);
-    for (const n of c.nodes) c.start(n, ['--etcd-endpoints', etcd.endpoint, '--healthz-ip', '127.0.0.1', '--healthz-port', '8081']);
+    for (const n of c.nodes) c.start(n, [...cluster.agentArgs(), '--healthz-ip', '127.0.0.1', '--healthz-port', '8081']);
     for (const n of c.nodes) {
       await n.agent!.waitReady();
       c.learn(n);
@@ -35,7 +37,7 @@ describe('three weft vxlan agents on etcd', { skip }, () => {
   });
   after(async () => {
     await c?.destroy();
-    await etcd?.stop();
+    await cluster?.destroy();
   });
 
   test("leases are flannel's keys and JSON, each on its own 24 h etcd lease", () => {
@@ -83,7 +85,7 @@ describe('three weft vxlan agents on etcd', { skip }, () => {
     await etcd.crash();
     await until(() => httpGet(a.ns, 'http://127.0.0.1:8081/readyz').status === 503, 15_000, 'not ready during the outage');
     const r = httpGet(a.ns, 'http://127.0.0.1:8081/readyz');
-    assert.match(r.body, /^flanneld is not ready yet\nreason: store unreachable: .*198\.18\.0\.100:2379/);
+    assert.match(r.body, /^flanneld is not ready yet\nreason: store unreachable: .*198\.18\.0\.101:2379/);
     assert.equal(httpGet(a.ns, 'http://127.0.0.1:8081/healthz').status, 200);
     assert.deepEqual((JSON.parse(weftCli(a.ns, ['table', '--json']).stdout) as DataPlaneStats).entries, before, 'table kept');
     assert.equal(ping(a.ns, b.pod!, { src: a.pod!, count: 2 }), 2, 'still forwarding');

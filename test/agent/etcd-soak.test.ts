@@ -2,7 +2,7 @@
 // store: a `weft run` vxlan agent on a real etcd (inside the switch
 // namespace) holding 1,000 fake leases (PublicIPs nobody answers; no traffic
 // goes to them), then adds and deletes at 100/s for 30 s written by a child
-// process beside etcd (etcd-churn.ts). Asserts: the table equals the store's
+// process beside etcd, in its namespace (etcd-churn.ts). Asserts: the table equals the store's
 // set after the last change, and the agent's RSS stays flat after a warm-up.
 
 import assert from 'node:assert/strict';
@@ -10,10 +10,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
-import { EtcdInNs } from '../helpers/etcd-ns';
+import { EtcdCluster } from '../helpers/etcd-cluster';
+import type { EtcdInNs } from '../helpers/etcd-ns';
 import { e2eUnavailable } from '../helpers/netns';
-import { until, weftCli } from '../helpers/weft-agent';
+import { tableSubnets, untilTableEqualsStore } from '../helpers/table-equals-store';
+import { until } from '../helpers/weft-agent';
 import { Cluster, type Node } from '../helpers/weft-cluster';
 
 const skip = e2eUnavailable();
@@ -24,31 +25,27 @@ const kRate = 100;
 const kChurnMs = 30_000;
 const kWarmupMs = 5000;
 
-const subnetsOf = (n: Node): Set<string> => {
-  const r = weftCli(n.ns, ['table', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return new Set((JSON.parse(r.stdout) as DataPlaneStats).entries.map((e) => e.subnet));
-};
 const rssKb = (pid: number): number => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 describe(`etcd soak: ${kInitial} leases and churn at ${kRate}/s for ${kChurnMs / 1000} s`, { skip }, () => {
   let c: Cluster;
+  let cluster: EtcdCluster;
   let etcd: EtcdInNs;
 
   before(async () => {
-    c = new Cluster('esk', 1, kConfig);
-    c.sw.ip('addr', 'add', '198.18.0.100/24', 'dev', 'br0');
-    etcd = new EtcdInNs(c.sw, '198.18.0.100');
-    await etcd.start();
+    c = new Cluster('esk', 1, kConfig, { prefix: 'e2' });
+    cluster = new EtcdCluster(c.sw, { prefix: 'e2', label: 'eskm' });
+    await cluster.start();
+    etcd = cluster.members[0]!;
     etcd.ctl('put', `${kPrefix}/config`, kConfig);
   });
   after(async () => {
     await c?.destroy();
-    await etcd?.stop();
+    await cluster?.destroy();
   });
 
   test('table equals the store after the last change; RSS flat', async () => {
-    const churn = c.sw.spawn(process.execPath, [
+    const churn = etcd.ns.spawn(process.execPath, [
       join(__dirname, 'etcd-churn.js'),
       etcd.endpoint,
       String(kInitial),
@@ -65,10 +62,10 @@ describe(`etcd soak: ${kInitial} leases and churn at ${kRate}/s for ${kChurnMs /
       });
     assert.equal(await next(), 'ready');
     const [a] = c.nodes as [Node];
-    c.start(a, ['--etcd-endpoints', etcd.endpoint]);
+    c.start(a, cluster.agentArgs());
     await a.agent!.waitReady(60_000);
     c.learn(a);
-    await until(() => subnetsOf(a).size === kInitial, 30_000, `the table holds ${kInitial} entries`);
+    await until(() => tableSubnets(a).size === kInitial, 30_000, `the table holds ${kInitial} entries`);
     const pid = a.agent!.child.pid!;
     const rss: number[] = [rssKb(pid)];
     const done = next();
@@ -89,14 +86,7 @@ describe(`etcd soak: ${kInitial} leases and churn at ${kRate}/s for ${kChurnMs /
     const tEnd = Date.now();
     const rssEnd = rssKb(pid);
     const want = new Set(result.live);
-    await until(
-      () => {
-        const have = subnetsOf(a);
-        return have.size === want.size && [...want].every((s) => have.has(s));
-      },
-      20_000,
-      'table equals the store',
-    );
+    await untilTableEqualsStore(a, want);
     const convergeMs = Date.now() - tEnd;
     const stored = etcd.getPrefix(`${kPrefix}/subnets/`).length;
     const growth = (rssEnd - rssWarm) / rssWarm;

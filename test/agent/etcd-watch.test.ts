@@ -4,12 +4,12 @@
 // fifth of the time. For 60 s against a healthy etcd (inside the switch
 // namespace): no store warning logged, /readyz 200 at every 100 ms poll, the
 // watch opened exactly once; then a lease added by a third agent reaches the
-// first agent's table within 1 s.
+// first agent's table within 1 s. etcd runs in a namespace of its own on the switch.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { DataPlaneStats } from '../../src/dataplane/stats';
-import { EtcdInNs } from '../helpers/etcd-ns';
+import { EtcdCluster } from '../helpers/etcd-cluster';
 import { e2eUnavailable } from '../helpers/netns';
 import { httpGet, weftCli } from '../helpers/weft-agent';
 import { Cluster, type Node } from '../helpers/weft-cluster';
@@ -25,13 +25,12 @@ const count = (text: string, re: RegExp): number => text.split('\n').filter((l) 
 
 describe('the lease watch on a healthy etcd stays open', { skip }, () => {
   let c: Cluster;
-  let etcd: EtcdInNs;
-  const args = (): string[] => ['--etcd-endpoints', etcd.endpoint, '--healthz-ip', '127.0.0.1', '--healthz-port', '8081'];
+  let etcd: EtcdCluster;
+  const args = (): string[] => [...etcd.agentArgs(), '--healthz-ip', '127.0.0.1', '--healthz-port', '8081'];
 
   before(async () => {
-    c = new Cluster('ewt', 3, kConfig);
-    c.sw.ip('addr', 'add', '198.18.0.100/24', 'dev', 'br0');
-    etcd = new EtcdInNs(c.sw, '198.18.0.100');
+    c = new Cluster('ewt', 3, kConfig, { prefix: 'e2' });
+    etcd = new EtcdCluster(c.sw, { prefix: 'e2', label: 'ewtm' });
     await etcd.start();
     etcd.ctl('put', `${kPrefix}/config`, kConfig);
     for (const n of c.nodes.slice(0, 2)) c.start(n, args());
@@ -39,7 +38,7 @@ describe('the lease watch on a healthy etcd stays open', { skip }, () => {
   });
   after(async () => {
     await c?.destroy();
-    await etcd?.stop();
+    await etcd?.destroy();
   });
 
   test(`${kHealthyMs / 1000} s: no store warning, /readyz 200 at every poll, one watch; then a new peer within 1 s`, async () => {

@@ -19,6 +19,7 @@ import { leaseAttrsFor } from '../../src/store/lease-json';
 import { e2eUnavailable } from '../helpers/netns';
 import { transfer } from '../helpers/overlay';
 import { PingStream } from '../helpers/ping-stream';
+import { tableSubnets as subnetsOf, untilTableEqualsStore } from '../helpers/table-equals-store';
 import { until, weftCli } from '../helpers/weft-agent';
 import { Cluster, type Node } from '../helpers/weft-cluster';
 
@@ -42,7 +43,6 @@ function tableOf(n: Node): DataPlaneStats {
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as DataPlaneStats;
 }
-const subnetsOf = (n: Node): Set<string> => new Set(tableOf(n).entries.map((e) => e.subnet));
 
 function rssKb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -76,7 +76,7 @@ describe(`soak: ${kInitial}+ leases and churn at ${kRate}/s while traffic flows`
   }
 
   before(async () => {
-    c = new Cluster('soak', 3, kConfig);
+    c = new Cluster('soak', 3, kConfig, { prefix: 'e2' });
     dataDir = join(c.dir, 'data');
     store = new EmbeddedStore({ dataDir });
     await store.putConfig(kConfig);
@@ -152,14 +152,7 @@ describe(`soak: ${kInitial}+ leases and churn at ${kRate}/s while traffic flows`
 
     // Converged: the table is exactly the store's leases other than our own.
     const want = new Set((await store.list()).leases.map((l) => formatCidr(l.subnet)).filter((s) => s !== a.subnet));
-    await until(
-      () => {
-        const have = subnetsOf(a);
-        return have.size === want.size && [...want].every((s) => have.has(s));
-      },
-      20_000,
-      'table equals the store',
-    );
+    await untilTableEqualsStore(a, want);
     const convergeMs = Date.now() - tEnd;
     const pings = await stream.stop();
 

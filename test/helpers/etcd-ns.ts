@@ -1,7 +1,9 @@
 // A real etcd server inside a test namespace (never in the root one):
 // listening on <ip>:2379 (reachable over the test underlay) and on the
 // namespace's own 127.0.0.1, data in a temp dir, killed by PID in stop().
-// etcdctl runs inside the same namespace to read and write raw keys.
+// etcdctl runs inside the same namespace to read and write raw keys. With
+// `tls` the client URLs are https and client certificates are required
+// (peers still talk plain http). Clusters: see etcd-cluster.ts.
 
 import { rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
@@ -15,9 +17,20 @@ export interface RawKv {
   lease: string;
 }
 
+/** PEM files made by makeTlsFiles() (etcd-cluster.ts). */
+export interface EtcdTls {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
 export class EtcdInNs {
   readonly ns: Netns;
+  readonly ip: string;
   readonly endpoint: string;
+  readonly tls: EtcdTls | undefined;
   readonly #dir: string;
   #child: ChildProcess | undefined;
   log = '';
@@ -25,14 +38,19 @@ export class EtcdInNs {
   readonly #name: string;
   readonly #peerUrl: string;
   readonly #initialCluster: string;
+  readonly #local: string;
 
   /**
    * A single member by default; `member` makes it one of a cluster: its name
    * and every member's `name=http://ip:2380` (peers talk over the underlay).
    */
-  constructor(ns: Netns, ip: string, member?: { name: string; cluster: { name: string; ip: string }[] }) {
+  constructor(ns: Netns, ip: string, member?: { name: string; cluster: { name: string; ip: string }[] }, opts: { tls?: EtcdTls } = {}) {
     this.ns = ns;
-    this.endpoint = `http://${ip}:2379`;
+    this.ip = ip;
+    this.tls = opts.tls;
+    const scheme = opts.tls ? 'https' : 'http';
+    this.endpoint = `${scheme}://${ip}:2379`;
+    this.#local = `${scheme}://127.0.0.1:2379`;
     this.#dir = tempDir('etcd');
     this.#name = member?.name ?? 'weft-test';
     this.#peerUrl = member ? `http://${ip}:2380` : 'http://127.0.0.1:2380';
@@ -51,7 +69,7 @@ export class EtcdInNs {
         '--data-dir',
         this.#dir,
         '--listen-client-urls',
-        `${this.endpoint},http://127.0.0.1:2379`,
+        `${this.endpoint},${this.#local}`,
         '--advertise-client-urls',
         this.endpoint,
         '--listen-peer-urls',
@@ -64,6 +82,9 @@ export class EtcdInNs {
         'weft-test',
         '--log-level',
         'warn',
+        ...(this.tls
+          ? ['--client-cert-auth', '--trusted-ca-file', this.tls.ca, '--cert-file', this.tls.serverCert, '--key-file', this.tls.serverKey]
+          : []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -85,7 +106,17 @@ export class EtcdInNs {
   }
 
   ctl(...args: string[]): string {
-    return this.ns.exec('etcdctl', '--endpoints', this.endpoint, '--dial-timeout', '2s', ...args);
+    const tls = this.tls ? ['--cacert', this.tls.ca, '--cert', this.tls.clientCert, '--key', this.tls.clientKey] : [];
+    return this.ns.exec('etcdctl', '--endpoints', this.endpoint, '--dial-timeout', '2s', '--command-timeout', '3s', ...tls, ...args);
+  }
+
+  /** The server's gauge of open watchers (etcd_debugging_mvcc_watcher_total), from /metrics. */
+  watchers(): number {
+    const tls = this.tls ? ['--cacert', this.tls.ca, '--cert', this.tls.clientCert, '--key', this.tls.clientKey] : [];
+    const out = this.ns.exec('curl', '-s', '-m', '3', ...tls, `${this.endpoint}/metrics`);
+    const m = /^etcd_debugging_mvcc_watcher_total (\d+)/m.exec(out);
+    if (!m) throw new Error(`no watcher gauge in ${this.endpoint}/metrics`);
+    return Number(m[1]);
   }
 
   /** Every key under prefix with value and lease id (0 = none). */
@@ -112,6 +143,11 @@ export class EtcdInNs {
       this.ctl('lease', 'timetolive', BigInt(leaseId).toString(16), '-w', 'json').replace(/"id":(\d+)/, '"id":"$1"'),
     ) as { ttl: number; 'granted-ttl': number };
     return { granted: out['granted-ttl'], remaining: out.ttl };
+  }
+
+  get running(): boolean {
+    const c = this.#child;
+    return c !== undefined && c.exitCode === null && c.signalCode === null;
   }
 
   /** Kills the server (an outage) but keeps its data, so start() brings the same cluster back. */
