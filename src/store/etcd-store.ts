@@ -19,7 +19,8 @@
 //   no leader (and refuses unary calls at once), so the client moves to
 //   another endpoint instead of waiting, silently, on one that will never
 //   send an event. A watch that breaks resumes after the last event we
-//   applied, not after the last header etcd3 saw.
+//   applied (or the last progress notification), not after the last header
+//   etcd3 saw.
 // - Every failed call becomes a WeftError(STORE) naming the endpoints;
 //   connection failures are marked recoverable. A TLS failure (wrong CA,
 //   certificate refused, not a TLS server) is a configuration error: one
@@ -260,6 +261,14 @@ export class EtcdStore implements LeaseStore {
         .startRevision(String(last + 1))
         .watcher();
       watcher = w;
+      // Progress notifications (empty responses, sent only while the watch is
+      // caught up) move `last` on when no lease changes, so a reconnect after
+      // a quiet spell resumes near the head instead of from a compacted revision.
+      w.request.progress_notify = true;
+      w.on('data', (res: { events?: unknown[]; created?: boolean; header?: { revision?: string | number } }) => {
+        if (!res.created && (res.events?.length ?? 0) === 0 && res.header?.revision !== undefined)
+          last = Math.max(last, Number(res.header.revision));
+      });
       w.on('connected', () => {
         backoff = 100;
         opts.onOpen?.();
