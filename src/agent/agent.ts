@@ -220,7 +220,10 @@ export class Agent extends EventEmitter {
           ),
         ),
       onError: (err, during) => this.#health.failed(err, during),
-      onWatchOpen: () => this.#log.info('store watch opened', { store: this.#opened?.describe }),
+      onWatchOpen: () => {
+        this.#log.info('store watch opened', { store: this.#opened?.describe });
+        this.#health.ok(); // the store answers again: /readyz need not wait for the next probe
+      },
     });
     this.#manager = manager;
     const hadLease = await this.#health.retry('list leases', async () =>
