@@ -13,6 +13,7 @@
         "native/core/decap.cc",
         "native/core/encap.cc",
         "native/core/engine.cc",
+        "native/core/handoff_linux.cc",
         "native/core/offload.cc",
         "native/core/table.cc",
         "native/core/tun_linux.cc",
@@ -22,6 +23,7 @@
         "native/binding/codec_exports.cc",
         "native/binding/engine_wrap.cc",
         "native/binding/errors.cc",
+        "native/binding/handoff_exports.cc",
         "native/binding/table_wrap.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

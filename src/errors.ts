@@ -28,6 +28,8 @@ export const ErrorCode = {
   OUT_OF_SUBNETS: 'ERR_WEFT_OUT_OF_SUBNETS',
   /** Programming the host (addresses, routes, rules, files) failed. */
   HOST: 'ERR_WEFT_HOST',
+  /** Taking a running data plane over from a predecessor failed (none there, or the hand-off broke). */
+  HANDOFF: 'ERR_WEFT_HANDOFF',
   /** A command-line usage error. */
   USAGE: 'ERR_WEFT_USAGE',
 } as const;

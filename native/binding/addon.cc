@@ -10,6 +10,7 @@
 #include "codec_exports.h"
 #include "engine_wrap.h"
 #include "errors.h"
+#include "handoff_exports.h"
 #include "table_wrap.h"
 
 namespace weft::binding {
@@ -60,6 +61,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeTable", TableWrap::Define(env));
   exports.Set("NativeEngine", EngineWrap::Define(env));
   exports.Set("codec", CodecExports(env));
+  exports.Set("handoff", HandoffExports(env));
   exports.Set("layout", Layout(env));
   exports.Set("limits", Limits(env));
   exports.Set("errorKinds", ErrorKindKeys(env));

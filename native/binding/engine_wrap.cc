@@ -1,5 +1,7 @@
 #include "engine_wrap.h"
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "../core/offload.h"
@@ -11,6 +13,26 @@ namespace {
 
 uint32_t U32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
 
+// An optional array of fds (non-negative integers); false when malformed.
+bool Fds(const Napi::Object& o, const char* key, std::vector<int>* out) {
+  const Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return true;
+  if (!v.IsArray()) return false;
+  const Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    const Napi::Value x = a.Get(i);
+    if (!x.IsNumber() || x.As<Napi::Number>().Int32Value() < 0) return false;
+    out->push_back(x.As<Napi::Number>().Int32Value());
+  }
+  return true;
+}
+
+Napi::Array FdArray(Napi::Env env, const std::vector<int>& fds) {
+  Napi::Array a = Napi::Array::New(env, fds.size());
+  for (uint32_t i = 0; i < fds.size(); i++) a.Set(i, fds[i]);
+  return a;
+}
+
 }  // namespace
 
 Napi::Function EngineWrap::Define(Napi::Env env) {
@@ -18,12 +40,14 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
                      {
                          InstanceMethod<&EngineWrap::JsStop>("stop"),
                          InstanceMethod<&EngineWrap::JsFatalErrno>("fatalErrno"),
+                         InstanceMethod<&EngineWrap::JsFds>("fds"),
                      });
 }
 
 // config: { device, queues, persist, configureDevice, deviceAddr, mtu, network,
 //           networkPrefixLen, bindIp, port, socketBuffer, backend, vni,
-//           ownMac: Buffer(6), checkPeers, checkInnerSource }
+//           ownMac: Buffer(6), checkPeers, checkInnerSource,
+//           adoptTun?, adoptUdp?, adoptSend?: fds handed over, owned by the engine from here on }
 EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) {
@@ -32,13 +56,27 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   }
   Napi::Object c = info[0].As<Napi::Object>();
   Napi::Object t = info[1].As<Napi::Object>();
+  EngineConfig config;
+  // Handed-over fds belong to the engine from here on: closed on any failure.
+  const bool fds_ok = Fds(c, "adoptTun", &config.adopt.tun) && Fds(c, "adoptUdp", &config.adopt.udp) &&
+                      Fds(c, "adoptSend", &config.adopt.send);
+  const auto close_adopted = [&config] {
+    for (const auto* list : {&config.adopt.tun, &config.adopt.udp, &config.adopt.send}) {
+      for (int fd : *list) close(fd);
+    }
+  };
+  if (!fds_ok) {
+    close_adopted();
+    ThrowType(env, "adoptTun, adoptUdp and adoptSend must be arrays of fds");
+    return;
+  }
   table_wrap_ = TableWrap::Unwrap(t);
   if (table_wrap_ == nullptr || table_wrap_->table() == nullptr) {
+    close_adopted();
     ThrowKind(env, ErrorKind::kClosed, "table is closed");
     return;
   }
 
-  EngineConfig config;
   config.device = c.Get("device").As<Napi::String>();
   config.queues = U32(c, "queues");
   config.persist = c.Get("persist").ToBoolean();
@@ -97,6 +135,16 @@ Napi::Value EngineWrap::JsStop(const Napi::CallbackInfo& info) {
 
 Napi::Value EngineWrap::JsFatalErrno(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), engine_ ? engine_->fatal_errno() : 0);
+}
+
+Napi::Value EngineWrap::JsFds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  const EngineFds fds = engine_ ? engine_->fds() : EngineFds{};
+  o.Set("tun", FdArray(env, fds.tun));
+  o.Set("udp", FdArray(env, fds.udp));
+  o.Set("send", FdArray(env, fds.send));
+  return o;
 }
 
 }  // namespace weft::binding

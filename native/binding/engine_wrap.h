@@ -22,6 +22,7 @@ class EngineWrap : public Napi::ObjectWrap<EngineWrap> {
  private:
   Napi::Value JsStop(const Napi::CallbackInfo& info);
   Napi::Value JsFatalErrno(const Napi::CallbackInfo& info);
+  Napi::Value JsFds(const Napi::CallbackInfo& info);
   void StopNow();
   static void Cleanup(void* self);
 

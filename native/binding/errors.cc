@@ -58,6 +58,7 @@ Napi::Error MakeError(Napi::Env env, ErrorKind kind, const std::string& message,
   if (s != nullptr) {
     opts.Set("sysCode", sys_code);
     opts.Set("syscall", s->syscall());
+    if (s->recoverable()) opts.Set("recoverable", true);
   }
   Napi::Value code = f->codes.Value().Get(ErrorKindKey(kind));
   Napi::Object err = f->weft_error.New({code, Napi::String::New(env, message), opts});

@@ -28,8 +28,9 @@ Napi::Value ConfigureErrors(const Napi::CallbackInfo& info);
 // The names of every ErrorKind (the ErrorCode keys the addon raises).
 Napi::Array ErrorKindKeys(Napi::Env env);
 
-// A WeftError(code of `kind`, message, { option, sysCode, syscall }) once
-// configured; `s` (may be null) supplies errno name and syscall.
+// A WeftError(code of `kind`, message, { option, sysCode, syscall,
+// recoverable }) once configured; `s` (may be null) supplies errno name,
+// syscall and recoverable.
 Napi::Error MakeError(Napi::Env env, ErrorKind kind, const std::string& message, const Status* s,
                       const char* option = "");
 

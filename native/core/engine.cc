@@ -1,11 +1,14 @@
 #include "engine.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cstring>
+
+#include "handoff.h"
 
 namespace weft {
 
@@ -39,23 +42,46 @@ Status SocketError(const EngineConfig& c, const Status& s) {
                     std::string("cannot bind UDP ") + ip + ":" + std::to_string(c.port) + hint + ": " + s.ToString());
 }
 
+// Handed-over fds (a hand-off, systemd's fd store): as many as the config
+// needs, and close-on-exec (fds systemd passes arrive without it: no child
+// may inherit them).
+Status CheckAdopted(const EngineConfig& config) {
+  const EngineFds& a = config.adopt;
+  const bool vxlan = config.worker.backend == table::kBackendVxlan;
+  if (a.tun.size() != config.queues || a.udp.size() != config.queues || a.send.size() != (vxlan ? config.queues : 0)) {
+    return Status::Errno(EINVAL, "start", "handed-over fds do not match " + std::to_string(config.queues) + " queues");
+  }
+  for (const auto* list : {&a.tun, &a.udp, &a.send}) {
+    for (int fd : *list) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<Engine>* out) {
+  std::unique_ptr<Engine> e(new Engine());  // its destructor closes whatever is open on failure
+  const bool adopted = !config.adopt.tun.empty();
+  if (adopted) {
+    e->tun_fds_ = config.adopt.tun;
+    e->udp_fds_ = config.adopt.udp;
+    e->send_fds_ = config.adopt.send;
+  }
   if (config.queues == 0 || config.queues > kMaxQueues) {
     const std::string text = "queues must be 1.." + std::to_string(kMaxQueues);
     return Status::Errno(EINVAL, "start", text).Classify(ErrorKind::kInvalidOption, "queues", text);
   }
-  std::unique_ptr<Engine> e(new Engine());  // its destructor closes whatever is open on failure
   e->table_ = table;
   e->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (e->stop_fd_ < 0) return SocketError(config, Status::FromErrno("eventfd", "cannot create the stop signal"));
+  Status s = adopted ? CheckAdopted(config) : Status::Ok();
+  if (!s.ok()) return SocketError(config, s);
   unsigned tun_offloads = 0;
-  Status s = e->OpenDevice(config, &tun_offloads);
+  s = e->OpenDevice(config, adopted, &tun_offloads);
   if (!s.ok()) return TunError(config, s);
   bool gso = false;
   bool gro = false;
-  s = e->OpenSockets(config, &gso, &gro);
+  s = e->OpenSockets(config, adopted, &gso, &gro);
   if (!s.ok()) return SocketError(config, s);
 
   WorkerConfig wc = config.worker;
@@ -74,9 +100,10 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   return Status::Ok();
 }
 
-// The TUN queues, with the offloads the kernel took (`*got`, kTunF* bits),
-// and the device configured unless someone else did.
-Status Engine::OpenDevice(const EngineConfig& config, unsigned* got) {
+// The TUN queues (opened, or handed over and checked), with the offloads
+// the kernel took (`*got`, kTunF* bits), and the device configured unless
+// someone else did.
+Status Engine::OpenDevice(const EngineConfig& config, bool adopted, unsigned* got) {
   // configure_device == false attaches to a device someone else created and
   // configured (a root oneshot, for an unprivileged data plane): never create
   // a bare one in its place.
@@ -88,18 +115,44 @@ Status Engine::OpenDevice(const EngineConfig& config, unsigned* got) {
   unsigned want = kTunFCsum;
   if (config.tso) want |= kTunFTso4 | kTunFTsoEcn;
   if (config.uso) want |= kTunFUso4 | kTunFUso6;
-  Status s = OpenTun(config.device, config.queues, config.persist, config.vnet_hdr, want, &tun_fds_, got);
+  Status s;
+  if (adopted) {
+    for (int fd : tun_fds_) {
+      s = CheckTunFd(fd, config.device, config.vnet_hdr);
+      if (!s.ok()) return s;
+    }
+    // Offloads turned on as a fresh open would.
+    *got = 0;
+    if (config.vnet_hdr) {
+      *got = NegotiateOffloads(tun_fds_.front(), want);
+      for (size_t q = 1; q < tun_fds_.size(); q++) NegotiateOffloads(tun_fds_[q], *got);
+    }
+  } else {
+    s = OpenTun(config.device, config.queues, config.persist, config.vnet_hdr, want, &tun_fds_, got);
+  }
   if (!s.ok() || !config.configure_device) return s;
   return ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len);
 }
 
 // One receiving socket per queue on the shared port, and (vxlan) one sender
-// per queue on a port of its own. `*gso` / `*gro`: every socket took it.
-Status Engine::OpenSockets(const EngineConfig& config, bool* gso, bool* gro) {
+// per queue on a port of its own; or the handed-over ones, checked.
+// `*gso` / `*gro`: every socket took it.
+Status Engine::OpenSockets(const EngineConfig& config, bool adopted, bool* gso, bool* gro) {
   const bool vxlan = config.worker.backend == table::kBackendVxlan;
   *gro = config.udp_gro;
   *gso = config.udp_gso;
-  for (uint32_t q = 0; q < config.queues; q++) {
+  if (adopted) {
+    for (int fd : udp_fds_) {
+      Status s = CheckUdpFd(fd, config.bind_ip, config.port);
+      if (!s.ok()) return s;
+    }
+    for (int fd : send_fds_) {
+      Status s = CheckUdpFd(fd, config.bind_ip, 0);
+      if (!s.ok()) return s;
+    }
+    for (int fd : udp_fds_) *gro = *gro && EnableUdpGro(fd);
+  }
+  for (uint32_t q = 0; q < config.queues && !adopted; q++) {
     int fd = -1;
     bool gro_on = false;
     Status s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd,
@@ -117,8 +170,8 @@ Status Engine::OpenSockets(const EngineConfig& config, bool* gso, bool* gro) {
       if (!s.ok()) return s;
       send_fds_.push_back(fd);
     }
-    *gso = *gso && UdpGsoSupported(vxlan ? send_fds_.back() : fd);
   }
+  for (uint32_t q = 0; q < config.queues; q++) *gso = *gso && UdpGsoSupported(vxlan ? send_fds_[q] : udp_fds_[q]);
   return Status::Ok();
 }
 

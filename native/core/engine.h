@@ -4,8 +4,8 @@
 // Lifecycle:  Start() --ok--> running --Stop()--> stopped (idempotent)
 //             Start() --error--> nothing left open (fds closed, threads never started)
 //
-// Start: OpenDevice (TUN queues, offloads, address/MTU/route) -> OpenSockets
-// (receivers, vxlan senders, GSO/GRO) -> StartWorkers (one thread per queue)
+// Start: OpenDevice (TUN queues, opened or handed over, offloads,
+// address/MTU/route) -> OpenSockets (receivers, vxlan senders, GSO/GRO) -> StartWorkers (one thread per queue)
 // -> the table header records queues and offloads. A failing step's Status
 // is classified (ErrorKind, option, a sentence naming the device or address)
 // before it is returned.
@@ -27,6 +27,14 @@
 
 namespace weft {
 
+// Fds a predecessor handed over (a hand-off, or systemd's fd store): one TUN
+// queue, one bound socket and (vxlan) one sending socket per queue.
+struct EngineFds {
+  std::vector<int> tun;
+  std::vector<int> udp;
+  std::vector<int> send;
+};
+
 struct EngineConfig {
   std::string device;
   uint32_t queues = 1;
@@ -47,6 +55,9 @@ struct EngineConfig {
   bool udp_gro = true;
   bool coalesce = true;
   WorkerConfig worker{};
+  // When given, used instead of opening a device and sockets; the engine owns
+  // them from Start() on, whether it succeeds or not.
+  EngineFds adopt;
 };
 
 class Engine {
@@ -59,14 +70,16 @@ class Engine {
   // Signals every thread, joins them and closes every fd. Idempotent.
   void Stop();
   bool running() const { return running_; }
+  // The open TUN queues and sockets, for a hand-off (still owned by the engine).
+  EngineFds fds() const { return {tun_fds_, udp_fds_, send_fds_}; }
   // First fatal errno a worker hit (0 when none): the device or socket broke.
   int fatal_errno() const;
 
  private:
   Engine() = default;
   // The steps of Start.
-  Status OpenDevice(const EngineConfig& config, unsigned* got);
-  Status OpenSockets(const EngineConfig& config, bool* gso, bool* gro);
+  Status OpenDevice(const EngineConfig& config, bool adopted, unsigned* got);
+  Status OpenSockets(const EngineConfig& config, bool adopted, bool* gso, bool* gro);
   void StartWorkers(const EngineConfig& config, const WorkerConfig& wc);
   // What the table header records as negotiated (OffloadBit).
   static uint64_t OffloadBits(const WorkerConfig& wc, unsigned tun_offloads);

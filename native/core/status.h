@@ -22,6 +22,7 @@ enum class ErrorKind : uint8_t {
   kTableFull,      // the table has no room for another entry
   kInvalidOption,  // an argument out of range
   kClosed,         // used after close()
+  kHandoff,        // taking a running data plane over from a predecessor
   kCount,
 };
 
@@ -39,6 +40,8 @@ inline constexpr const char* ErrorKindKey(ErrorKind k) {
       return "INVALID_OPTION";
     case ErrorKind::kClosed:
       return "CLOSED";
+    case ErrorKind::kHandoff:
+      return "HANDOFF";
     case ErrorKind::kCount:
       break;
   }
@@ -68,6 +71,8 @@ class Status {
   ErrorKind kind() const { return kind_; }
   // The option at fault (a DataPlaneOptions name), or "" for none.
   const char* option() const { return option_; }
+  // A transient failure: a retry may succeed (WeftError.recoverable).
+  bool recoverable() const { return recoverable_; }
   // "message: strerror (syscall)", or the sentence Classify gave.
   std::string ToString() const {
     if (ok()) return "ok";
@@ -76,11 +81,12 @@ class Status {
   }
 
   // The same failure, classified: raised as `kind`, blaming `option`, shown as `text`.
-  Status Classify(ErrorKind kind, const char* option, std::string text) const {
+  Status Classify(ErrorKind kind, const char* option, std::string text, bool recoverable = false) const {
     Status s = *this;
     s.kind_ = kind;
     s.option_ = option;
     s.text_ = std::move(text);
+    s.recoverable_ = recoverable;
     return s;
   }
 
@@ -91,6 +97,7 @@ class Status {
   ErrorKind kind_ = ErrorKind::kSocket;
   const char* option_ = "";
   std::string text_;
+  bool recoverable_ = false;
 };
 
 }  // namespace weft

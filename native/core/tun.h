@@ -25,6 +25,10 @@ inline constexpr unsigned kTunFUso6 = 0x40;
 Status OpenTun(const std::string& name, uint32_t queues, bool persist, bool vnet_hdr, unsigned want,
                std::vector<int>* fds, unsigned* got);
 
+// Asks the kernel for TUN offloads `want` on queue `fd`, dropping USO, then
+// TSO, when it refuses; returns what it took (0: not even checksum offload).
+unsigned NegotiateOffloads(int fd, unsigned want);
+
 // Brings `name` up with address `addr`/32 (host order), MTU `mtu`, a long
 // transmit queue, and a route for `network`/`prefix_len` through it (an
 // existing route is kept).

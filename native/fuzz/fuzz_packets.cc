@@ -130,8 +130,9 @@ const Table* TableFor(bool vxlan) {
 }
 
 // Cuts the merged super-packet that Coalescer::Finish returned (iov[0] is the
-// virtio_net_hdr, iov[1..k) the parts) back into segments and compares.
-void CheckMerged(const struct iovec* iov, size_t k) {
+// virtio_net_hdr, iov[1..k) the parts) back into segments and compares. UDP
+// super-packets (UDP_L4) only when the run may merge UDP (`udp`).
+void CheckMerged(const struct iovec* iov, size_t k, bool udp) {
   VnetHdr h;
   FUZZ_CHECK(iov[0].iov_len == kVnetHdrLen);
   std::memcpy(&h, iov[0].iov_base, kVnetHdrLen);
@@ -139,7 +140,7 @@ void CheckMerged(const struct iovec* iov, size_t k) {
     FUZZ_CHECK(h.flags == 0 && h.gso_type == 0 && h.gso_size == 0);
     return;
   }
-  FUZZ_CHECK(h.gso_type == kGsoTcpv4 && h.gso_size > 0);
+  FUZZ_CHECK((h.gso_type == kGsoTcpv4 || (udp && h.gso_type == kGsoUdpL4)) && h.gso_size > 0);
   size_t total = 0;
   for (size_t j = 1; j < k; j++) total += iov[j].iov_len;
   FUZZ_CHECK(total <= kMaxPacket);
@@ -226,7 +227,7 @@ void Receive(const uint8_t* data, size_t size) {
     if (config.check_inner_source) FUZZ_CHECK(PublicIpOf(LeaseOf(Load32(first + ipv4::kSrc))) == outer);
     if (config.check_peers) FUZZ_CHECK(peer);
     written += k - 1;
-    CheckMerged(iov, k);
+    CheckMerged(iov, k, config.coalesce_udp);
   });
   uint64_t drops = 0;
   for (uint32_t i = kDropFirst; i < kDropLast; i++) drops += c[i];

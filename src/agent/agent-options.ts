@@ -6,10 +6,12 @@
 import type { EtcdStoreOptions } from '../store/etcd-store';
 import type { KubeStoreOptions } from '../store/kube-store';
 import type { LeaseStore } from '../store/lease-store';
+import type { NativeEngineFds } from '../dataplane/native';
 import type { CommandRunner } from '../host/exec';
 import { invalidOption } from '../errors';
 import { DEFAULT_SUBNET_FILE } from '../host/subnet-env';
 import { DEFAULT_LEASE_TTL_SEC, DEFAULT_RENEW_MARGIN_MINUTES } from '../lease/lease-manager';
+import { dirname, join } from 'node:path';
 import { defaultStateFile } from './node-state';
 
 /** Structured log sink. The library never prints; the CLI passes its logger. */
@@ -67,6 +69,20 @@ export interface AgentOptions {
   checkInnerSource?: boolean;
   /** Delay cap of the store retry backoff, ms (default 5000). */
   retryMaxMs?: number;
+  /**
+   * Hand-off (default true): at start, take the running data plane over from
+   * a predecessor listening on `handoffSocket`; once ready, listen there to
+   * hand it to a successor. Default socket: `weft.sock` beside the state file.
+   */
+  handoff?: boolean;
+  handoffSocket?: string;
+  /**
+   * systemd's file-descriptor store: fds systemd passed to this start
+   * (systemd.ts listenFds), taken over with the state file's description, and
+   * `fdStore: true` parks the data plane's fds there once ready.
+   */
+  listenFds?: NativeEngineFds;
+  fdStore?: boolean;
   logger?: AgentLogger;
   /** Runs ip/iptables (default: in this process's network namespace). */
   run?: CommandRunner;
@@ -86,6 +102,8 @@ export interface ResolvedAgentOptions {
   readonly allowUnknownPeers: boolean;
   readonly checkInnerSource: boolean;
   readonly retryMaxMs: number;
+  /** undefined when hand-off is off. */
+  readonly handoffSocket: string | undefined;
 }
 
 function int(option: string, value: unknown, min: number, max: number): number {
@@ -106,9 +124,13 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
     throw invalidOption('kube-subnet-mgr', 'not combined with --etcd-endpoints or a store passed in', true);
   const subnetFile = o.subnetFile ?? DEFAULT_SUBNET_FILE;
   if (typeof subnetFile !== 'string' || subnetFile === '') throw invalidOption('subnet-file', 'a file path', subnetFile);
+  const stateFile = o.stateFile ?? defaultStateFile(subnetFile);
+  const handoffSocket = o.handoff === false ? undefined : (o.handoffSocket ?? join(dirname(stateFile), 'weft.sock'));
+  if (handoffSocket !== undefined && (typeof handoffSocket !== 'string' || handoffSocket === '' || Buffer.byteLength(handoffSocket) > 107))
+    throw invalidOption('handoff-socket', 'a socket path of at most 107 bytes', handoffSocket);
   return Object.freeze({
     subnetFile,
-    stateFile: o.stateFile ?? defaultStateFile(subnetFile),
+    stateFile,
     dataDir: o.dataDir ?? '/var/lib/weft',
     renewMarginMs,
     ttlSec,
@@ -120,5 +142,6 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
     allowUnknownPeers: o.allowUnknownPeers ?? false,
     checkInnerSource: o.checkInnerSource ?? false,
     retryMaxMs: o.retryMaxMs ?? 5000,
+    handoffSocket,
   });
 }

@@ -1,15 +1,11 @@
 // Startup steps of the agent that need no agent state: opening the store,
-// reading (or seeding) the network config, choosing the VtepMAC, and the
-// iptables rule sets. agent.ts composes them in flanneld's order.
+// reading (or seeding) the network config, choosing the VtepMAC, the host-gw
+// check. agent.ts composes them in flanneld's order.
 
 import { existsSync } from 'node:fs';
 import { type NetworkConfig, parseNetworkConfig } from '../config/network-config';
 import { readTable } from '../dataplane/stats';
 import { ErrorCode, WeftError } from '../errors';
-import type { CommandRunner } from '../host/exec';
-import { type IptablesRule, forwardRules, masqRules, removeRules, supportsRandomFully } from '../host/iptables';
-import type { SubnetEnvValues } from '../host/subnet-env';
-import type { Cidr } from '../net/cidr';
 import { randomMac } from '../net/mac';
 import { EmbeddedStore } from '../store/embedded-store';
 import type { EtcdStore as EtcdStoreClass } from '../store/etcd-store';
@@ -127,34 +123,6 @@ export function chooseVtepMac(state: NodeState | undefined, tablePath: string): 
     }
   }
   return { mac: randomMac(), from: 'new' };
-}
-
-export interface RuleSets {
-  masq: IptablesRule[];
-  forward: IptablesRule[];
-}
-
-export async function ruleSets(
-  network: Cidr,
-  subnet: Cidr,
-  randomFullyDisabled: boolean,
-  run: CommandRunner,
-): Promise<RuleSets & { randomFully: boolean }> {
-  const randomFully = !randomFullyDisabled && (await supportsRandomFully(run));
-  return { masq: masqRules(network, subnet, { randomFully }), forward: forwardRules(network), randomFully };
-}
-
-/** flanneld at startup: masquerade rules of a previous Network/subnet (from subnet.env) are removed. */
-export async function removeStaleMasq(
-  prev: SubnetEnvValues | undefined,
-  network: Cidr,
-  subnet: Cidr,
-  run: CommandRunner,
-): Promise<boolean> {
-  if (!prev?.network || !prev.subnet) return false;
-  if (prev.network.ip === network.ip && prev.network.prefixLen === network.prefixLen && prev.subnet.ip === subnet.ip) return false;
-  for (const randomFully of [true, false]) await removeRules(masqRules(prev.network, prev.subnet, { randomFully }), run);
-  return true;
 }
 
 export function hostGwCheck(publicIp: string, ifaceAddress: string): void {

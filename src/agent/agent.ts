@@ -31,32 +31,36 @@ import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import type { NetworkConfig } from '../config/network-config';
 import { backendPort } from '../config/network-config';
-import type { DataPlaneOptions, ResolvedOptions } from '../dataplane/options';
 import type { DataPlaneStats } from '../dataplane/stats';
 import { defaultTablePath } from '../dataplane/options';
 import { ErrorCode, WeftError } from '../errors';
 import { type CommandRunner, runCommand } from '../host/exec';
-import { RuleSync } from '../host/iptables';
-import { type SubnetEnvValues, readSubnetEnv, writeSubnetEnv } from '../host/subnet-env';
+import type { RuleSync } from '../host/iptables';
+import { type SubnetEnvValues, readSubnetEnv } from '../host/subnet-env';
 import { LeaseManager, type OwnLease } from '../lease/lease-manager';
 import type { PeerEvent } from '../lease/lease-watcher';
 import { formatCidr } from '../net/cidr';
 import { leaseAttrsFor, vtepMacOf } from '../store/lease-json';
 import { type AgentLogger, type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions, silentLogger } from './agent-options';
-import {
-  type OpenedStore,
-  chooseVtepMac,
-  hostGwCheck,
-  openStore,
-  parseSeed,
-  readNetworkConfig,
-  removeStaleMasq,
-  ruleSets,
-} from './agent-setup';
+import { type OpenedStore, chooseVtepMac, hostGwCheck, openStore, parseSeed, readNetworkConfig } from './agent-setup';
 import { DataPlaneNodeBackend, HostGwNodeBackend, type NodeBackend } from './backend';
+import {
+  type DataPlaneShape,
+  type DataPlaneTuning,
+  dataPlaneOptions,
+  overlayMtu,
+  sameDataPlane,
+  shapeOf,
+  shapeOfState,
+} from './dataplane-options';
+import { HandoffServer, giveTo, takeOverFrom } from './handoff';
+import { storeFds } from './systemd';
+import { closeHandedOver } from '../dataplane/handoff';
+import { installRuleSets, removeRuleSets, writeNodeFiles } from './host-setup';
 import { type ExternalInterface, selectInterface } from './interface-select';
-import { type NodeState, readNodeState, writeNodeState } from './node-state';
-import { retrying, stopped, withTimeout } from './retry';
+import { type NodeState, readNodeState } from './node-state';
+import { stopped, withTimeout } from './retry';
+import { StoreHealth } from './store-health';
 
 export type AgentPhase = 'created' | 'starting' | 'ready' | 'stopping' | 'stopped' | 'failed';
 
@@ -84,6 +88,8 @@ export declare interface Agent {
   on(event: 'ready', listener: () => void): this;
   on(event: 'peer', listener: (event: PeerEvent) => void): this;
   on(event: 'fatal', listener: (err: Error) => void): this;
+  /** The data plane went to a successor (hand-off); the owner should stop() and exit. */
+  on(event: 'handoff', listener: () => void): this;
 }
 
 export class Agent extends EventEmitter {
@@ -95,7 +101,7 @@ export class Agent extends EventEmitter {
   #phase: AgentPhase = 'created';
   #stage = 'not started';
   #fatal: Error | undefined;
-  #storeError: string | undefined;
+  readonly #health: StoreHealth;
   #opened: OpenedStore | undefined;
   #iface: ExternalInterface | undefined;
   #config: NetworkConfig | undefined;
@@ -106,6 +112,8 @@ export class Agent extends EventEmitter {
   #timers: NodeJS.Timeout[] = [];
   #renewals = 0;
   #starting: Promise<void> | undefined;
+  #handoffServer: HandoffServer | undefined;
+  #handedOff = false;
 
   constructor(options: AgentOptions = {}) {
     super();
@@ -113,6 +121,13 @@ export class Agent extends EventEmitter {
     this.options = resolveAgentOptions(options);
     this.#log = options.logger ?? silentLogger;
     this.#run = options.run ?? runCommand;
+    this.#health = new StoreHealth({
+      log: this.#log,
+      describe: () => this.#opened?.describe,
+      running: () => this.#phase === 'ready',
+      signal: this.#abort.signal,
+      maxDelayMs: this.options.retryMaxMs,
+    });
   }
 
   /** Starts the node; resolves once ready (see the order at the top). */
@@ -142,16 +157,16 @@ export class Agent extends EventEmitter {
     this.#iface = iface;
     this.#log.info('using interface', { iface: iface.name, address: iface.address, publicIp: iface.publicIp, mtu: iface.mtu });
     const state = readNodeState(o.stateFile);
-    await this.#reattachEarly(state, iface);
+    if (!(await this.#takeOver(iface)) && !(await this.#takeFromFdStore(state, iface))) await this.#reattachEarly(state, iface);
 
     this.#stage = 'opening the store';
     // A store that cannot be opened for now (an embedded database locked by
     // another process) is retried like an unreachable one; a corrupted one is not.
-    const opened = await this.#retry('open the store', async () => openStore(this.#o, o.dataDir));
+    const opened = await this.#health.retry('open the store', async () => openStore(this.#o, o.dataDir));
     this.#opened = opened;
     if (opened.publicIp && !this.#o.publicIp) {
       // Kubernetes: an administrator's node-public-ip annotation stands for --public-ip.
-      const assigned = await this.#retry("read the node's public IP", () => opened.publicIp!());
+      const assigned = await this.#health.retry("read the node's public IP", () => opened.publicIp!());
       if (assigned && assigned !== iface.publicIp) {
         iface = { ...iface, publicIp: assigned };
         this.#iface = iface;
@@ -159,7 +174,7 @@ export class Agent extends EventEmitter {
       }
     }
     this.#stage = 'reading the network config';
-    const config = await this.#retry('read the network config', () => readNetworkConfig(opened, seedText, (m) => this.#log.warn(m)));
+    const config = await this.#health.retry('read the network config', () => readNetworkConfig(opened, seedText, (m) => this.#log.warn(m)));
     this.#config = config;
     const type = config.backend.type;
     this.#log.info('network config', { network: formatCidr(config.network), subnetLen: config.subnetLen, backend: type });
@@ -170,7 +185,7 @@ export class Agent extends EventEmitter {
     const tablePath = this.#o.tablePath ?? defaultTablePath(device);
     let vtepMac: string | undefined;
     if (config.backend.type === 'vxlan') {
-      const stored = opened.vtepMac ? await this.#retry('read our VtepMAC', () => opened.vtepMac!()) : undefined;
+      const stored = opened.vtepMac ? await this.#health.retry('read our VtepMAC', () => opened.vtepMac!()) : undefined;
       const chosen = stored ? { mac: stored, from: 'store' } : chooseVtepMac(state, tablePath);
       vtepMac = chosen.mac;
       this.#log.info('VtepMAC', { vtepMac, from: chosen.from });
@@ -194,7 +209,7 @@ export class Agent extends EventEmitter {
       onPeer: (e) => this.#onPeer(e),
       onRenew: (l) => {
         this.#renewals++;
-        this.#storeOk();
+        this.#health.ok();
         this.#log.debug('lease renewed', { subnet: formatCidr(l.subnet), expiresAt: l.expiresAt && new Date(l.expiresAt).toISOString() });
       },
       onLeaseChange: (next, prev) =>
@@ -204,14 +219,14 @@ export class Agent extends EventEmitter {
             `our lease ${formatCidr(prev.subnet)} was deleted and its subnet taken; re-acquired ${formatCidr(next.subnet)}: restart to reprogram this node with it`,
           ),
         ),
-      onError: (err, during) => this.#storeFailed(err, during),
+      onError: (err, during) => this.#health.failed(err, during),
       onWatchOpen: () => this.#log.info('store watch opened', { store: this.#opened?.describe }),
     });
     this.#manager = manager;
-    const hadLease = await this.#retry('list leases', async () =>
+    const hadLease = await this.#health.retry('list leases', async () =>
       (await store.list()).leases.some((l) => l.attrs.publicIp === iface.publicIp),
     );
-    const lease = await this.#retry('acquire a lease', () => manager.acquire());
+    const lease = await this.#health.retry('acquire a lease', () => manager.acquire());
     this.#log.info('acquired lease', {
       subnet: formatCidr(lease.subnet),
       publicIp: iface.publicIp,
@@ -222,7 +237,7 @@ export class Agent extends EventEmitter {
     try {
       await this.#setUpHost(config, iface, lease, { device, tablePath, vtepMac, prevEnv });
       this.#stage = 'programming peers';
-      await this.#retry('watch leases', () => manager.start());
+      await this.#health.retry('watch leases', () => manager.start());
       await this.#peerChain;
       await this.#backend!.reconcile(manager.peers());
     } catch (err) {
@@ -236,6 +251,96 @@ export class Agent extends EventEmitter {
     this.#log.info('ready', { subnet: formatCidr(lease.subnet), peers: manager.peers().length, tableSize: this.#backend!.size() });
     this.emit('ready');
     if (opened.afterReady) void this.#afterReady(opened.afterReady);
+    void this.#listenForSuccessor();
+    const dp = this.#backend!.dataPlane;
+    if (this.#o.fdStore && dp) {
+      try {
+        storeFds(dp);
+        this.#log.info("data plane fds parked in systemd's fd store", { device: dp.options.device });
+      } catch (err) {
+        this.#log.warn("cannot park the data plane fds in systemd's fd store", { err: (err as Error).message });
+      }
+    }
+  }
+
+  /**
+   * Takes the running data plane over from a predecessor (see handoff.ts),
+   * before anything else: its workers stop only once ours can start on the
+   * same fds. False when there is none, or its fds cannot be used.
+   */
+  async #takeOver(iface: ExternalInterface): Promise<boolean> {
+    const path = this.options.handoffSocket;
+    if (!path) return false;
+    this.#stage = 'taking the data plane over';
+    const got = takeOverFrom(path, this.#log);
+    if (!got) return false;
+    const shape = got.description;
+    try {
+      const tuning = { ...this.#tuning(true), queues: got.fds.tun.length };
+      this.#backend = await DataPlaneNodeBackend.open(dataPlaneOptions(shape, iface.address, tuning), this.#run, got.fds);
+    } catch (err) {
+      this.#log.warn('cannot run the handed-over data plane; setting it up anew', { err: (err as Error).message });
+      return false;
+    }
+    this.#log.info('data plane taken over from the previous process', {
+      pid: got.pid,
+      device: shape.device,
+      queues: got.fds.tun.length,
+      tableSize: this.#backend.size(),
+    });
+    return true;
+  }
+
+  /** systemd passed the fds of the previous start (its fd store): runs them with the state file's description. */
+  async #takeFromFdStore(state: NodeState | undefined, iface: ExternalInterface): Promise<boolean> {
+    const fds = this.#o.listenFds;
+    if (!fds) return false;
+    const shape = shapeOfState(state);
+    if (!shape) {
+      this.#log.warn("systemd passed fds but the state file describes no data plane; they're closed", {
+        stateFile: this.options.stateFile,
+      });
+      closeHandedOver(fds);
+      return false;
+    }
+    this.#stage = "taking the data plane from systemd's fd store";
+    try {
+      const tuning = { ...this.#tuning(true), queues: fds.tun.length };
+      this.#backend = await DataPlaneNodeBackend.open(dataPlaneOptions(shape, iface.address, tuning), this.#run, fds);
+    } catch (err) {
+      this.#log.warn("cannot run the data plane from systemd's fd store; setting it up anew", { err: (err as Error).message });
+      return false;
+    }
+    this.#log.info("data plane taken from systemd's fd store", {
+      device: shape.device,
+      queues: fds.tun.length,
+      tableSize: this.#backend.size(),
+    });
+    return true;
+  }
+
+  /** Once ready: waits for a successor to hand the data plane to. */
+  async #listenForSuccessor(): Promise<void> {
+    const path = this.options.handoffSocket;
+    if (!path || !this.#backend?.dataPlane) return;
+    try {
+      const server = await HandoffServer.listen(path, this.#log, (fd) => this.#handOff(fd));
+      if (this.#phase !== 'ready') return await server.close();
+      this.#handoffServer = server;
+      this.#log.info('listening for a successor to hand the data plane to', { socket: path });
+    } catch (err) {
+      this.#log.warn('cannot listen for a successor; a restart re-attaches instead', { socket: path, err: (err as Error).message });
+    }
+  }
+
+  #handOff(socketFd: number): boolean {
+    const dp = this.#backend?.dataPlane;
+    if (this.#phase !== 'ready' || this.#handedOff || !dp || dp.closed) return false;
+    if (!giveTo(socketFd, dp, shapeOf(dp), this.#log)) return false;
+    this.#handedOff = true;
+    this.#log.info('data plane handed over to a successor', { device: dp.options.device });
+    this.emit('handoff');
+    return true;
   }
 
   /** The store's "node is up" step (NetworkUnavailable=False), retried every 3 s for 30 s as flannel does. */
@@ -270,23 +375,17 @@ export class Agent extends EventEmitter {
         onError: (err) => this.#log.warn('host-gw route check failed', { err: err.message }),
       });
     } else {
-      const overhead = b.type === 'vxlan' ? 50 : 28;
-      const underMtu = b.type === 'vxlan' && b.mtu > 0 ? b.mtu : iface.mtu;
-      const want = {
+      const shape: DataPlaneShape = {
         backend: b.type,
         device: s.device,
-        publicIp: iface.address,
         network: formatCidr(config.network),
         subnet: formatCidr(lease.subnet),
         port: backendPort(b)!,
         ...(b.type === 'vxlan' ? { vni: b.vni, vtepMac: s.vtepMac! } : {}),
-        mtu: underMtu - overhead,
-        ...(this.#o.queues !== undefined ? { queues: this.#o.queues } : {}),
+        mtu: overlayMtu(b.type, iface.mtu, b.type === 'vxlan' ? b.mtu : 0),
         tablePath: s.tablePath,
-        persist: o.persist,
-        allowUnknownPeers: o.allowUnknownPeers,
-        checkInnerSource: o.checkInnerSource,
-      } as const;
+      };
+      const want = dataPlaneOptions(shape, iface.address, this.#tuning(o.persist));
       const early = this.#backend;
       const kept = early?.dataPlane && !early.dataPlane.closed && sameDataPlane(early.dataPlane.options, early.dataPlane.vtepMac, want);
       if (early && !kept) {
@@ -310,36 +409,44 @@ export class Agent extends EventEmitter {
       });
     }
     this.#stage = 'installing iptables rules';
-    if (await removeStaleMasq(s.prevEnv, config.network, lease.subnet, this.#run))
-      this.#log.info('removed masquerade rules of the previous subnet');
-    const sets = await ruleSets(config.network, lease.subnet, o.randomFullyDisabled, this.#run);
-    const wanted = [...(o.ipMasq ? [sets.masq] : []), ...(o.forwardRules ? [sets.forward] : [])];
-    for (const rules of wanted) {
-      const sync = new RuleSync(rules, {
-        intervalMs: o.resyncMs,
-        run: this.#run,
-        onResync: () => this.#log.warn('iptables rules were missing and have been reinstalled', { chain: rules[1]?.chain }),
-        onError: (err) => this.#log.warn('iptables rule check failed', { err: err.message }),
-      });
-      this.#rules.push(sync);
-      await sync.start();
-    }
-    this.#stage = 'writing subnet.env';
-    writeNodeState(o.stateFile, {
-      version: 1,
-      backend: b.type,
-      network: formatCidr(config.network),
-      subnet: formatCidr(lease.subnet),
-      iface: iface.name,
+    const rules = await installRuleSets({
+      network: config.network,
+      subnet: lease.subnet,
+      previous: s.prevEnv,
       ipMasq: o.ipMasq,
       forwardRules: o.forwardRules,
-      randomFully: sets.randomFully,
-      ...(b.type !== 'host-gw' ? { device: s.device, tablePath: s.tablePath } : {}),
-      ...(this.#backend.dataPlane?.vtepMac ? { vtepMac: this.#backend.dataPlane.vtepMac } : {}),
-      ...(this.#backend.dataPlane ? { port: this.#backend.dataPlane.options.port, mtu: this.#backend.dataPlane.options.mtu } : {}),
-      ...(b.type === 'vxlan' ? { vni: b.vni } : {}),
+      randomFullyDisabled: o.randomFullyDisabled,
+      resyncMs: o.resyncMs,
+      run: this.#run,
+      log: this.#log,
     });
-    await writeSubnetEnv(o.subnetFile, { network: config.network, subnet: lease.subnet, mtu: this.#backend.mtu, ipMasq: o.ipMasq });
+    this.#rules = rules.syncs;
+    this.#stage = 'writing subnet.env';
+    const dp = this.#backend.dataPlane;
+    await writeNodeFiles(
+      o,
+      {
+        version: 1,
+        backend: b.type,
+        network: formatCidr(config.network),
+        subnet: formatCidr(lease.subnet),
+        iface: iface.name,
+        ipMasq: o.ipMasq,
+        forwardRules: o.forwardRules,
+        randomFully: rules.randomFully,
+        ...(b.type !== 'host-gw' ? { device: s.device, tablePath: s.tablePath } : {}),
+        ...(dp?.vtepMac ? { vtepMac: dp.vtepMac } : {}),
+        ...(dp ? { port: dp.options.port, mtu: dp.options.mtu } : {}),
+        ...(b.type === 'vxlan' ? { vni: b.vni } : {}),
+      },
+      { network: config.network, subnet: lease.subnet, mtu: this.#backend.mtu, ipMasq: o.ipMasq },
+    );
+  }
+
+  /** The agent's settings every data plane it opens shares. */
+  #tuning(persist: boolean): DataPlaneTuning {
+    const o = this.options;
+    return { queues: this.#o.queues, persist, allowUnknownPeers: o.allowUnknownPeers, checkInnerSource: o.checkInnerSource };
   }
 
   /**
@@ -349,35 +456,17 @@ export class Agent extends EventEmitter {
    */
   async #reattachEarly(state: NodeState | undefined, iface: ExternalInterface): Promise<void> {
     const o = this.options;
-    if (!o.persist || !state || (state.backend !== 'udp' && state.backend !== 'vxlan')) return;
-    if (!state.device || !state.tablePath || state.port === undefined || state.mtu === undefined) return;
-    if (state.backend === 'vxlan' && (state.vni === undefined || !state.vtepMac)) return;
-    if (this.#o.tablePath !== undefined && this.#o.tablePath !== state.tablePath) return;
-    if (!existsSync(state.tablePath)) return;
+    const shape = shapeOfState(state);
+    if (!o.persist || !shape) return;
+    if (this.#o.tablePath !== undefined && this.#o.tablePath !== shape.tablePath) return;
+    if (!existsSync(shape.tablePath)) return;
     this.#stage = 're-attaching the data plane';
     let backend: DataPlaneNodeBackend;
     try {
-      backend = await DataPlaneNodeBackend.open(
-        {
-          backend: state.backend,
-          device: state.device,
-          publicIp: iface.address,
-          network: state.network,
-          subnet: state.subnet,
-          port: state.port,
-          ...(state.backend === 'vxlan' ? { vni: state.vni!, vtepMac: state.vtepMac! } : {}),
-          mtu: state.mtu,
-          ...(this.#o.queues !== undefined ? { queues: this.#o.queues } : {}),
-          tablePath: state.tablePath,
-          persist: true,
-          allowUnknownPeers: o.allowUnknownPeers,
-          checkInnerSource: o.checkInnerSource,
-        },
-        this.#run,
-      );
+      backend = await DataPlaneNodeBackend.open(dataPlaneOptions(shape, iface.address, this.#tuning(true)), this.#run);
     } catch (err) {
       this.#log.warn('cannot re-attach the data plane of the previous run; it is set up after the store', {
-        device: state.device,
+        device: shape.device,
         err: (err as Error).message,
       });
       return;
@@ -387,39 +476,23 @@ export class Agent extends EventEmitter {
       return;
     }
     this.#backend = backend;
-    this.#log.info('data plane re-attached before the store', { device: state.device, subnet: state.subnet, tableSize: backend.size() });
+    this.#log.info('data plane re-attached before the store', { device: shape.device, subnet: shape.subnet, tableSize: backend.size() });
   }
 
   /** Startup failed after the lease: remove what this run created. */
   async #undo(lease: OwnLease, hadLease: boolean): Promise<void> {
     await this.#manager?.stop().catch(() => undefined);
-    for (const r of this.#rules) {
-      await r.stop();
-      await r.remove().catch(() => undefined);
-    }
+    await removeRuleSets(this.#rules);
     this.#rules = [];
     await this.#backend?.destroy().catch(() => undefined);
     this.#backend = undefined;
     if (!hadLease) await withTimeout(this.#opened!.store.delete(lease.subnet), 2000, 'delete lease').catch(() => undefined);
   }
 
-  #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return retrying(fn, {
-      signal: this.#abort.signal,
-      maxDelayMs: this.options.retryMaxMs,
-      onRetry: (err, delayMs, attempt) => {
-        this.#storeError = `${this.#opened?.describe ?? 'store'}: ${err.message}`;
-        this.#log.warn(`cannot ${what}, retrying`, { store: this.#opened?.describe, err: err.message, retryInMs: delayMs, attempt });
-      },
-    }).then((v) => {
-      this.#storeError = undefined;
-      return v;
-    });
-  }
-
   #onPeer(e: PeerEvent): void {
     this.emit('peer', e);
-    this.#storeOk();
+    if (this.#handedOff) return; // the successor programs its table now
+    this.#health.ok();
     const subnet = formatCidr(e.lease.subnet);
     this.#peerChain = this.#peerChain.then(async () => {
       const backend = this.#backend;
@@ -436,38 +509,10 @@ export class Agent extends EventEmitter {
     });
   }
 
-  #storeFailed(err: Error, during: string): void {
-    const first = this.#storeError === undefined;
-    this.#storeError = err.message;
-    (first ? this.#log.warn : this.#log.debug).call(this.#log, `store error during ${during}`, {
-      store: this.#opened?.describe,
-      err: err.message,
-    });
-  }
-
-  #storeOk(): void {
-    if (this.#storeError !== undefined && this.#phase === 'ready')
-      this.#log.info('store reachable again', { store: this.#opened?.describe });
-    if (this.#phase === 'ready') this.#storeError = undefined;
-  }
-
   /** Store probe (reconnect with backoff) and the data plane's fatal-error check. */
   #startMonitors(): void {
-    let delay = 1000;
-    const probe = async (): Promise<void> => {
-      if (this.#phase !== 'ready') return;
-      try {
-        const opened = this.#opened!;
-        await withTimeout<unknown>(opened.probe ? opened.probe() : opened.store.getConfig(), 3000, 'store probe');
-        this.#storeOk();
-        delay = 1000;
-      } catch (err) {
-        this.#storeFailed(err as Error, 'probe');
-        delay = Math.min(delay * 2, this.options.retryMaxMs);
-      }
-      if (this.#phase === 'ready') this.#timers.push(setTimeout(() => void probe(), this.#storeError ? delay : 2000).unref());
-    };
-    this.#timers.push(setTimeout(() => void probe(), 2000).unref());
+    const opened = this.#opened!;
+    this.#health.startProbe(() => (opened.probe ? opened.probe() : opened.store.getConfig()));
     const dp = this.#backend?.dataPlane;
     if (dp) {
       const t = setInterval(() => {
@@ -493,11 +538,12 @@ export class Agent extends EventEmitter {
 
   status(): AgentStatus {
     const lease = this.#manager?.lease;
-    const ready = this.#phase === 'ready' && !this.#fatal && this.#storeError === undefined;
+    const ready = this.#phase === 'ready' && !this.#fatal && !this.#handedOff && this.#health.error === undefined;
     const reason = ready
       ? undefined
       : (this.#fatal?.message ??
-        (this.#storeError !== undefined ? `store unreachable: ${this.#storeError}` : `${this.#phase}: ${this.#stage}`));
+        (this.#handedOff ? 'the data plane was handed over to a successor' : undefined) ??
+        (this.#health.error !== undefined ? `store unreachable: ${this.#health.error}` : `${this.#phase}: ${this.#stage}`));
     const mac = lease ? vtepMacOf(lease.attrs) : undefined;
     return {
       phase: this.#phase,
@@ -505,7 +551,7 @@ export class Agent extends EventEmitter {
       ready,
       reason,
       store: this.#opened?.describe,
-      storeError: this.#storeError,
+      storeError: this.#health.error,
       backend: this.#config?.backend.type,
       iface: this.#iface,
       lease: lease && {
@@ -537,6 +583,7 @@ export class Agent extends EventEmitter {
     if (wasStarting) await this.#starting?.catch(() => undefined);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers = [];
+    await this.#handoffServer?.close();
     await withTimeout(this.#manager?.stop() ?? Promise.resolve(), 800, 'stopping the lease manager').catch(() => undefined);
     for (const r of this.#rules) await r.stop();
     await this.#peerChain;
@@ -550,22 +597,4 @@ export class Agent extends EventEmitter {
   async #closeStore(): Promise<void> {
     if (this.#opened?.owned) await withTimeout(this.#opened.store.close(), 500, 'closing the store').catch(() => undefined);
   }
-}
-
-/** Does an open data plane already do what `want` asks (so a restart keeps it)? */
-function sameDataPlane(have: ResolvedOptions, haveMac: string | undefined, want: DataPlaneOptions): boolean {
-  return (
-    have.backend === want.backend &&
-    have.device === want.device &&
-    have.publicIp === want.publicIp &&
-    formatCidr(have.network) === want.network &&
-    formatCidr(have.subnet) === want.subnet &&
-    have.port === want.port &&
-    have.mtu === want.mtu &&
-    have.tablePath === want.tablePath &&
-    (want.backend !== 'vxlan' || (have.vni === want.vni && haveMac === want.vtepMac)) &&
-    have.allowUnknownPeers === (want.allowUnknownPeers ?? false) &&
-    have.checkInnerSource === (want.checkInnerSource ?? false) &&
-    (want.queues === undefined || have.queues === want.queues)
-  );
 }

@@ -46,8 +46,13 @@ export class DataPlaneNodeBackend implements NodeBackend {
     this.#run = run;
   }
 
-  static async open(options: Parameters<typeof DataPlane.open>[0], run: CommandRunner = runCommand): Promise<DataPlaneNodeBackend> {
-    return new DataPlaneNodeBackend(await DataPlane.open(options), run);
+  /** `adopt`: fds handed over by a predecessor (DataPlane.open). */
+  static async open(
+    options: Parameters<typeof DataPlane.open>[0],
+    run: CommandRunner = runCommand,
+    adopt?: Parameters<typeof DataPlane.open>[1],
+  ): Promise<DataPlaneNodeBackend> {
+    return new DataPlaneNodeBackend(await DataPlane.open(options, adopt), run);
   }
 
   async addPeer(lease: StoredLease): Promise<string | undefined> {

@@ -9,7 +9,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Agent, prometheusText } from '../agent/index';
 
-export async function startHealthServer(agent: Agent, host: string, port: number): Promise<Server> {
+/** Listens on host:port; while the port is taken (EADDRINUSE) retries for up to `waitMs`. */
+export async function startHealthServer(agent: Agent, host: string, port: number, waitMs = 0): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
@@ -25,14 +26,22 @@ export async function startHealthServer(agent: Agent, host: string, port: number
     if (path === '/metrics') return reply(200, prometheusText(agent), 'text/plain; version=0.0.4; charset=utf-8');
     return reply(404, '404 page not found\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      return server;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 export function boundPort(server: Server): number {

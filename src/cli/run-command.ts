@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { Agent, type AgentOptions } from '../agent/index';
+import { listenFds, sdNotify } from '../agent/systemd';
 import { ErrorCode, WeftError } from '../errors';
 import { DEFAULT_PREFIX } from '../store/keys';
 import { DEFAULT_ANNOTATION_PREFIX, DEFAULT_NET_CONF_PATH } from '../store/kube-defaults';
@@ -59,6 +60,13 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
     help: 'shared-memory table file (default unique per namespace and device under /dev/shm)',
   },
   { name: 'persist', kind: 'bool', def: true, help: 'keep the TUN device and table across restarts' },
+  {
+    name: 'handoff',
+    kind: 'bool',
+    def: true,
+    help: 'take the data plane over from a running weft at start (no packet lost), and hand it to the next one',
+  },
+  { name: 'handoff-socket', kind: 'string', arg: 'PATH', help: 'hand-off unix socket (default weft.sock beside the state file)' },
   {
     name: 'allow-unknown-peers',
     kind: 'bool',
@@ -146,6 +154,8 @@ export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values']
     iptablesForwardRules: bool(v, 'iptables-forward-rules'),
     iptablesResync: num(v, 'iptables-resync')!,
     persist: bool(v, 'persist'),
+    handoff: bool(v, 'handoff'),
+    ...(str(v, 'handoff-socket') ? { handoffSocket: str(v, 'handoff-socket')! } : {}),
     allowUnknownPeers: bool(v, 'allow-unknown-peers'),
     checkInnerSource: bool(v, 'check-inner-source'),
     logger,
@@ -192,11 +202,20 @@ export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values']
   return o;
 }
 
+function notifySystemd(state: string, logger: Logger): void {
+  try {
+    sdNotify(state);
+  } catch (err) {
+    logger.warn('cannot notify systemd', { state, err: (err as Error).message });
+  }
+}
+
 export async function runMain(argv: string[]): Promise<number> {
   let logger = new Logger('info');
   let agent: Agent;
   let healthIp = '0.0.0.0';
   let healthPort = 0;
+  let kubeMode = false;
   try {
     const parsed = parseFlags(RUN_FLAGS, argv);
     if (parsed.help) {
@@ -214,7 +233,14 @@ export async function runMain(argv: string[]): Promise<number> {
     if (healthPort < 0 || healthPort > 65535) throw usageError(`--healthz-port must be 0..65535, got ${healthPort}`, 'healthz-port');
     const shown = Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'etcd-password'));
     logger.debug('CLI flags config', { flags: shown });
-    agent = new Agent(agentOptionsFromFlags(v, logger));
+    kubeMode = bool(v, 'kube-subnet-mgr');
+    // Under systemd: the fds its store passed to this start, and readiness notifications.
+    const fromSystemd = listenFds();
+    agent = new Agent({
+      ...agentOptionsFromFlags(v, logger),
+      ...(fromSystemd ? { listenFds: fromSystemd } : {}),
+      fdStore: Boolean(process.env.NOTIFY_SOCKET),
+    });
   } catch (err) {
     logger.error((err as Error).message, errorFields(err));
     return exitCodeFor(err);
@@ -228,6 +254,7 @@ export async function runMain(argv: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { reason: why });
+    notifySystemd('STOPPING=1', logger);
     // SIGTERM must end the process within 2 s (design §10), whatever hangs.
     const hard = setTimeout(() => {
       logger.warn('shutdown took too long; exiting');
@@ -245,15 +272,29 @@ export async function runMain(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   agent.on('fatal', (err) => void shutdown(1, err.message));
+  agent.on('ready', () => notifySystemd('READY=1', logger));
+  agent.on('handoff', () => {
+    // A DaemonSet pod that exited would be restarted and take the data plane
+    // back; it waits for the SIGTERM of its deletion instead.
+    if (kubeMode) logger.info('the data plane was handed over; waiting for SIGTERM');
+    else void shutdown(0, 'the data plane was handed over to a successor');
+  });
 
+  // The health server starts beside the agent: a predecessor handing over
+  // holds the port until the agent has taken the data plane from it.
+  const health =
+    healthPort > 0
+      ? startHealthServer(agent, healthIp, healthPort, 10_000).then((s) => {
+          server = s;
+          logger.info('health server listening', { address: `${healthIp}:${healthPort}` });
+        })
+      : Promise.resolve();
   try {
-    if (healthPort > 0) {
-      server = await startHealthServer(agent, healthIp, healthPort);
-      logger.info('health server listening', { address: `${healthIp}:${healthPort}` });
-    }
-    await agent.start();
+    await Promise.all([health, agent.start()]);
   } catch (err) {
     if (stopping) return exited;
+    await agent.stop().catch(() => undefined);
+    await health.catch(() => undefined);
     server?.close();
     logger.error((err as Error).message, errorFields(err));
     return exitCodeFor(err);

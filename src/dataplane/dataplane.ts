@@ -12,7 +12,7 @@ import { unlinkSync } from 'node:fs';
 import { ErrorCode, WeftError } from '../errors';
 import { formatMac, parseMac } from '../net/mac';
 import { formatIPv4 } from '../net/ip';
-import { BackendId, loadAddon, type NativeEngine, type NativeTable } from './native';
+import { BackendId, loadAddon, type NativeEngine, type NativeEngineFds, type NativeTable } from './native';
 import { maskOf, randomMac, resolveOptions, type DataPlaneOptions, type ResolvedOptions } from './options';
 import { snapshot, type DataPlaneStats } from './stats';
 import { LeaseTable } from './table';
@@ -36,17 +36,29 @@ export class DataPlane {
     this.table = new LeaseTable(() => this.#live(), options.backend, options.network);
   }
 
-  static async open(options: DataPlaneOptions): Promise<DataPlane> {
-    const o = resolveOptions(options);
+  /**
+   * Opens (or re-attaches) the data plane. `adopt`: TUN queues and sockets a
+   * predecessor handed over (see handoff.ts), used instead of opening new
+   * ones; they belong to the data plane from this call on, also when it fails.
+   */
+  static async open(options: DataPlaneOptions, adopt?: NativeEngineFds): Promise<DataPlane> {
     const addon = loadAddon();
-    // Native failures arrive as WeftError with their code, option and a
-    // sentence naming the path, device or address (native/binding/errors.h).
-    const native = new addon.NativeTable(o.tablePath, {
-      network: o.network.ip,
-      networkPrefixLen: o.network.prefixLen,
-      subnetLen: o.subnet.prefixLen,
-      backend: BackendId[o.backend],
-    });
+    let o: ResolvedOptions;
+    let native: NativeTable;
+    try {
+      o = resolveOptions(options);
+      // Native failures arrive as WeftError with their code, option and a
+      // sentence naming the path, device or address (native/binding/errors.h).
+      native = new addon.NativeTable(o.tablePath, {
+        network: o.network.ip,
+        networkPrefixLen: o.network.prefixLen,
+        subnetLen: o.subnet.prefixLen,
+        backend: BackendId[o.backend],
+      });
+    } catch (err) {
+      if (adopt) addon.handoff.closeFds([...adopt.tun, ...adopt.udp, ...adopt.send]);
+      throw err;
+    }
     const reattached = native.reattached();
     // A restarted vxlan node keeps its VtepMAC: peers know it from its lease.
     let vtepMac: string | undefined;
@@ -78,6 +90,7 @@ export class DataPlane {
           checkPeers: !o.allowUnknownPeers,
           checkInnerSource: o.checkInnerSource,
           ...o.offloads,
+          ...(adopt ? { adoptTun: adopt.tun, adoptUdp: adopt.udp, adoptSend: adopt.send } : {}),
         },
         native,
       );
@@ -97,6 +110,24 @@ export class DataPlane {
   /** The errno of a fatal worker error (device deleted, socket broken), 0 while healthy. */
   fatalErrno(): number {
     return this.#engine?.fatalErrno() ?? 0;
+  }
+
+  /** The TUN queues and UDP sockets the workers use, for a hand-off; they stay this data plane's. */
+  handoffFds(): NativeEngineFds {
+    if (!this.#engine) throw new WeftError(ErrorCode.CLOSED, `${this.toString()} is closed`);
+    return this.#engine.fds();
+  }
+
+  /**
+   * After the fds were handed over: stops the workers and closes this side's
+   * fds and table, but keeps the table file for the successor whatever
+   * `persist` says. The successor's references keep device and sockets open.
+   */
+  release(): void {
+    this.#engine?.stop();
+    this.#engine = undefined;
+    this.#native?.close();
+    this.#native = undefined;
   }
 
   get closed(): boolean {

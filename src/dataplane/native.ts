@@ -87,11 +87,31 @@ export interface NativeEngineConfig {
   udpGso: boolean;
   udpGro: boolean;
   coalesce: boolean;
+  /** Fds handed over by a predecessor; the engine owns them once given. */
+  adoptTun?: number[];
+  adoptUdp?: number[];
+  adoptSend?: number[];
+}
+
+/** A running engine's TUN queues and sockets (still owned by the engine). */
+export interface NativeEngineFds {
+  tun: number[];
+  udp: number[];
+  send: number[];
 }
 
 export interface NativeEngine {
   stop(): void;
   fatalErrno(): number;
+  fds(): NativeEngineFds;
+}
+
+/** fd passing for a hand-off (native/core/handoff.h); synchronous, throws WeftError(HANDOFF). */
+export interface NativeHandoff {
+  sendFds(socketFd: number, fds: number[], description: string, timeoutMs: number): void;
+  takeOver(path: string, timeoutMs: number): { fds: number[]; description: string };
+  notify(socketPath: string, state: string, fds: number[]): void;
+  closeFds(fds: number[]): void;
 }
 
 export type CodecVerdict = { verdict: 'forward'; packet: Buffer } | { verdict: Exclude<string, 'forward'>; packet?: undefined };
@@ -185,6 +205,7 @@ export interface Addon {
   NativeTable: new (path: string, geometry: NativeGeometry | null) => NativeTable;
   NativeEngine: new (config: NativeEngineConfig, table: NativeTable) => NativeEngine;
   codec: NativeCodec;
+  handoff: NativeHandoff;
   layout: NativeLayout;
   limits: NativeLimits;
   /** The ErrorCode keys the addon raises (native/core/status.h ErrorKind). */

@@ -116,6 +116,16 @@ const kMaxVni = 0xffffff;
 export function overheadOf(backend: DataPlaneBackend): number {
   return loadAddon().limits.overhead[backend];
 }
+
+/** The same, as a record (read from the addon on access). */
+export const kOverhead: Readonly<Record<DataPlaneBackend, number>> = Object.freeze({
+  get udp() {
+    return overheadOf('udp');
+  },
+  get vxlan() {
+    return overheadOf('vxlan');
+  },
+});
 const kDeviceName = /^[A-Za-z0-9_.-]{1,15}$/;
 
 const kKnown = new Set([

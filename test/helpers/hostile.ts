@@ -12,6 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Netns, underlaySwitch } from './netns';
 import type { WeftHost } from './overlay';
+import { checksum, icmpEcho as echoRequest, mac, octets } from './tcpip';
+
+export { mac };
 
 export const kRepoRoot = join(__dirname, '..', '..', '..');
 
@@ -56,18 +59,6 @@ export function writeRecords(path: string, payloads: Buffer[]): void {
 
 // ------------------------------------------------------------ packet builders
 
-export function checksum(b: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i + 1 < b.length; i += 2) sum += b.readUInt16BE(i);
-  if (b.length & 1) sum += b[b.length - 1]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
-function ip4(text: string): Buffer {
-  return Buffer.from(text.split('.').map(Number));
-}
-
 export interface Ipv4Spec {
   src?: string;
   dst?: string;
@@ -82,26 +73,14 @@ export interface Ipv4Spec {
 
 /** An ICMP echo request with correct checksums (default 10.244.2.5 → 10.244.1.5, TTL 64). */
 export function icmpEcho(s: Ipv4Spec = {}): Buffer {
-  const opt = s.options ?? 0;
-  const hl = 20 + opt;
-  const icmp = Buffer.alloc(8 + (s.data ?? 8));
-  icmp[0] = 8;
-  icmp.writeUInt16BE(0x7765, 4);
-  icmp.writeUInt16BE(1, 6);
-  for (let i = 8; i < icmp.length; i++) icmp[i] = i & 0xff;
-  icmp.writeUInt16BE(checksum(icmp), 2);
-  const ip = Buffer.alloc(hl);
-  ip[0] = 0x40 | (hl / 4);
-  ip.writeUInt16BE(hl + icmp.length, 2);
-  ip.writeUInt16BE(0x1234, 4);
-  ip.writeUInt16BE(s.frag ?? 0x4000, 6);
-  ip[8] = s.ttl ?? 64;
-  ip[9] = 1;
-  ip4(s.src ?? '10.244.2.5').copy(ip, 12);
-  ip4(s.dst ?? '10.244.1.5').copy(ip, 16);
-  ip.fill(1, 20); // NOP options
-  ip.writeUInt16BE(checksum(ip), 10);
-  return Buffer.concat([ip, icmp]);
+  return echoRequest({
+    src: octets(s.src ?? '10.244.2.5'),
+    dst: octets(s.dst ?? '10.244.1.5'),
+    ttl: s.ttl,
+    ipOptions: Buffer.alloc(s.options ?? 0, 1),
+    fragOff: s.frag,
+    dataLen: s.data,
+  });
 }
 
 /** Rewrites header bytes of an IPv4 packet and fixes its header checksum. */
@@ -133,10 +112,6 @@ export function vxlan(f: Frame, body: Buffer): Buffer {
   f.src.copy(h, 14);
   h.writeUInt16BE(f.type ?? 0x0800, 20);
   return Buffer.concat([h, body]);
-}
-
-export function mac(text: string): Buffer {
-  return Buffer.from(text.split(':').map((x) => parseInt(x, 16)));
 }
 
 const kOutside = ['8.8.8.8', '198.18.0.1', '127.0.0.1', '224.0.0.1', '255.255.255.255', '10.245.0.5', '0.0.0.0'];

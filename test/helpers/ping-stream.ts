@@ -40,6 +40,11 @@ export class PingStream {
     return (this.#out.match(/ icmp_seq=/g) ?? []).length;
   }
 
+  /** What ping saw so far (pings after the last reply are not counted lost yet). */
+  snapshot(): PingStreamResult {
+    return parsePing(this.#out);
+  }
+
   /** Stops ping (SIGINT, so it prints its summary) and parses what it saw. */
   async stop(): Promise<PingStreamResult> {
     // ping runs under `ip netns exec`, which execs it: the child's PID is ping's.

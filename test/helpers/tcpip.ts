@@ -1,5 +1,6 @@
-// IPv4 TCP/UDP packets built and checked by hand for the offload tests
-// (test/native/offload.test.ts). Checksums here are RFC 1071 as written:
+// The tests' one packet builder: IPv4 (raw payload, ICMP echo, TCP, UDP)
+// packets built and checked by hand for the codec, offload and hostile-input
+// tests, plus MAC and hex helpers. Checksums here are RFC 1071 as written:
 // 16-bit big-endian words, an odd byte padded with zero, carries folded. They
 // never call the code under test, so a checksum that verifies here was not
 // merely agreed with.
@@ -16,20 +17,21 @@ export function sum16(b: Buffer, init = 0): number {
 /** The checksum field value for `b` (inverted fold). */
 export const checksum = (b: Buffer, init = 0): number => ~sum16(b, init) & 0xffff;
 
+export const kIcmp = 1;
 export const kTcp = 6;
 export const kUdp = 17;
 export const TCP = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20, ECE: 0x40, CWR: 0x80 } as const;
 
 export interface Ipv4Fields {
-  src?: number[];
-  dst?: number[];
-  tos?: number;
-  id?: number;
+  src?: number[] | undefined;
+  dst?: number[] | undefined;
+  tos?: number | undefined;
+  id?: number | undefined;
   /** flags + fragment offset word; 0x4000 = DF */
-  fragOff?: number;
-  ttl?: number;
+  fragOff?: number | undefined;
+  ttl?: number | undefined;
   /** IP options (a multiple of 4 bytes) */
-  ipOptions?: Buffer;
+  ipOptions?: Buffer | undefined;
 }
 
 export interface TcpFields extends Ipv4Fields {
@@ -89,6 +91,32 @@ function ipHeader(o: Ipv4Fields, proto: number, l4Len: number): Buffer {
   h.writeUInt16BE(checksum(h), 10);
   return h;
 }
+
+/** An IPv4 packet carrying `payload` as protocol `proto` (default UDP; no L4 header is built), valid header checksum. */
+export function ipv4(o: Ipv4Fields & { proto?: number; payload?: Buffer } = {}): Buffer {
+  const payload = o.payload ?? Buffer.alloc(0);
+  return Buffer.concat([ipHeader(o, o.proto ?? kUdp, payload.length), payload]);
+}
+
+/** An ICMP echo request (id 0x7765, seq 1, `dataLen` data bytes, default 8) with valid checksums. */
+export function icmpEcho(o: Ipv4Fields & { dataLen?: number | undefined } = {}): Buffer {
+  const icmp = Buffer.alloc(8 + (o.dataLen ?? 8));
+  icmp[0] = 8;
+  icmp.writeUInt16BE(0x7765, 4);
+  icmp.writeUInt16BE(1, 6);
+  for (let i = 8; i < icmp.length; i++) icmp[i] = i & 0xff;
+  icmp.writeUInt16BE(checksum(icmp), 2);
+  return ipv4({ ...o, proto: kIcmp, payload: icmp });
+}
+
+/** `aa:bb:cc:dd:ee:ff` → 6 bytes. */
+export const mac = (text: string): Buffer => Buffer.from(text.replace(/:/g, ''), 'hex');
+
+/** Hex text (whitespace ignored) → bytes. */
+export const hex = (text: string): Buffer => Buffer.from(text.replace(/\s+/g, ''), 'hex');
+
+/** Dotted-quad text → the 4 octets. */
+export const octets = (text: string): number[] => text.split('.').map(Number);
 
 /** Pseudo-header sum (addresses, protocol, L4 length) of an IPv4 packet, folded, not inverted. */
 export function pseudoSum(pkt: Buffer, l4Len: number): number {

@@ -2,7 +2,7 @@
 //
 // Expected bytes are written out by hand from RFC 7348 / RFC 791 / RFC 1624
 // and flannel-facts §5–6, or taken from real kernel captures; checksums are
-// checked against a naive RFC 1071 sum written here, never against the code
+// checked against the naive RFC 1071 sum of test/helpers/tcpip.ts, never against the code
 // under test.
 
 import assert from 'node:assert/strict';
@@ -12,45 +12,19 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { loadAddon } from '../../src/dataplane/native';
 import { readPcap, stripOuterUdp } from '../helpers/pcap';
+import { type Ipv4Fields, checksum, hex, ipv4 as ipv4Packet, mac } from '../helpers/tcpip';
 
 const codec = loadAddon().codec;
 const kFixtures = process.env.WEFT_FIXTURES ?? join(__dirname, '..', '..', '..', 'test', 'fixtures');
 
-/** RFC 1071 as written: big-endian 16-bit words, odd byte padded, carries folded, inverted. */
-function naiveChecksum(b: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i + 1 < b.length; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
-  if (b.length & 1) sum += b[b.length - 1]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  return ~sum & 0xffff;
-}
-
-const mac = (s: string) => Buffer.from(s.replace(/:/g, ''), 'hex');
-const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const macA = mac('0e:2a:0a:f4:01:00'); // node A's flannel.1, as in the fixtures
 const macB = mac('0e:2a:0a:f4:02:00');
 
 /** IPv4 header of `ihl` words (options filled with NOPs), `payload` after it, valid checksum. */
-function ipv4(o: { ttl?: number; proto?: number; src?: number[]; dst?: number[]; fragOff?: number; ihl?: number; payload?: Buffer }): Buffer {
-  const ihl = o.ihl ?? 5;
-  const payload = o.payload ?? Buffer.from('weft!!!!', 'latin1');
-  const p = Buffer.alloc(ihl * 4 + payload.length, 1);
-  p[0] = 0x40 | ihl;
-  p[1] = 0;
-  p.writeUInt16BE(p.length, 2);
-  p.writeUInt16BE(0x1234, 4);
-  p.writeUInt16BE(o.fragOff ?? 0x4000, 6);
-  p[8] = o.ttl ?? 64;
-  p[9] = o.proto ?? 17;
-  p.writeUInt16BE(0, 10);
-  Buffer.from(o.src ?? [10, 244, 1, 5]).copy(p, 12);
-  Buffer.from(o.dst ?? [10, 244, 2, 5]).copy(p, 16);
-  payload.copy(p, ihl * 4);
-  p.writeUInt16BE(naiveChecksum(p.subarray(0, ihl * 4)), 10);
-  return p;
-}
+const ipv4 = (o: Ipv4Fields & { proto?: number; ihl?: number; payload?: Buffer }): Buffer =>
+  ipv4Packet({ dst: [10, 244, 2, 5], payload: Buffer.from('weft!!!!', 'latin1'), ...o, ipOptions: Buffer.alloc(((o.ihl ?? 5) - 5) * 4, 1) });
 
-const headerValid = (p: Buffer) => naiveChecksum(p.subarray(0, (p[0]! & 15) * 4)) === 0;
+const headerValid = (p: Buffer) => checksum(p.subarray(0, (p[0]! & 15) * 4)) === 0;
 
 function forwarded(r: ReturnType<typeof codec.vxlanDecap>): Buffer {
   assert.equal(r.verdict, 'forward');
@@ -101,7 +75,7 @@ describe('udp backend golden bytes', () => {
     assert.deepEqual(out, Buffer.concat([hex('45 00 00 54 26 10 40 00 3f 01 fc a7 0a f4 01 05 0a f4 02 05'), icmp]));
     const recomputed = Buffer.from(out.subarray(0, 20));
     recomputed.writeUInt16BE(0, 10);
-    assert.equal(naiveChecksum(recomputed), 0xfca7);
+    assert.equal(checksum(recomputed), 0xfca7);
   });
 
   it('decrements again on receive and hands the same bytes to the TUN', () => {
@@ -120,12 +94,12 @@ describe('udp backend golden bytes', () => {
         Buffer.from(junk).copy(p, 4, 4, 8); // random ID and fragment field
         Buffer.from(junk).copy(p, 12, 12, ihl * 4); // random addresses and options
         p.writeUInt16BE(0, 10);
-        p.writeUInt16BE(naiveChecksum(p.subarray(0, ihl * 4)), 10);
+        p.writeUInt16BE(checksum(p.subarray(0, ihl * 4)), 10);
         const out = forwarded(codec.udpEncap(p));
         const want = Buffer.from(p);
         want[8] = ttl - 1;
         want.writeUInt16BE(0, 10);
-        want.writeUInt16BE(naiveChecksum(want.subarray(0, ihl * 4)), 10);
+        want.writeUInt16BE(checksum(want.subarray(0, ihl * 4)), 10);
         assert.deepEqual(out, want);
       }),
       { numRuns: 2000 },
@@ -143,8 +117,8 @@ describe('ICMP net unreachable for destinations without a lease', () => {
       hex('03 00 00 00 00 00 00 00'), // destination unreachable, net unreachable, unused
       offender.subarray(0, 28),
     ]);
-    want.writeUInt16BE(naiveChecksum(want.subarray(0, 20)), 10);
-    want.writeUInt16BE(naiveChecksum(want.subarray(20)), 22);
+    want.writeUInt16BE(checksum(want.subarray(0, 20)), 10);
+    want.writeUInt16BE(checksum(want.subarray(20)), 22);
     assert.deepEqual(got, want);
   });
 
