@@ -4,9 +4,12 @@
 
 #include "../core/counters.h"
 #include "../core/limits.h"
+#include "../core/offload.h"
+#include "../core/packet.h"
 #include "../core/table_format.h"
 #include "codec_exports.h"
 #include "engine_wrap.h"
+#include "errors.h"
 #include "handoff_exports.h"
 #include "table_wrap.h"
 
@@ -29,6 +32,29 @@ Napi::Object Layout(Napi::Env env) {
   return o;
 }
 
+Napi::Array Names(Napi::Env env, size_t count) {
+  Napi::Array a = Napi::Array::New(env, count);
+  for (size_t i = 0; i < count; i++) a.Set(static_cast<uint32_t>(i), kOffloadNames[i]);
+  return a;
+}
+
+// The limits src/dataplane validates options against: defined here, read
+// there, never retyped.
+Napi::Object Limits(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("maxQueues", kMaxQueues);
+  o.Set("maxDirectBits", table::kMaxDirectBits);
+  o.Set("maxPacket", static_cast<uint32_t>(kMaxPacket));
+  // Bytes each encapsulation adds to an inner packet: outer IPv4 + UDP [+ VXLAN + Ethernet].
+  Napi::Object overhead = Napi::Object::New(env);
+  overhead.Set("udp", static_cast<uint32_t>(kIpv4MinHeaderLen + kUdpHeaderLen));
+  overhead.Set("vxlan", static_cast<uint32_t>(kIpv4MinHeaderLen + kUdpHeaderLen + kVxlanEncapLen));
+  o.Set("overhead", overhead);
+  o.Set("offloadBits", Names(env, kOffloadCount));
+  o.Set("offloadOptions", Names(env, kOffloadOptionCount));
+  return o;
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -37,6 +63,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("codec", CodecExports(env));
   exports.Set("handoff", HandoffExports(env));
   exports.Set("layout", Layout(env));
+  exports.Set("limits", Limits(env));
+  exports.Set("errorKinds", ErrorKindKeys(env));
+  exports.Set("configureErrors", Napi::Function::New<ConfigureErrors>(env, "configureErrors"));
   return exports;
 }
 

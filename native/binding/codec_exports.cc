@@ -10,9 +10,13 @@
 
 #include "../core/checksum.h"
 #include "../core/codec.h"
+#include "../core/decap.h"
+#include "../core/encap.h"
 #include "../core/limits.h"
 #include "../core/offload.h"
 #include "../core/packet.h"
+#include "errors.h"
+#include "table_wrap.h"
 
 namespace weft::binding {
 
@@ -218,11 +222,12 @@ Napi::Object TunWrite(Napi::Env env, const struct iovec* iov, size_t n) {
   return w;
 }
 
-// coalesce(packets, udp?) -> { writes }: the TUN writes Worker::RunUdpToTun makes
-// for one GRO'd receive holding these inner packets (copies; the run patches
-// its first packet in place). Packets are checked as VxlanDecap checks the
-// inner packet (IPv4, or IPv6 which Coalescer never merges); one that fails is
-// dropped there and so is not written here either.
+// coalesce(packets, udp?) -> { writes }: the TUN writes the receive
+// pipeline's coalescing stage (Decapsulator::Deliver) makes for one GRO'd
+// receive holding these inner packets (copies; the run patches its first
+// packet in place). Packets are checked as VxlanDecap checks the inner packet
+// (IPv4, or IPv6 which Coalescer never merges); one that fails is dropped
+// there and so is not written here either.
 Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto in = info[0].As<Napi::Array>();
@@ -232,23 +237,143 @@ Napi::Value CoalesceJs(const Napi::CallbackInfo& info) {
     pkts.emplace_back(b.Data(), b.Data() + b.Length());
   }
   Napi::Array writes = Napi::Array::New(env);
-  const VnetHdr zero{};
-  Coalescer run(info.Length() > 1 && info[1].ToBoolean());  // udp: the TUN took USO
-  struct iovec iov[Coalescer::kMaxIov];
-  auto emit = [&](const struct iovec* w, size_t n) { writes.Set(writes.Length(), TunWrite(env, w, n)); };
+  DecapConfig config;
+  config.coalesce = true;
+  config.coalesce_udp = info.Length() > 1 && info[1].ToBoolean();  // udp: the TUN took USO
+  Decapsulator decap(config, nullptr);
+  auto emit = [&](const struct iovec* w, size_t n, size_t, bool) { writes.Set(writes.Length(), TunWrite(env, w, n)); };
   for (auto& p : pkts) {
     size_t ip_len = 0;
     const bool v6 = !p.empty() && (p[0] >> 4) == 6;
     if ((v6 ? CheckIpv6(p.data(), p.size(), &ip_len) : CheckIpv4(p.data(), p.size(), &ip_len)) != kForward) continue;
-    if (run.count() > 0 && run.Append(p.data(), ip_len)) continue;
-    if (run.count() > 0) emit(iov, run.Finish(iov));
-    if (run.Start(p.data(), ip_len)) continue;
-    const struct iovec alone[2] = {{const_cast<VnetHdr*>(&zero), kVnetHdrLen}, {p.data(), ip_len}};
-    emit(alone, 2);
+    decap.Deliver(p.data(), ip_len, true, emit);
   }
-  if (run.count() > 0) emit(iov, run.Finish(iov));
+  decap.Flush(emit);
   Napi::Object r = Napi::Object::New(env);
   r.Set("writes", writes);
+  return r;
+}
+
+// The arguments the pipeline exports share: (bytes, config, table).
+struct PipelineArgs {
+  Napi::Buffer<uint8_t> in;
+  Napi::Object config;
+  const Table* table = nullptr;
+  bool Bool(const char* key) const { return config.Get(key).ToBoolean(); }
+  uint32_t U32(const char* key) const {
+    Napi::Value v = config.Get(key);
+    return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : 0;
+  }
+  // backend, vni and ownMac, which both configs have.
+  template <class Config>
+  void Codec(Config* c) const {
+    c->backend = static_cast<uint8_t>(U32("backend"));
+    c->vni = U32("vni");
+    Napi::Value mac = config.Get("ownMac");
+    if (mac.IsBuffer() && mac.As<Napi::Buffer<uint8_t>>().Length() == 6) {
+      std::memcpy(c->own_mac, mac.As<Napi::Buffer<uint8_t>>().Data(), 6);
+    }
+  }
+};
+
+// False (a TypeError thrown) when the table argument is not an open table.
+bool ReadPipelineArgs(const Napi::CallbackInfo& info, PipelineArgs* a) {
+  a->in = info[0].As<Napi::Buffer<uint8_t>>();
+  a->config = info[1].As<Napi::Object>();
+  TableWrap* w = info[2].IsObject() ? TableWrap::Unwrap(info[2].As<Napi::Object>()) : nullptr;
+  a->table = w == nullptr ? nullptr : w->table();
+  if (a->table == nullptr) ThrowType(info.Env(), "(bytes, config, table): table is not an open NativeTable");
+  return a->table != nullptr;
+}
+
+// The counters a pipeline run touched, by name (zero ones left out).
+Napi::Object CountsToJs(Napi::Env env, const uint64_t* c) {
+  Napi::Object o = Napi::Object::New(env);
+  for (uint32_t i = 0; i < kDropLast; i++) {
+    const char* name = i < kDropFirst ? kCounterNames[i] : kDropNames[i - kDropFirst];
+    if (c[i] != 0 && name != nullptr) o.Set(name, Napi::Number::New(env, static_cast<double>(c[i])));
+  }
+  return o;
+}
+
+// receive(message, config, table) -> { writes, counts }: one received
+// message through the whole receive pipeline (Decapsulator::Receive, as the
+// worker runs it) against a real table. config: { backend, vni, ownMac,
+// checkPeers, checkInnerSource, coalesce, coalesceUdp, gsoSize, outerSrc };
+// the network is the table's.
+Napi::Value ReceiveJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PipelineArgs a;
+  if (!ReadPipelineArgs(info, &a)) return env.Undefined();
+  const Table* table = a.table;
+  DecapConfig config;
+  a.Codec(&config);
+  config.network = table->header().network;
+  config.network_prefix_len = table->header().network_prefix_len;
+  config.check_peers = a.Bool("checkPeers");
+  config.check_inner_source = a.Bool("checkInnerSource");
+  config.coalesce = a.Bool("coalesce");
+  config.coalesce_udp = a.Bool("coalesceUdp");
+  Decapsulator decap(config, table);
+  std::vector<uint8_t> buf(a.in.Data(), a.in.Data() + a.in.Length());
+  uint64_t counts[kCounterCount] = {};
+  Napi::Array writes = Napi::Array::New(env);
+  decap.Receive(
+      buf.data(), buf.size(), a.U32("gsoSize"), false, a.U32("outerSrc"), counts,
+      [&](const struct iovec* w, size_t n, size_t, bool) { writes.Set(writes.Length(), TunWrite(env, w, n)); });
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("writes", writes);
+  r.Set("counts", CountsToJs(env, counts));
+  return r;
+}
+
+// encapsulate(read, config, table) -> { verdict, peer?, datagrams?, icmp?, counts }:
+// one TUN read (a virtio_net_hdr first when config.vnetHdr) through the whole
+// send pipeline (Encapsulator, as the worker runs it) against a real table.
+// Each datagram is one Buffer (the UDP payload); config: { backend, vni,
+// ownMac, vnetHdr }.
+Napi::Value EncapsulateJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PipelineArgs a;
+  if (!ReadPipelineArgs(info, &a)) return env.Undefined();
+  const Table* table = a.table;
+  const Napi::Buffer<uint8_t>& in = a.in;
+  EncapConfig config;
+  a.Codec(&config);
+  config.vnet_hdr = a.Bool("vnetHdr");
+  Encapsulator encap(config, table);
+  // Headroom, the read, and header room for as many segments as it may need.
+  const size_t room = Encapsulator::kMaxSegments * Encapsulator::kSegmentHeaderRoom;
+  std::vector<uint8_t> buf(kHeadroom + in.Length() + 8 + room);
+  // The IP packet starts at kHeadroom, as in the worker's arena.
+  uint8_t* rd = buf.data() + kHeadroom - (config.vnet_hdr ? kVnetHdrLen : 0);
+  if (in.Length() != 0) std::memcpy(rd, in.Data(), in.Length());
+  std::vector<struct iovec> iov(2 * Encapsulator::kMaxSegments);
+  uint64_t counts[kCounterCount] = {};
+  Datagrams d;
+  const Verdict v = encap.Encapsulate(rd, in.Length(), buf.data() + buf.size(), iov.data(), iov.size(), counts, &d);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("verdict", VerdictName(env, v));
+  r.Set("counts", CountsToJs(env, counts));
+  if (v == kDropNoRoute && d.icmp_len > 0) r.Set("icmp", Napi::Buffer<uint8_t>::Copy(env, d.icmp, d.icmp_len));
+  if (v != kForward) return r;
+  r.Set("peer", Napi::Buffer<uint8_t>::Copy(env, d.peer_ip, 4));
+  Napi::Array list = Napi::Array::New(env);
+  const size_t per = d.segmented ? 2 : 1;
+  const size_t count = d.segmented ? d.segs.count : 1;
+  for (size_t i = 0; i < count; i++) {
+    size_t bytes = 0;
+    for (size_t k = 0; k < per; k++) bytes += iov[per * i + k].iov_len;
+    auto out = Napi::Buffer<uint8_t>::New(env, bytes);
+    size_t at = 0;
+    for (size_t k = 0; k < per; k++) {
+      if (iov[per * i + k].iov_len != 0)
+        std::memcpy(out.Data() + at, iov[per * i + k].iov_base, iov[per * i + k].iov_len);
+      at += iov[per * i + k].iov_len;
+    }
+    list.Set(static_cast<uint32_t>(i), out);
+  }
+  r.Set("datagrams", list);
   return r;
 }
 
@@ -265,6 +390,8 @@ Napi::Object CodecExports(Napi::Env env) {
   o.Set("benchCodec", Napi::Function::New<BenchCodecJs>(env, "benchCodec"));
   o.Set("segment", Napi::Function::New<SegmentJs>(env, "segment"));
   o.Set("coalesce", Napi::Function::New<CoalesceJs>(env, "coalesce"));
+  o.Set("receive", Napi::Function::New<ReceiveJs>(env, "receive"));
+  o.Set("encapsulate", Napi::Function::New<EncapsulateJs>(env, "encapsulate"));
   return o;
 }
 

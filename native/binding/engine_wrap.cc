@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "../core/offload.h"
 #include "errors.h"
 
 namespace weft::binding {
@@ -72,7 +73,7 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   table_wrap_ = TableWrap::Unwrap(t);
   if (table_wrap_ == nullptr || table_wrap_->table() == nullptr) {
     close_adopted();
-    ThrowType(env, "table is closed");
+    ThrowKind(env, ErrorKind::kClosed, "table is closed");
     return;
   }
 
@@ -88,12 +89,10 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   config.port = static_cast<uint16_t>(U32(c, "port"));
   config.socket_buffer = static_cast<int>(U32(c, "socketBuffer"));
   const auto flag = [&](const char* key) { return !c.Has(key) || c.Get(key).IsUndefined() || c.Get(key).ToBoolean(); };
-  config.vnet_hdr = flag("vnetHdr");
-  config.tso = flag("tso");
-  config.uso = flag("uso");
-  config.udp_gso = flag("udpGso");
-  config.udp_gro = flag("udpGro");
-  config.coalesce = flag("coalesce");
+  // The offload switches, by their names in kOffloadNames.
+  bool* const switches[kOffloadOptionCount] = {&config.vnet_hdr, &config.tso,     &config.uso,
+                                               &config.udp_gso,  &config.udp_gro, &config.coalesce};
+  for (size_t i = 0; i < kOffloadOptionCount; i++) *switches[i] = flag(kOffloadNames[i]);
   config.worker.backend = static_cast<uint8_t>(U32(c, "backend"));
   config.worker.vni = U32(c, "vni");
   config.worker.peer_port = config.port;

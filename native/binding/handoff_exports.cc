@@ -38,7 +38,7 @@ Napi::Value SendFdsJs(const Napi::CallbackInfo& info) {
   }
   const Status s = SendFds(info[0].As<Napi::Number>().Int32Value(), fds, info[2].As<Napi::String>().Utf8Value(),
                            info[3].As<Napi::Number>().Int32Value());
-  if (!s.ok()) ThrowStatus(env, s);
+  if (!s.ok()) ThrowStatus(env, s.Classify(ErrorKind::kHandoff, "", "cannot hand off: " + s.ToString()));
   return env.Undefined();
 }
 
@@ -51,10 +51,13 @@ Napi::Value TakeOverJs(const Napi::CallbackInfo& info) {
   }
   std::vector<int> fds;
   std::string data;
-  const Status s =
-      TakeOver(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value(), &fds, &data);
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const Status s = TakeOver(path, info[1].As<Napi::Number>().Int32Value(), &fds, &data);
   if (!s.ok()) {
-    ThrowStatus(env, s);
+    // No predecessor there (no socket, nobody listening) is the ordinary
+    // first start: recoverable, the caller starts afresh.
+    const bool none = s.err() == ENOENT || s.err() == ECONNREFUSED;
+    ThrowStatus(env, s.Classify(ErrorKind::kHandoff, "", "no hand-off from " + path + ": " + s.ToString(), none));
     return env.Undefined();
   }
   Napi::Object o = Napi::Object::New(env);
@@ -72,7 +75,7 @@ Napi::Value NotifyJs(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   const Status s = NotifyWithFds(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), fds);
-  if (!s.ok()) ThrowStatus(env, s);
+  if (!s.ok()) ThrowStatus(env, s.Classify(ErrorKind::kHandoff, "", "cannot notify systemd: " + s.ToString()));
   return env.Undefined();
 }
 

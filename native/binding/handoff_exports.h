@@ -5,7 +5,7 @@
 namespace weft::binding {
 
 // { sendFds, takeOver, notify, closeFds }: the fd passing of a hand-off
-// (native/core/handoff.h), synchronous; each throws a Node-style error.
+// (native/core/handoff.h), synchronous; each throws WeftError(HANDOFF).
 Napi::Object HandoffExports(Napi::Env env);
 
 }  // namespace weft::binding

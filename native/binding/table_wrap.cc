@@ -1,5 +1,7 @@
 #include "table_wrap.h"
 
+#include <arpa/inet.h>
+
 #include "errors.h"
 
 namespace weft::binding {
@@ -51,19 +53,27 @@ TableWrap::TableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TableWra
     geo.subnet_len = static_cast<uint8_t>(g.Get("subnetLen").As<Napi::Number>().Uint32Value());
     geo.backend = static_cast<uint8_t>(g.Get("backend").As<Napi::Number>().Uint32Value());
     s = Table::OpenWriter(path, geo, &table_, &reattached_);
+    if (!s.ok() && s.err() == EWOULDBLOCK && std::string(s.syscall()) == "flock") {
+      s = s.Classify(
+          ErrorKind::kTable, "tablePath",
+          "table " + path + " is in use by another weft process (one writer per table; pick another tablePath)");
+    } else if (!s.ok()) {
+      s = s.Classify(ErrorKind::kTable, "tablePath", "cannot open table " + path + ": " + s.ToString());
+    }
   } else {
     s = Table::OpenReader(path, &table_);
+    if (!s.ok()) s = s.Classify(ErrorKind::kTable, "", "cannot read table " + path + ": " + s.ToString());
   }
   if (!s.ok()) ThrowStatus(env, s);
 }
 
 bool TableWrap::Usable(Napi::Env env, bool need_writer) {
   if (!table_) {
-    Napi::Error::New(env, "table is closed").ThrowAsJavaScriptException();
+    ThrowKind(env, ErrorKind::kClosed, "table is closed");
     return false;
   }
   if (need_writer && !table_->writable()) {
-    Napi::Error::New(env, "table is open read-only").ThrowAsJavaScriptException();
+    ThrowKind(env, ErrorKind::kTable, "table is open read-only");
     return false;
   }
   return true;
@@ -133,7 +143,15 @@ Napi::Value TableWrap::JsSet(const Napi::CallbackInfo& info) {
   }
   e.backend = static_cast<uint8_t>(info[4].As<Napi::Number>().Uint32Value());
   const Status s = table_->Set(e);
-  if (!s.ok()) ThrowStatus(env, s);
+  if (!s.ok()) {
+    struct in_addr a {};
+    a.s_addr = htonl(e.subnet);
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &a, text, sizeof(text));
+    const std::string cidr = std::string(text) + "/" + std::to_string(e.prefix_len);
+    ThrowStatus(env, s.Classify(s.err() == ENOSPC ? ErrorKind::kTableFull : ErrorKind::kTable, "",
+                                "cannot set " + cidr + ": " + s.ToString()));
+  }
   return env.Undefined();
 }
 
@@ -189,7 +207,7 @@ Napi::Value TableWrap::JsCounters(const Napi::CallbackInfo& info) {
 
 Napi::Value TableWrap::JsClose(const Napi::CallbackInfo& info) {
   if (users_ > 0) {
-    Napi::Error::New(info.Env(), "table is in use by a running engine").ThrowAsJavaScriptException();
+    ThrowKind(info.Env(), ErrorKind::kTable, "table is in use by a running engine");
     return info.Env().Undefined();
   }
   if (table_) table_->Detach();

@@ -10,7 +10,7 @@ namespace weft {
 Verdict CheckIpv4(const uint8_t* pkt, size_t len, size_t* ip_len) {
   if (len < kIpv4MinHeaderLen) return kDropMalformed;
   if ((pkt[ipv4::kVerIhl] >> 4) != 4) return kDropMalformed;
-  const size_t ihl = static_cast<size_t>(pkt[ipv4::kVerIhl] & 0x0f) * 4;
+  const size_t ihl = Ipv4HeaderLen(pkt);
   const size_t total = Load16(pkt + ipv4::kTotalLen);
   if (ihl < kIpv4MinHeaderLen || total < ihl || total > len) return kDropMalformed;
   *ip_len = total;
@@ -86,7 +86,7 @@ Verdict VxlanDecap(const uint8_t* payload, size_t len, uint32_t vni, const uint8
 size_t BuildNetUnreachable(const uint8_t* offender, size_t len, uint32_t src_ip, uint8_t* out, size_t cap) {
   if (offender[ipv4::kProto] == kProtoIcmp) return 0;
   if ((Load16(offender + ipv4::kFragOff) & ipv4::kOffsetMask) != 0) return 0;
-  const size_t ihl = static_cast<size_t>(offender[ipv4::kVerIhl] & 0x0f) * 4;
+  const size_t ihl = Ipv4HeaderLen(offender);
   size_t quoted = ihl + 8;
   if (quoted > len) quoted = len;
   const size_t total = kIpv4MinHeaderLen + 8 + quoted;

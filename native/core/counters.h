@@ -1,9 +1,11 @@
-// Per-thread packet counters and drop reasons.
+// Per-worker packet counters and drop reasons.
 //
-// Each worker thread owns one block of counters in the shared-memory table
-// file (see table_format.h) and is its only writer: it bumps them with relaxed
-// atomic load+store, no read-modify-write needed. Readers (the JS thread,
-// `weft table` in another process) sum the blocks with relaxed loads.
+// Each worker owns two blocks of counters in the shared-memory table file
+// (see table_format.h), one per direction, and its thread is their only
+// writer: it counts into locals and adds them to its blocks after every
+// batch with relaxed atomic load+store, no read-modify-write needed
+// (Worker::Flush). Readers (the JS thread, `weft table` in another process)
+// sum the blocks with relaxed loads.
 //
 // The order here is the layout of a block; names are what JS and `weft table`
 // print. Append only: never reorder or reuse a slot.

@@ -1,9 +1,12 @@
 #include "engine.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "handoff.h"
 
@@ -11,37 +14,46 @@ namespace weft {
 
 namespace {
 
-// Checks the fds a predecessor handed over against the config and turns on
-// the offloads as a fresh open would.
-Status AdoptFds(const EngineConfig& config, unsigned want, unsigned* got, bool* gro) {
+// The failures of a start-up step, as the caller sees them: which error code,
+// which option is at fault, and a sentence naming the device or address.
+Status TunError(const EngineConfig& c, const Status& s) {
+  std::string hint;
+  if (s.err() == EPERM || s.err() == EACCES) {
+    hint = c.configure_device ? " (needs CAP_NET_ADMIN and access to /dev/net/tun; unprivileged: pre-create the "
+                                "device and set configureDevice: false)"
+                              : " (an unprivileged process needs a device owned by its user and read-write access "
+                                "to /dev/net/tun)";
+  }
+  return s.Classify(ErrorKind::kTun, "device", "cannot set up TUN device " + c.device + ": " + s.ToString() + hint);
+}
+
+Status SocketError(const EngineConfig& c, const Status& s) {
+  if (std::strcmp(s.syscall(), "bind") != 0) {
+    return s.Classify(ErrorKind::kSocket, "", "cannot start the data plane: " + s.ToString());
+  }
+  struct in_addr a {};
+  a.s_addr = htonl(c.bind_ip);
+  char ip[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a, ip, sizeof(ip));
+  const std::string hint = s.err() == EADDRNOTAVAIL ? std::string(" (") + ip + " is not an address of this host)"
+                           : s.err() == EADDRINUSE  ? " (port in use)"
+                                                    : "";
+  return s.Classify(ErrorKind::kSocket, s.err() == EADDRINUSE ? "port" : "publicIp",
+                    std::string("cannot bind UDP ") + ip + ":" + std::to_string(c.port) + hint + ": " + s.ToString());
+}
+
+// Handed-over fds (a hand-off, systemd's fd store): as many as the config
+// needs, and close-on-exec (fds systemd passes arrive without it: no child
+// may inherit them).
+Status CheckAdopted(const EngineConfig& config) {
   const EngineFds& a = config.adopt;
   const bool vxlan = config.worker.backend == table::kBackendVxlan;
   if (a.tun.size() != config.queues || a.udp.size() != config.queues || a.send.size() != (vxlan ? config.queues : 0)) {
     return Status::Errno(EINVAL, "start", "handed-over fds do not match " + std::to_string(config.queues) + " queues");
   }
-  // fds systemd passes arrive without close-on-exec: no child may inherit them.
   for (const auto* list : {&a.tun, &a.udp, &a.send}) {
     for (int fd : *list) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
-  for (int fd : a.tun) {
-    Status s = CheckTunFd(fd, config.device, config.vnet_hdr);
-    if (!s.ok()) return s;
-  }
-  for (int fd : a.udp) {
-    Status s = CheckUdpFd(fd, config.bind_ip, config.port);
-    if (!s.ok()) return s;
-  }
-  for (int fd : a.send) {
-    Status s = CheckUdpFd(fd, config.bind_ip, 0);
-    if (!s.ok()) return s;
-  }
-  *got = 0;
-  if (config.vnet_hdr) {
-    *got = NegotiateOffloads(a.tun.front(), want);
-    for (size_t q = 1; q < a.tun.size(); q++) NegotiateOffloads(a.tun[q], *got);
-  }
-  *gro = config.udp_gro;
-  for (int fd : a.udp) *gro = *gro && EnableUdpGro(fd);
   return Status::Ok();
 }
 
@@ -56,12 +68,42 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
     e->send_fds_ = config.adopt.send;
   }
   if (config.queues == 0 || config.queues > kMaxQueues) {
-    return Status::Errno(EINVAL, "start", "queues must be 1.." + std::to_string(kMaxQueues));
+    const std::string text = "queues must be 1.." + std::to_string(kMaxQueues);
+    return Status::Errno(EINVAL, "start", text).Classify(ErrorKind::kInvalidOption, "queues", text);
   }
   e->table_ = table;
   e->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (e->stop_fd_ < 0) return Status::FromErrno("eventfd", "cannot create the stop signal");
+  if (e->stop_fd_ < 0) return SocketError(config, Status::FromErrno("eventfd", "cannot create the stop signal"));
+  Status s = adopted ? CheckAdopted(config) : Status::Ok();
+  if (!s.ok()) return SocketError(config, s);
+  unsigned tun_offloads = 0;
+  s = e->OpenDevice(config, adopted, &tun_offloads);
+  if (!s.ok()) return TunError(config, s);
+  bool gso = false;
+  bool gro = false;
+  s = e->OpenSockets(config, adopted, &gso, &gro);
+  if (!s.ok()) return SocketError(config, s);
 
+  WorkerConfig wc = config.worker;
+  wc.vnet_hdr = config.vnet_hdr;
+  wc.udp_gso = gso;
+  wc.udp_gro = gro;
+  wc.coalesce = config.coalesce && config.vnet_hdr;
+  // A UDP super-packet may be written only to a TUN that took USO.
+  wc.coalesce_udp = wc.coalesce && (tun_offloads & kTunFUso4) != 0;
+  e->StartWorkers(config, wc);
+  if (table->writable()) {
+    table->SetQueues(config.queues);
+    table->SetOffloads(OffloadBits(wc, tun_offloads));
+  }
+  *out = std::move(e);
+  return Status::Ok();
+}
+
+// The TUN queues (opened, or handed over and checked), with the offloads
+// the kernel took (`*got`, kTunF* bits), and the device configured unless
+// someone else did.
+Status Engine::OpenDevice(const EngineConfig& config, bool adopted, unsigned* got) {
   // configure_device == false attaches to a device someone else created and
   // configured (a root oneshot, for an unprivileged data plane): never create
   // a bare one in its place.
@@ -73,29 +115,51 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   unsigned want = kTunFCsum;
   if (config.tso) want |= kTunFTso4 | kTunFTsoEcn;
   if (config.uso) want |= kTunFUso4 | kTunFUso6;
-  unsigned got = 0;
-  bool gro = config.udp_gro;
-  Status s = adopted ? AdoptFds(config, want, &got, &gro)
-                     : OpenTun(config.device, config.queues, config.persist, config.vnet_hdr, want, &e->tun_fds_, &got);
-  if (!s.ok()) return s;
-  uint64_t offloads = 0;
-  if (config.vnet_hdr) offloads |= kOffloadVnetHdr;
-  if (got & kTunFTso4) offloads |= kOffloadTso;
-  if (got & kTunFUso4) offloads |= kOffloadUso;
-  if (config.configure_device) {
-    s = ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len);
-    if (!s.ok()) return s;
+  Status s;
+  if (adopted) {
+    for (int fd : tun_fds_) {
+      s = CheckTunFd(fd, config.device, config.vnet_hdr);
+      if (!s.ok()) return s;
+    }
+    // Offloads turned on as a fresh open would.
+    *got = 0;
+    if (config.vnet_hdr) {
+      *got = NegotiateOffloads(tun_fds_.front(), want);
+      for (size_t q = 1; q < tun_fds_.size(); q++) NegotiateOffloads(tun_fds_[q], *got);
+    }
+  } else {
+    s = OpenTun(config.device, config.queues, config.persist, config.vnet_hdr, want, &tun_fds_, got);
   }
+  if (!s.ok() || !config.configure_device) return s;
+  return ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len);
+}
+
+// One receiving socket per queue on the shared port, and (vxlan) one sender
+// per queue on a port of its own; or the handed-over ones, checked.
+// `*gso` / `*gro`: every socket took it.
+Status Engine::OpenSockets(const EngineConfig& config, bool adopted, bool* gso, bool* gro) {
   const bool vxlan = config.worker.backend == table::kBackendVxlan;
-  bool gso = config.udp_gso;
+  *gro = config.udp_gro;
+  *gso = config.udp_gso;
+  if (adopted) {
+    for (int fd : udp_fds_) {
+      Status s = CheckUdpFd(fd, config.bind_ip, config.port);
+      if (!s.ok()) return s;
+    }
+    for (int fd : send_fds_) {
+      Status s = CheckUdpFd(fd, config.bind_ip, 0);
+      if (!s.ok()) return s;
+    }
+    for (int fd : udp_fds_) *gro = *gro && EnableUdpGro(fd);
+  }
   for (uint32_t q = 0; q < config.queues && !adopted; q++) {
     int fd = -1;
     bool gro_on = false;
-    s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd,
-                      &gro_on);
+    Status s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd,
+                             &gro_on);
     if (!s.ok()) return s;
-    e->udp_fds_.push_back(fd);
-    gro = gro && gro_on;
+    udp_fds_.push_back(fd);
+    *gro = *gro && gro_on;
     // vxlan sends from one of `queues` sockets on ports of their own, picked
     // by a hash of the inner flow, as the kernel varies the source port per
     // flow: receivers spread flows by it. The udp backend sends from its
@@ -104,41 +168,47 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
       bool unused = false;
       s = OpenUdpSocket(config.bind_ip, 0, false, config.socket_buffer, false, &fd, &unused);
       if (!s.ok()) return s;
-      e->send_fds_.push_back(fd);
+      send_fds_.push_back(fd);
     }
   }
-  for (uint32_t q = 0; q < config.queues; q++) gso = gso && UdpGsoSupported(vxlan ? e->send_fds_[q] : e->udp_fds_[q]);
-  if (gso) offloads |= kOffloadUdpGso;
-  if (gro) offloads |= kOffloadUdpGro;
-  if (config.coalesce && config.vnet_hdr) offloads |= kOffloadCoalesce;
-  if (vxlan) offloads |= kOffloadSrcPorts;
-  WorkerConfig wc = config.worker;
-  wc.vnet_hdr = config.vnet_hdr;
-  wc.udp_gso = gso;
-  wc.udp_gro = gro;
-  wc.coalesce = config.coalesce && config.vnet_hdr;
-  // A UDP super-packet may be written only to a TUN that took USO.
-  wc.coalesce_udp = wc.coalesce && (got & kTunFUso4) != 0;
+  for (uint32_t q = 0; q < config.queues; q++) *gso = *gso && UdpGsoSupported(vxlan ? send_fds_[q] : udp_fds_[q]);
+  return Status::Ok();
+}
+
+void Engine::StartWorkers(const EngineConfig& config, const WorkerConfig& wc) {
+  const bool vxlan = wc.backend == table::kBackendVxlan;
   for (uint32_t q = 0; q < config.queues; q++) {
     // vxlan: every worker shares the senders; udp: a worker sends from its
     // own bound socket (port 8285, as flannel), so order is kept anyway.
-    const int* send_fds = vxlan ? e->send_fds_.data() : &e->udp_fds_[q];
-    const size_t send_count = vxlan ? e->send_fds_.size() : 1;
-    e->workers_.push_back(std::make_unique<Worker>(wc, table, e->tun_fds_[q], send_fds, send_count, e->udp_fds_[q],
-                                                   e->stop_fd_, table->CounterBlock(2 * q),
-                                                   table->CounterBlock(2 * q + 1)));
+    WorkerOptions wo;
+    wo.config = wc;
+    wo.table = table_;
+    wo.tun_fd = tun_fds_[q];
+    wo.send_fds = vxlan ? send_fds_.data() : &udp_fds_[q];
+    wo.send_count = vxlan ? send_fds_.size() : 1;
+    wo.recv_fd = udp_fds_[q];
+    wo.stop_fd = stop_fd_;
+    wo.tx_counters = table_->CounterBlock(2 * q);
+    wo.rx_counters = table_->CounterBlock(2 * q + 1);
+    workers_.push_back(std::make_unique<Worker>(wo));
   }
-  for (auto& w : e->workers_) {
+  for (auto& w : workers_) {
     Worker* worker = w.get();
-    e->threads_.emplace_back([worker] { worker->Run(); });
+    threads_.emplace_back([worker] { worker->Run(); });
   }
-  e->running_ = true;
-  if (table->writable()) {
-    table->SetQueues(config.queues);
-    table->SetOffloads(offloads);
-  }
-  *out = std::move(e);
-  return Status::Ok();
+  running_ = true;
+}
+
+uint64_t Engine::OffloadBits(const WorkerConfig& wc, unsigned tun_offloads) {
+  uint64_t bits = 0;
+  if (wc.vnet_hdr) bits |= kOffloadVnetHdr;
+  if (tun_offloads & kTunFTso4) bits |= kOffloadTso;
+  if (tun_offloads & kTunFUso4) bits |= kOffloadUso;
+  if (wc.udp_gso) bits |= kOffloadUdpGso;
+  if (wc.udp_gro) bits |= kOffloadUdpGro;
+  if (wc.coalesce) bits |= kOffloadCoalesce;
+  if (wc.backend == table::kBackendVxlan) bits |= kOffloadSrcPorts;
+  return bits;
 }
 
 void Engine::Stop() {

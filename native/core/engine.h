@@ -3,6 +3,12 @@
 //
 // Lifecycle:  Start() --ok--> running --Stop()--> stopped (idempotent)
 //             Start() --error--> nothing left open (fds closed, threads never started)
+//
+// Start: OpenDevice (TUN queues, opened or handed over, offloads,
+// address/MTU/route) -> OpenSockets (receivers, vxlan senders, GSO/GRO) -> StartWorkers (one thread per queue)
+// -> the table header records queues and offloads. A failing step's Status
+// is classified (ErrorKind, option, a sentence naming the device or address)
+// before it is returned.
 // The table is owned by the caller and must outlive the engine.
 #pragma once
 
@@ -13,9 +19,10 @@
 #include <thread>
 #include <vector>
 
-#include "device.h"
 #include "status.h"
 #include "table.h"
+#include "tun.h"
+#include "udp_socket.h"
 #include "worker.h"
 
 namespace weft {
@@ -70,6 +77,12 @@ class Engine {
 
  private:
   Engine() = default;
+  // The steps of Start.
+  Status OpenDevice(const EngineConfig& config, bool adopted, unsigned* got);
+  Status OpenSockets(const EngineConfig& config, bool adopted, bool* gso, bool* gro);
+  void StartWorkers(const EngineConfig& config, const WorkerConfig& wc);
+  // What the table header records as negotiated (OffloadBit).
+  static uint64_t OffloadBits(const WorkerConfig& wc, unsigned tun_offloads);
 
   Table* table_ = nullptr;
   bool running_ = false;

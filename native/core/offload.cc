@@ -9,11 +9,6 @@ namespace weft {
 
 namespace {
 
-inline constexpr uint8_t kTcpFin = 0x01;
-inline constexpr uint8_t kTcpPsh = 0x08;
-inline constexpr uint8_t kTcpAck = 0x10;
-inline constexpr uint8_t kTcpCwr = 0x80;
-
 // Pseudo-header sum of an IPv4 packet's addresses and protocol (no length).
 uint32_t PseudoBase(const uint8_t* ip) { return ChecksumAdd(0, ip + ipv4::kSrc, 8) + ip[ipv4::kProto]; }
 
@@ -29,10 +24,10 @@ Verdict CompleteChecksum(uint8_t* pkt, size_t len, const VnetHdr& h) {
   const size_t field = start + h.csum_offset;
   // The sum covers the L4 part only: a start inside the IPv4 header would
   // overwrite it (found by native/fuzz: csum_start 0 rewrote version/IHL).
-  const size_t ihl = static_cast<size_t>(pkt[ipv4::kVerIhl] & 0x0f) * 4;
+  const size_t ihl = Ipv4HeaderLen(pkt);
   if (start < ihl || field + 2 > len || start >= len) return kDropMalformed;
   uint16_t sum = static_cast<uint16_t>(~ChecksumFold(ChecksumAdd(0, pkt + start, len - start)));
-  if (h.csum_offset == 6 && sum == 0) sum = 0xffff;  // UDP: 0 means "no checksum"
+  if (h.csum_offset == udp::kCheck && sum == 0) sum = 0xffff;  // UDP: 0 means "no checksum"
   Store16(pkt + field, sum);
   return kForward;
 }
@@ -43,13 +38,13 @@ Verdict Segment(const uint8_t* pkt, size_t len, const VnetHdr& h, size_t prefix,
   Verdict v = CheckIpv4(pkt, len, &ip_len);
   if (v != kForward) return v;
   const uint8_t type = h.gso_type & static_cast<uint8_t>(~kGsoEcn);
-  const size_t ihl = static_cast<size_t>(pkt[ipv4::kVerIhl] & 0x0f) * 4;
+  const size_t ihl = Ipv4HeaderLen(pkt);
   const uint8_t proto = pkt[ipv4::kProto];
   size_t l4_hdr;
   if (type == kGsoTcpv4 && proto == kProtoTcp) {
-    if (ihl + 20 > ip_len) return kDropMalformed;
-    l4_hdr = static_cast<size_t>(pkt[ihl + 12] >> 4) * 4;
-    if (l4_hdr < 20) return kDropMalformed;
+    if (ihl + tcp::kMinHeaderLen > ip_len) return kDropMalformed;
+    l4_hdr = TcpHeaderLen(pkt + ihl);
+    if (l4_hdr < tcp::kMinHeaderLen) return kDropMalformed;
   } else if (type == kGsoUdpL4 && proto == kProtoUdp) {
     l4_hdr = kUdpHeaderLen;
   } else {
@@ -65,9 +60,9 @@ Verdict Segment(const uint8_t* pkt, size_t len, const VnetHdr& h, size_t prefix,
 
   const uint32_t pseudo = PseudoBase(pkt);
   const uint16_t id0 = Load16(pkt + ipv4::kId);
-  const uint32_t seq0 = proto == kProtoTcp ? Load32(pkt + ihl + 4) : 0;
-  const uint8_t flags0 = proto == kProtoTcp ? pkt[ihl + 13] : 0;
-  const size_t check_at = proto == kProtoTcp ? 16 : 6;
+  const uint32_t seq0 = proto == kProtoTcp ? Load32(pkt + ihl + tcp::kSeq) : 0;
+  const uint8_t flags0 = proto == kProtoTcp ? pkt[ihl + tcp::kFlags] : 0;
+  const size_t check_at = proto == kProtoTcp ? tcp::kCheck : udp::kCheck;
   for (size_t i = 0; i < n; i++) {
     const size_t seg_payload = (i + 1 < n) ? gso : payload - i * gso;
     const uint8_t* data = pkt + hdr + i * gso;
@@ -79,13 +74,13 @@ Verdict Segment(const uint8_t* pkt, size_t len, const VnetHdr& h, size_t prefix,
     SetIpv4Checksum(ip, ihl);
     uint8_t* l4 = ip + ihl;
     if (proto == kProtoTcp) {
-      Store32(l4 + 4, seq0 + static_cast<uint32_t>(i * gso));
+      Store32(l4 + tcp::kSeq, seq0 + static_cast<uint32_t>(i * gso));
       uint8_t flags = flags0;
-      if (i + 1 < n) flags &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
-      if (i > 0) flags &= static_cast<uint8_t>(~kTcpCwr);
-      l4[13] = flags;
+      if (i + 1 < n) flags &= static_cast<uint8_t>(~(tcp::kFin | tcp::kPsh));
+      if (i > 0) flags &= static_cast<uint8_t>(~tcp::kCwr);
+      l4[tcp::kFlags] = flags;
     } else {
-      Store16(l4 + 4, static_cast<uint16_t>(l4_len));
+      Store16(l4 + udp::kLen, static_cast<uint16_t>(l4_len));
     }
     Store16(l4 + check_at, 0);
     // Header and payload are summed apart; the payload sum starts on an even
@@ -118,14 +113,15 @@ bool PlainIpv4(const uint8_t* pkt, size_t len, uint8_t proto) {
 bool Coalescer::Start(uint8_t* pkt, size_t len) {
   count_ = 0;
   if (PlainIpv4(pkt, len, kProtoTcp) && len >= 40) {
-    const uint8_t* tcp = pkt + 20;
-    const size_t thl = static_cast<size_t>(tcp[12] >> 4) * 4;
-    if (thl < 20 || 20 + thl >= len) return false;  // >=: needs payload
-    if ((tcp[13] & static_cast<uint8_t>(~kTcpPsh)) != kTcpAck) return false;
-    hdr_len_ = 20 + thl;
-    next_seq_ = Load32(tcp + 4) + static_cast<uint32_t>(len - hdr_len_);
-    psh_ = (tcp[13] & kTcpPsh) != 0;
-  } else if (udp_ && PlainIpv4(pkt, len, kProtoUdp) && len > 28 && Load16(pkt + 24) == len - 20) {
+    const uint8_t* th = pkt + kIpv4MinHeaderLen;
+    const size_t thl = TcpHeaderLen(th);
+    if (thl < tcp::kMinHeaderLen || kIpv4MinHeaderLen + thl >= len) return false;  // >=: needs payload
+    if ((th[tcp::kFlags] & static_cast<uint8_t>(~tcp::kPsh)) != tcp::kAckFlag) return false;
+    hdr_len_ = kIpv4MinHeaderLen + thl;
+    next_seq_ = Load32(th + tcp::kSeq) + static_cast<uint32_t>(len - hdr_len_);
+    psh_ = (th[tcp::kFlags] & tcp::kPsh) != 0;
+  } else if (udp_ && PlainIpv4(pkt, len, kProtoUdp) && len > 28 &&
+             Load16(pkt + kIpv4MinHeaderLen + udp::kLen) == len - kIpv4MinHeaderLen) {
     hdr_len_ = 28;
     psh_ = false;
   } else {
@@ -151,23 +147,27 @@ bool Coalescer::Append(uint8_t* pkt, size_t len) {
       pkt[ipv4::kTtl] != a[ipv4::kTtl] || std::memcmp(pkt + ipv4::kSrc, a + ipv4::kSrc, 8) != 0) {
     return false;
   }
-  const uint8_t* t = pkt + 20;
-  const uint8_t* ta = a + 20;
+  const uint8_t* t = pkt + kIpv4MinHeaderLen;
+  const uint8_t* ta = a + kIpv4MinHeaderLen;
   const size_t payload = len - hdr_len_;
   if (last_payload_ != gso_size_ || payload > gso_size_ || hdr_len_ + total_payload_ + payload > 65535) return false;
   if (proto_ == kProtoTcp) {
-    const size_t thl = hdr_len_ - 20;
+    const size_t thl = hdr_len_ - kIpv4MinHeaderLen;
     // Same ports, ACK number, header length and reserved bits (byte 12 whole:
     // the kernel flushes on any flag-word difference but CWR/FIN/PSH, and the
     // low bit is AccECN's AE, part of a counter), window and options.
-    if (t[12] != ta[12] || std::memcmp(t, ta, 4) != 0 || std::memcmp(t + 8, ta + 8, 4) != 0 ||
-        std::memcmp(t + 14, ta + 14, 2) != 0 || std::memcmp(t + 20, ta + 20, thl - 20) != 0) {
+    if (t[tcp::kDataOff] != ta[tcp::kDataOff] || std::memcmp(t, ta, 4) != 0 ||
+        std::memcmp(t + tcp::kAck, ta + tcp::kAck, 4) != 0 ||
+        std::memcmp(t + tcp::kWindow, ta + tcp::kWindow, 2) != 0 ||
+        std::memcmp(t + tcp::kMinHeaderLen, ta + tcp::kMinHeaderLen, thl - tcp::kMinHeaderLen) != 0) {
       return false;
     }
-    if ((t[13] & static_cast<uint8_t>(~kTcpPsh)) != kTcpAck || Load32(t + 4) != next_seq_) return false;
+    if ((t[tcp::kFlags] & static_cast<uint8_t>(~tcp::kPsh)) != tcp::kAckFlag || Load32(t + tcp::kSeq) != next_seq_) {
+      return false;
+    }
     next_seq_ += static_cast<uint32_t>(payload);
-    psh_ = (t[13] & kTcpPsh) != 0;
-  } else if (std::memcmp(t, ta, 4) != 0 || Load16(t + 4) != len - 20) {  // ports, UDP length
+    psh_ = (t[tcp::kFlags] & tcp::kPsh) != 0;
+  } else if (std::memcmp(t, ta, 4) != 0 || Load16(t + udp::kLen) != len - kIpv4MinHeaderLen) {  // ports, UDP length
     return false;
   }
   parts_[++count_] = {pkt + hdr_len_, payload};
@@ -180,21 +180,23 @@ size_t Coalescer::Finish(struct iovec* iov) {
   vnet_ = VnetHdr{};
   if (count_ > 1) {
     uint8_t* ip = first_;
-    const size_t l4_len = hdr_len_ - 20 + total_payload_;
+    uint8_t* l4 = ip + kIpv4MinHeaderLen;
+    const size_t l4_len = hdr_len_ - kIpv4MinHeaderLen + total_payload_;
     Store16(ip + ipv4::kTotalLen, static_cast<uint16_t>(hdr_len_ + total_payload_));
-    SetIpv4Checksum(ip, 20);
-    const bool tcp = proto_ == kProtoTcp;
-    if (tcp && psh_) ip[20 + 13] |= kTcpPsh;
-    if (!tcp) Store16(ip + 20 + 4, static_cast<uint16_t>(l4_len));
+    SetIpv4Checksum(ip, kIpv4MinHeaderLen);
+    const bool is_tcp = proto_ == kProtoTcp;
+    const size_t check_at = is_tcp ? tcp::kCheck : udp::kCheck;
+    if (is_tcp && psh_) l4[tcp::kFlags] |= tcp::kPsh;
+    if (!is_tcp) Store16(l4 + udp::kLen, static_cast<uint16_t>(l4_len));
     // CHECKSUM_PARTIAL: the field carries the pseudo-header sum, folded and
     // not inverted; the kernel (or the NIC) finishes it per segment.
-    Store16(ip + 20 + (tcp ? 16 : 6), ChecksumFold(PseudoBase(ip) + static_cast<uint32_t>(l4_len)));
+    Store16(l4 + check_at, ChecksumFold(PseudoBase(ip) + static_cast<uint32_t>(l4_len)));
     vnet_.flags = kVnetNeedsCsum;
-    vnet_.gso_type = tcp ? kGsoTcpv4 : kGsoUdpL4;
+    vnet_.gso_type = is_tcp ? kGsoTcpv4 : kGsoUdpL4;
     vnet_.hdr_len = static_cast<uint16_t>(hdr_len_);
     vnet_.gso_size = static_cast<uint16_t>(gso_size_);
-    vnet_.csum_start = 20;
-    vnet_.csum_offset = tcp ? 16 : 6;
+    vnet_.csum_start = kIpv4MinHeaderLen;
+    vnet_.csum_offset = static_cast<uint16_t>(check_at);
   }
   iov[0] = {&vnet_, kVnetHdrLen};
   for (size_t i = 1; i <= count_; i++) iov[i] = parts_[i];

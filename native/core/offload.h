@@ -6,7 +6,7 @@
 // into wire-sized segments ourselves (Segment), send each train of equal-size
 // datagrams with one UDP_SEGMENT sendmsg, and on the other side merge the
 // segments UDP GRO hands us back into one super-packet written to the TUN
-// (TcpRun). Everything here is pure byte work: no I/O, no allocation.
+// (Coalescer). Everything here is pure byte work: no I/O, no allocation.
 //
 //   virtio_net_hdr (native byte order, as TUN uses without TUNSETVNETLE):
 //     u8 flags  (1 = NEEDS_CSUM: finish the L4 checksum from csum_start)
@@ -25,8 +25,7 @@
 
 namespace weft {
 
-// What the engine negotiated, as recorded in the table header (`offloads`)
-// and named in JS (src/dataplane/stats.ts kOffloadBits, same order).
+// What the engine negotiated, as recorded in the table header (`offloads`).
 enum OffloadBit : uint64_t {
   kOffloadVnetHdr = 1u << 0,   // TUN reads/writes carry virtio_net_hdr
   kOffloadTso = 1u << 1,       // TUN hands us TCP super-packets (TSO4)
@@ -36,6 +35,15 @@ enum OffloadBit : uint64_t {
   kOffloadCoalesce = 1u << 5,  // received TCP segments merge into TUN GSO writes
   kOffloadSrcPorts = 1u << 6,  // vxlan: source port picked by inner flow hash (receiver spreading)
 };
+
+// Their names in bit order, as JS shows them (DataPlaneStats.offloads; the
+// addon exports the list, src/dataplane reads it from there). The first
+// kOffloadOptionCount are also the DataPlaneOptions.offloads switches;
+// srcPorts follows from the backend.
+inline constexpr const char* kOffloadNames[] = {"vnetHdr", "tso", "uso", "udpGso", "udpGro", "coalesce", "srcPorts"};
+inline constexpr size_t kOffloadCount = sizeof(kOffloadNames) / sizeof(kOffloadNames[0]);
+inline constexpr size_t kOffloadOptionCount = 6;
+static_assert(kOffloadSrcPorts == 1u << (kOffloadCount - 1), "one name per OffloadBit");
 
 struct VnetHdr {
   uint8_t flags;

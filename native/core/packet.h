@@ -54,4 +54,36 @@ inline constexpr uint16_t kMoreFragments = 0x2000;
 inline constexpr uint16_t kOffsetMask = 0x1fff;
 }  // namespace ipv4
 
+// TCP header field offsets (from the start of the TCP header).
+namespace tcp {
+inline constexpr size_t kSeq = 4;
+inline constexpr size_t kAck = 8;
+inline constexpr size_t kDataOff = 12;  // header length in 32-bit words, high nibble
+inline constexpr size_t kFlags = 13;
+inline constexpr size_t kWindow = 14;
+inline constexpr size_t kCheck = 16;
+inline constexpr size_t kMinHeaderLen = 20;
+inline constexpr uint8_t kFin = 0x01;
+inline constexpr uint8_t kPsh = 0x08;
+inline constexpr uint8_t kAckFlag = 0x10;
+inline constexpr uint8_t kCwr = 0x80;
+}  // namespace tcp
+
+// UDP header field offsets.
+namespace udp {
+inline constexpr size_t kLen = 4;
+inline constexpr size_t kCheck = 6;
+}  // namespace udp
+
+// The netmask of an IPv4 prefix length (0..32), host order.
+inline constexpr uint32_t PrefixMask(uint32_t prefix_len) {
+  return prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
+}
+
+// The IPv4 header length in bytes (IHL * 4) of the header at `ip`.
+inline size_t Ipv4HeaderLen(const uint8_t* ip) { return static_cast<size_t>(ip[ipv4::kVerIhl] & 0x0f) * 4; }
+
+// The TCP header length in bytes (data offset * 4) of the header at `tcp`.
+inline size_t TcpHeaderLen(const uint8_t* tcp) { return static_cast<size_t>(tcp[tcp::kDataOff] >> 4) * 4; }
+
 }  // namespace weft

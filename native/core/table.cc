@@ -32,7 +32,7 @@ inline void CpuRelax() {
 #endif
 }
 
-uint32_t MaskOf(uint8_t len) { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
+uint32_t MaskOf(uint8_t len) { return PrefixMask(len); }
 
 uint32_t NextPow2(uint32_t v) {
   uint32_t p = 1;

@@ -9,7 +9,7 @@
 //   +--------------------+ 0
 //   | TableHeader        |  immutable geometry + live generation/counters of state
 //   +--------------------+ kHeaderSize (4 KiB)
-//   | counter blocks     |  kCounterBlocks x kCounterCount x u64, one block per worker thread
+//   | counter blocks     |  kCounterBlocks x kCounterCount x u64, two per worker (TUN->UDP, UDP->TUN)
 //   +--------------------+ counters_offset + ...
 //   | peer index         |  peer_slots x u64: (PublicIP << 32) | number of entries using it
 //   +--------------------+
@@ -50,7 +50,7 @@ inline constexpr uint64_t kMagic = 0x004c4254'54464557ull;  // "WEFTTBL\0" in fi
 inline constexpr uint32_t kLayoutVersion = 1;
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEntrySize = 64;
-inline constexpr uint32_t kCounterBlocks = 2 * kMaxQueues;  // two threads per queue
+inline constexpr uint32_t kCounterBlocks = 2 * kMaxQueues;  // one per direction per worker queue
 inline constexpr uint32_t kOverflowSlots = 1024;
 inline constexpr uint32_t kMaxDirectBits = 20;  // up to 2^20 subnets in one Network
 inline constexpr uint32_t kMinPeerSlots = 1024;

@@ -20,39 +20,51 @@ inline constexpr size_t kRxSlot = kMaxPacket + 1;
 // Arena room one TUN read may need: headroom, the packet, and (for a
 // super-packet) its segments with their encapsulation headers.
 inline constexpr size_t kReadRoom = kHeadroom + kVnetHdrLen + kMaxPacket + 8;
-// Most segments one super-packet may become: 64 KiB cut at TCP's smallest
-// MSS (48, net.ipv4.tcp_min_snd_mss); a super-packet that would need more is
-// dropped as malformed. And the header bytes they need (encapsulation +
-// IPv4 + L4, options included).
-inline constexpr size_t kMaxSegmentsPerPacket = 1400;
-inline constexpr size_t kSegmentRoom = kMaxSegmentsPerPacket * (kVxlanEncapLen + 60 + 60);
+inline constexpr size_t kSegmentRoom = Encapsulator::kMaxSegments * Encapsulator::kSegmentHeaderRoom;
+inline constexpr size_t kMaxSegmentIovs = 2 * Encapsulator::kMaxSegments;
 
 inline size_t Align8(size_t v) { return (v + 7) & ~size_t{7}; }
 
+EncapConfig EncapConfigOf(const WorkerConfig& c) {
+  EncapConfig e;
+  e.backend = c.backend;
+  e.vni = c.vni;
+  std::memcpy(e.own_mac, c.own_mac, 6);
+  e.vnet_hdr = c.vnet_hdr;
+  return e;
+}
+
+DecapConfig DecapConfigOf(const WorkerConfig& c, const Table& table) {
+  DecapConfig d;
+  d.backend = c.backend;
+  d.vni = c.vni;
+  std::memcpy(d.own_mac, c.own_mac, 6);
+  d.network = table.header().network;
+  d.network_prefix_len = table.header().network_prefix_len;
+  d.check_peers = c.check_peers;
+  d.check_inner_source = c.check_inner_source;
+  d.coalesce = c.vnet_hdr && c.coalesce;
+  d.coalesce_udp = c.coalesce_udp;
+  return d;
+}
+
 }  // namespace
 
-Worker::Worker(const WorkerConfig& config, const Table* table, int tun_fd, const int* send_fds, size_t send_count,
-               int recv_fd, int stop_fd, uint64_t* tx_counters, uint64_t* rx_counters)
-    : config_(config),
-      table_(table),
-      tun_fd_(tun_fd),
-      send_fds_(send_fds),
-      send_count_(send_count),
-      recv_fd_(recv_fd),
-      stop_fd_(stop_fd),
-      tx_block_(tx_counters),
-      rx_block_(rx_counters),
-      subnet_mask_(table->header().subnet_len == 0 ? 0 : ~uint32_t{0} << (32 - table->header().subnet_len)),
-      network_(
-          table->header().network &
-          (table->header().network_prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - table->header().network_prefix_len))),
-      network_mask_(
-          table->header().network_prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - table->header().network_prefix_len)),
-      prefix_(config.backend == table::kBackendVxlan ? kVxlanEncapLen : 0),
-      gso_active_(config.udp_gso),
+Worker::Worker(const WorkerOptions& o)
+    : config_(o.config),
+      table_(o.table),
+      tun_fd_(o.tun_fd),
+      send_fds_(o.send_fds),
+      send_count_(o.send_count),
+      recv_fd_(o.recv_fd),
+      stop_fd_(o.stop_fd),
+      tx_block_(o.tx_counters),
+      rx_block_(o.rx_counters),
+      gso_active_(o.config.udp_gso),
       arena_(new uint8_t[kArenaSize]),
+      encap_(EncapConfigOf(o.config), o.table),
       rx_mem_(new uint8_t[kRxSlot * kRxBatch]),
-      run_(config.coalesce_udp) {
+      decap_(DecapConfigOf(o.config, *o.table), o.table) {
   std::memset(tx_msgs_, 0, sizeof(tx_msgs_));
   std::memset(rx_msgs_, 0, sizeof(rx_msgs_));
   for (size_t i = 0; i < kMaxMsgs; i++) {
@@ -169,7 +181,7 @@ uint8_t Worker::FlowSocket(const uint8_t* pkt) const {
   // Addresses, protocol and (for TCP/UDP) ports; a fragment's ports are not
   // there, so fragments hash on addresses alone.
   uint32_t h = Load32(pkt + ipv4::kSrc) * 0x9e3779b1u ^ Load32(pkt + ipv4::kDst) * 0x85ebca6bu ^ pkt[ipv4::kProto];
-  const size_t ihl = static_cast<size_t>(pkt[ipv4::kVerIhl] & 0x0f) * 4;
+  const size_t ihl = Ipv4HeaderLen(pkt);
   const bool first_fragment = (Load16(pkt + ipv4::kFragOff) & ipv4::kOffsetMask) == 0;
   if (first_fragment && (pkt[ipv4::kProto] == kProtoTcp || pkt[ipv4::kProto] == kProtoUdp) &&
       ihl + 4 <= Load16(pkt + ipv4::kTotalLen)) {
@@ -285,93 +297,39 @@ void Worker::SendQueued(bool release) {
 }
 
 void Worker::Encapsulate(uint8_t* rd, size_t n) {
-  uint64_t* c = tx_counts_;
-  VnetHdr h{};
-  uint8_t* pkt = rd;
-  size_t len = n;
-  if (config_.vnet_hdr) {
-    if (n < kVnetHdrLen) {
-      c[kDropMalformed]++;
-      return;
-    }
-    std::memcpy(&h, rd, kVnetHdrLen);
-    pkt += kVnetHdrLen;
-    len -= kVnetHdrLen;
-  }
-  if (len > 0 && (pkt[0] >> 4) == 6) {  // no IPv6 overlay yet: no lease can match
-    c[kDropNoRoute]++;
-    return;
-  }
-  size_t ip_len = 0;
-  Verdict v = CheckIpv4(pkt, len, &ip_len);
-  if (v != kForward) {
-    c[v]++;
-    return;
-  }
-  table::EntryData peer;
-  const uint32_t dst = Load32(pkt + ipv4::kDst);
-  if (!table_->Lookup(dst, &peer) || peer.family != 4 || (config_.backend == table::kBackendVxlan && !peer.has_mac)) {
-    c[kDropNoRoute]++;
-    // flannel sources this error from the node's own device address, which
-    // the receiving kernel discards as a martian (a local address arriving
-    // from outside). weft sources it from the gateway address (.0) of the
-    // subnet that has no lease, so the sender actually learns why.
-    const size_t m = BuildNetUnreachable(pkt, ip_len, dst & subnet_mask_, icmp_buf_, sizeof(icmp_buf_));
-    if (m > 0 && config_.vnet_hdr) {
-      struct iovec iov[2] = {{&zero_vnet_, kVnetHdrLen}, {icmp_buf_, m}};
-      if (writev(tun_fd_, iov, 2) == static_cast<ssize_t>(m + kVnetHdrLen)) c[kIcmpUnreachableSent]++;
-    } else if (m > 0 && write(tun_fd_, icmp_buf_, m) == static_cast<ssize_t>(m)) {
-      c[kIcmpUnreachableSent]++;
-    }
-    return;
-  }
-  if (config_.backend == table::kBackendUdp) {
-    v = DecrementTtl(pkt);  // on a super-packet, every segment inherits it
-    if (v != kForward) {
-      c[v]++;
-      return;
-    }
-  }
+  Datagrams d;
+  struct iovec* iov = &iov_pool_[iov_used_];
+  const Verdict v = encap_.Encapsulate(rd, n, arena_.get() + kArenaSize, iov,
+                                       std::min(kIovPool - iov_used_, kMaxSegmentIovs), tx_counts_, &d);
+  if (v == kDropNoRoute) WriteUnreachable(d);
+  if (v != kForward) return;
+  QueueDatagrams(iov, d);
+  cursor_ = Align8(static_cast<size_t>(d.end - arena_.get()));
+}
 
-  if (h.gso_type == kGsoNone) {
-    if ((h.flags & kVnetNeedsCsum) && (v = CompleteChecksum(pkt, ip_len, h)) != kForward) {
-      c[v]++;
-      return;
-    }
-    uint8_t* payload = pkt;
-    if (config_.backend == table::kBackendVxlan) {
-      payload = VxlanEncap(pkt, kEtherTypeIpv4, config_.vni, peer.vtep_mac, config_.own_mac);
-    }
+void Worker::WriteUnreachable(const Datagrams& d) {
+  const size_t m = d.icmp_len;
+  if (m == 0) return;
+  void* icmp = const_cast<uint8_t*>(d.icmp);
+  if (config_.vnet_hdr) {
+    struct iovec iov[2] = {{&zero_vnet_, kVnetHdrLen}, {icmp, m}};
+    if (writev(tun_fd_, iov, 2) == static_cast<ssize_t>(m + kVnetHdrLen)) tx_counts_[kIcmpUnreachableSent]++;
+  } else if (write(tun_fd_, icmp, m) == static_cast<ssize_t>(m)) {
+    tx_counts_[kIcmpUnreachableSent]++;
+  }
+}
+
+void Worker::QueueDatagrams(struct iovec* iov, const Datagrams& d) {
+  const uint8_t sock = FlowSocket(d.packet);
+  if (!d.segmented) {
     // Small packets to one peer travel as one UDP_SEGMENT train too: one
     // trip through the stack here, one GRO'd receive at the peer.
-    struct iovec* iov = &iov_pool_[iov_used_++];
-    *iov = {payload, ip_len + prefix_};
-    const uint8_t sock = FlowSocket(pkt);
-    if (!JoinTrain(iov, ip_len + prefix_, peer.public_ip, sock))
-      Queue(iov, 1, ip_len + prefix_, peer.public_ip, 1, 0, sock);
-    cursor_ = Align8(static_cast<size_t>(pkt + ip_len - arena_.get()));
+    iov_used_++;
+    if (!JoinTrain(iov, iov->iov_len, d.peer_ip, sock)) Queue(iov, 1, iov->iov_len, d.peer_ip, 1, 0, sock);
     return;
   }
-
-  // A super-packet: segment headers go behind it in the arena, payloads
-  // stay where they are (scatter-gather).
-  c[kTunRxGsoPackets]++;
-  uint8_t* hdrs = arena_.get() + Align8(static_cast<size_t>(pkt + ip_len - arena_.get()));
-  struct iovec* iov = &iov_pool_[iov_used_];
-  Segments segs{};
-  v = Segment(pkt, ip_len, h, prefix_, hdrs, static_cast<size_t>(arena_.get() + kArenaSize - hdrs), iov,
-              std::min(kIovPool - iov_used_, 2 * kMaxSegmentsPerPacket), &segs);
-  if (v != kForward) {
-    c[v]++;
-    return;
-  }
-  if (config_.backend == table::kBackendVxlan) {
-    for (size_t i = 0; i < segs.count; i++) {
-      VxlanEncap(hdrs + i * segs.hdr_block + prefix_, kEtherTypeIpv4, config_.vni, peer.vtep_mac, config_.own_mac);
-    }
-  }
+  const Segments& segs = d.segs;
   iov_used_ += 2 * segs.count;
-  const uint8_t sock = FlowSocket(pkt);
   const size_t per_train =
       gso_active_.load(std::memory_order_relaxed) ? std::min(kMaxGsoSegments, kMaxUdpPayload / segs.seg_len) : 1;
   for (size_t first = 0; first < segs.count; first += per_train) {
@@ -380,9 +338,8 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
     // Without GSO every segment is a message of its own: send what is queued
     // when the list is full, keeping the arena and iovecs of this packet.
     if (queued_ == kMaxMsgs) SendQueued(false);
-    Queue(iov + 2 * first, 2 * k, bytes, peer.public_ip, k, segs.seg_len, sock);
+    Queue(iov + 2 * first, 2 * k, bytes, d.peer_ip, k, segs.seg_len, sock);
   }
-  cursor_ = Align8(static_cast<size_t>(hdrs + segs.count * segs.hdr_block - arena_.get()));
 }
 
 bool Worker::RunTunToUdp() {
@@ -391,7 +348,7 @@ bool Worker::RunTunToUdp() {
   for (; reads < kBatch; reads++) {
     // Room for one more read and whatever it may turn into.
     if (kArenaSize - cursor_ < kReadRoom + kSegmentRoom || queued_ == kMaxMsgs ||
-        iov_used_ + 2 * kMaxSegmentsPerPacket > kIovPool) {
+        iov_used_ + kMaxSegmentIovs > kIovPool) {
       SendQueued();
     }
     uint8_t* rd = arena_.get() + cursor_ + kHeadroom - vnet;
@@ -414,7 +371,7 @@ bool Worker::RunTunToUdp() {
 
 // ---------------------------------------------------------------- UDP -> TUN
 
-void Worker::WriteTun(struct iovec* iov, size_t n, size_t bytes, bool gso) {
+void Worker::WriteTun(const struct iovec* iov, size_t n, size_t bytes, bool gso) {
   uint64_t* c = rx_counts_;
   c[kTunTxSyscalls]++;
   const ssize_t w =
@@ -430,40 +387,20 @@ void Worker::WriteTun(struct iovec* iov, size_t n, size_t bytes, bool gso) {
   }
 }
 
-void Worker::FlushRun() {
-  if (run_.count() == 0) return;
-  const size_t k = run_.Finish(wr_iov_);
-  size_t bytes = 0;
-  for (size_t j = 1; j < k; j++) bytes += wr_iov_[j].iov_len;
-  WriteTun(wr_iov_, k, bytes, k > 2);
-}
-
-void Worker::WritePacket(uint8_t* pkt, size_t len) {
-  struct iovec iov[2] = {{&zero_vnet_, kVnetHdrLen}, {pkt, len}};
-  WriteTun(iov, 2, len, false);
-}
-
-Verdict Worker::Admit(const uint8_t* pkt, uint32_t outer_src) const {
-  // No IPv6 overlay yet (the send side drops IPv6 as noRoute, the device has
-  // IPv6 disabled): an IPv6 frame from the underlay is not ours to deliver.
-  if ((pkt[0] >> 4) != 4) return kDropNotIp;
-  // Peers only encapsulate what their route for the network sends them; a
-  // decapsulated packet for any other address (a host address, loopback,
-  // the internet) would make this node a relay for whoever reaches its port.
-  if ((Load32(pkt + ipv4::kDst) & network_mask_) != network_) return kDropBadDestination;
-  if (config_.check_inner_source) {
-    table::EntryData lease;
-    if (!table_->Lookup(Load32(pkt + ipv4::kSrc), &lease) || lease.family != 4 ||
-        Load32(lease.public_ip) != outer_src) {
-      return kDropBadSource;
+size_t Worker::GroSize(const struct msghdr& m) {
+  size_t gso = 0;
+  for (struct cmsghdr* cm = CMSG_FIRSTHDR(&m); cm != nullptr; cm = CMSG_NXTHDR(const_cast<msghdr*>(&m), cm)) {
+    if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+      int size = 0;
+      std::memcpy(&size, CMSG_DATA(cm), sizeof(size));
+      gso = static_cast<size_t>(size);
     }
   }
-  return kForward;
+  return gso;
 }
 
 bool Worker::RunUdpToTun() {
   uint64_t* c = rx_counts_;
-  const bool merge = config_.vnet_hdr && config_.coalesce;
   for (size_t i = 0; i < kRxBatch; i++) {
     rx_msgs_[i].msg_hdr.msg_namelen = sizeof(rx_addr_[i]);
     rx_msgs_[i].msg_hdr.msg_control = config_.udp_gro ? rx_cmsg_[i] : nullptr;
@@ -476,58 +413,13 @@ bool Worker::RunUdpToTun() {
     Flush(rx_block_, rx_counts_);
     return false;
   }
+  const auto write = [this](const struct iovec* iov, size_t k, size_t bytes, bool gso) {
+    WriteTun(iov, k, bytes, gso);
+  };
   for (int i = 0; i < n; i++) {
-    uint8_t* data = static_cast<uint8_t*>(rx_iov_[i].iov_base);
     const struct msghdr& m = rx_msgs_[i].msg_hdr;
-    const size_t len = rx_msgs_[i].msg_len;
-    size_t gso = 0;
-    for (struct cmsghdr* cm = CMSG_FIRSTHDR(&m); cm != nullptr; cm = CMSG_NXTHDR(const_cast<msghdr*>(&m), cm)) {
-      if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
-        int size = 0;
-        std::memcpy(&size, CMSG_DATA(cm), sizeof(size));
-        gso = static_cast<size_t>(size);
-      }
-    }
-    const size_t step = (gso > 0 && gso < len) ? gso : len;
-    const size_t datagrams = len == 0 ? 1 : (len + step - 1) / step;
-    c[kUdpRxPackets] += datagrams;
-    c[kUdpRxBytes] += len;
-    if (len == 0 || len > kMaxPacket || (m.msg_flags & MSG_TRUNC)) {
-      c[kDropMalformed] += datagrams;
-      continue;
-    }
-    const uint32_t outer_src = ntohl(rx_addr_[i].sin_addr.s_addr);
-    if (config_.check_peers && !table_->IsPeer(outer_src)) {
-      c[kDropUnknownPeer] += datagrams;
-      continue;
-    }
-    // Datagrams merged by UDP GRO had non-zero outer checksums that the
-    // kernel verified: their inner segments may be merged without
-    // re-checking each inner checksum. Single datagrams are written
-    // as they came, so the kernel checks their inner checksums.
-    const bool grouped = datagrams > 1;
-    if (grouped) c[kUdpRxGroBatches]++;
-    for (size_t off = 0; off < len; off += step) {
-      const size_t dlen = std::min(step, len - off);
-      size_t ioff = 0;
-      size_t ip_len = 0;
-      Verdict v = config_.backend == table::kBackendUdp
-                      ? UdpDecap(data + off, dlen, &ip_len)
-                      : VxlanDecap(data + off, dlen, config_.vni, config_.own_mac, &ioff, &ip_len);
-      if (v == kForward) v = Admit(data + off + ioff, outer_src);
-      if (v != kForward) {
-        c[v]++;
-      } else {
-        uint8_t* pkt = data + off + ioff;
-        if (merge && grouped) {
-          if (run_.count() > 0 && run_.Append(pkt, ip_len)) continue;
-          FlushRun();
-          if (run_.Start(pkt, ip_len)) continue;
-        }
-        WritePacket(pkt, ip_len);
-      }
-    }
-    FlushRun();
+    decap_.Receive(static_cast<uint8_t*>(rx_iov_[i].iov_base), rx_msgs_[i].msg_len, GroSize(m),
+                   (m.msg_flags & MSG_TRUNC) != 0, ntohl(rx_addr_[i].sin_addr.s_addr), c, write);
   }
   Flush(rx_block_, rx_counts_);
   return static_cast<size_t>(n) == kRxBatch;

@@ -4,10 +4,9 @@
 //   RunTunToUdp (encapsulate):
 //     poll(tun, stop) -> read up to kBatch packets (non-blocking drain) into
 //     the arena, each behind room for the encapsulation headers
-//       -> [vnet hdr] NEEDS_CSUM: finish the checksum | GSO: one lookup, then
-//          Segment() cuts the super-packet into wire-size segments
-//       -> table lookup (no entry: ICMP net unreachable back into the TUN,
-//          drop noRoute) -> udp: TTL - 1 | vxlan: VXLAN + inner Ethernet
+//       -> Encapsulator::Encapsulate (encap.h: checks, table lookup, TTL,
+//          checksum or segmentation, VXLAN headers); no route: the ICMP net
+//          unreachable it built goes back into the TUN
 //       -> queue one message per datagram, or per train of equal-size
 //          segments (UDP_SEGMENT) -> sendmmsg when the batch, the arena or
 //          the message list is full (partial sends resumed; a failing
@@ -16,14 +15,9 @@
 //
 //   RunUdpToTun (decapsulate):
 //     poll(udp, stop) -> recvmmsg (with UDP_GRO: each message may hold many
-//     datagrams of gso_size bytes) -> [source must be a lease's PublicIP]
-//       -> udp: check IPv4, TTL - 1 | vxlan: flags, VNI, MACs, inner IP
-//       -> Admit: inner IPv4 only, destination inside the overlay network,
-//          [inner source inside the lease whose PublicIP sent it]
-//       -> [coalesce] consecutive TCP segments (and UDP datagrams, when the
-//          TUN took USO) of one flow from one GRO'd message merge into one
-//          super-packet (Coalescer)
-//       -> one write/writev per (super-)packet into the TUN
+//     datagrams of gso_size bytes) -> Decapsulator::Receive (decap.h: peer
+//     check, decode, admission, coalescing) -> one write/writev per
+//     (super-)packet into the TUN
 //
 // Per packet there is no allocation, lock, log line or call into JS. Buffers
 // are allocated once, at construction. Counters are kept in locals and added
@@ -39,6 +33,8 @@
 #include <memory>
 
 #include "codec.h"
+#include "decap.h"
+#include "encap.h"
 #include "limits.h"
 #include "offload.h"
 #include "table.h"
@@ -60,15 +56,28 @@ struct WorkerConfig {
   uint32_t poll_budget_ns;  // adaptive polling: longest spin after traffic (0: off)
 };
 
-class Worker {
- public:
+// Everything one worker is made of. The fds stay owned by the engine.
+struct WorkerOptions {
+  WorkerConfig config{};
+  const Table* table = nullptr;
+  int tun_fd = -1;  // this worker's TUN queue
   // `recv_fd` receives; `send_fds[0, send_count)` send (shared by all
   // workers; they may include recv_fd). With several, each inner flow is
   // sent from the socket its hash picks, so it keeps one source port
   // whichever TUN queue it was read from, and the peer's SO_REUSEPORT group
   // hands it to one receiver in order.
-  Worker(const WorkerConfig& config, const Table* table, int tun_fd, const int* send_fds, size_t send_count,
-         int recv_fd, int stop_fd, uint64_t* tx_counters, uint64_t* rx_counters);
+  const int* send_fds = nullptr;
+  size_t send_count = 0;
+  int recv_fd = -1;
+  int stop_fd = -1;  // readable: return from Run()
+  // The two threads' counter blocks in the table (kCounterCount slots each).
+  uint64_t* tx_counters = nullptr;
+  uint64_t* rx_counters = nullptr;
+};
+
+class Worker {
+ public:
+  explicit Worker(const WorkerOptions& options);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -92,8 +101,12 @@ class Worker {
   static constexpr size_t kRxBatch = 32;
 
  private:
-  // Processes one packet read at `rd` (vnet header first when configured).
+  // Processes one packet read at `rd` (vnet header first when configured):
+  // Encapsulator, then the datagrams queued (QueueDatagrams).
   void Encapsulate(uint8_t* rd, size_t n);
+  void QueueDatagrams(struct iovec* iov, const Datagrams& d);
+  // The ICMP error of a packet without a route, back into the TUN.
+  void WriteUnreachable(const Datagrams& d);
   // Queues a message of `iovcnt` iovecs from the pool, starting at `iov`:
   // one datagram, or a train of `segs` datagrams of `seg_len` bytes (two
   // iovecs each: headers, payload) sent with UDP_SEGMENT.
@@ -112,15 +125,11 @@ class Worker {
   // are free again afterwards; without, the packet being queued keeps them.
   void SendQueued(bool release = true);
   void SendOneByOne(size_t msg);
-  void WriteTun(struct iovec* iov, size_t n, size_t bytes, bool gso);
-  // One packet, with a zero vnet header when the TUN carries one.
-  void WritePacket(uint8_t* pkt, size_t len);
-  // Writes the coalesced run, if any, as one (super-)packet.
-  void FlushRun();
-  // What a decapsulated packet (that passed its codec) must also satisfy to
-  // reach the TUN: kForward or the drop reason. `outer_src` is host order.
-  // Constant time: a mask compare, and one table lookup with check_inner_source.
-  Verdict Admit(const uint8_t* pkt, uint32_t outer_src) const;
+  // One TUN write (Decapsulator's sink): iov[0] is the vnet header, left
+  // out when the TUN carries none.
+  void WriteTun(const struct iovec* iov, size_t n, size_t bytes, bool gso);
+  // The UDP_GRO segment size of a received message (0: none).
+  static size_t GroSize(const struct msghdr& m);
   void Flush(uint64_t* block, uint64_t* local);
   // poll() on the TUN queue, the socket and the stop fd: first without
   // sleeping for the adaptive budget, then blocking. Returns poll's result.
@@ -135,10 +144,6 @@ class Worker {
   const int stop_fd_;
   uint64_t* const tx_block_;
   uint64_t* const rx_block_;
-  const uint32_t subnet_mask_;  // the network's SubnetLen as a mask
-  const uint32_t network_;      // the overlay network (host order) and its mask
-  const uint32_t network_mask_;
-  const size_t prefix_;  // encapsulation bytes in front of the inner packet
   std::atomic<int> fatal_errno_{0};
   uint64_t budget_ns_ = 0;  // current adaptive polling budget (Wait)
   std::atomic<bool> gso_active_;
@@ -159,7 +164,7 @@ class Worker {
   bool tx_open_[kMaxMsgs];         // single datagrams may still join this message
   uint8_t tx_sock_[kMaxMsgs];      // index into send_fds_
   alignas(struct cmsghdr) uint8_t tx_cmsg_[kMaxMsgs][CMSG_SPACE(sizeof(uint16_t))];
-  uint8_t icmp_buf_[128];
+  Encapsulator encap_;
   uint64_t tx_counts_[kCounterCount] = {};
 
   // Decapsulation side.
@@ -168,8 +173,7 @@ class Worker {
   struct sockaddr_in rx_addr_[kRxBatch];
   struct mmsghdr rx_msgs_[kRxBatch];
   alignas(struct cmsghdr) uint8_t rx_cmsg_[kRxBatch][CMSG_SPACE(sizeof(int))];
-  Coalescer run_;
-  struct iovec wr_iov_[Coalescer::kMaxIov];
+  Decapsulator decap_;
   VnetHdr zero_vnet_{};
   uint64_t rx_counts_[kCounterCount] = {};
 };

@@ -1,42 +1,63 @@
-// libFuzzer harness over the packet paths of the native core (no Node, no
-// sockets): what a datagram from the underlay and a packet from the TUN go
-// through, with oracles beyond "no crash":
+// libFuzzer harness over the packet pipelines of the native core (no Node,
+// no sockets): the receive pipeline (Decapsulator, native/core/decap.h) and
+// the send pipeline (Encapsulator, native/core/encap.h), the very code the
+// worker runs, against a populated table (a real shared-memory Table):
+//
+//   leases 10.244.1.0/24 -> 198.18.0.1, .2.0/24 -> 198.18.0.2,
+//          .3.0/24 -> 198.18.0.3 (direct), 10.244.128.0/17 -> 198.18.0.4
+//          (overflow); network 10.244.0.0/16, SubnetLen 24; VtepMAC of
+//          lease k: 0e:2a:0a:f4:0k:00
 //
 //   input[0] & 1 == 0: RECEIVE  input = [0][flags][step hi][step lo] datagrams...
 //     flags bit 0: vxlan (else udp backend); bit 1: take our VNI and VtepMAC
-//     from the first datagram (so fixture seeds pass those checks and reach
-//     the inner headers) instead of VNI 1 / 0e:2a:0a:f4:02:00.
-//     The rest is one receive of the worker: cut into datagrams of `step`
-//     bytes as UDP GRO hands them over (step 0: one datagram), each
-//     decapsulated (VxlanDecap / UdpDecap) and, when there were several,
-//     merged by Coalescer as Worker::RunUdpToTun does.
-//     Oracles: a forwarded inner packet lies inside its datagram; every
-//     merged super-packet, cut again by Segment() with the virtio_net_hdr
-//     Coalescer produced, gives back exactly the payloads that were merged.
+//       from the first datagram (so fixture seeds pass those checks and reach
+//       the inner headers) instead of VNI 1 / 0e:2a:0a:f4:02:00; bit 2: accept
+//       unknown peers (no peer check); bit 3: no inner-source check; bits 4-5:
+//       the outer source (0: the PublicIP of the lease holding the first
+//       datagram's inner source, 1: 198.18.0.1, 2: 198.18.0.2, 3: a non-peer);
+//       bit 6: coalesce UDP too (USO); bit 7: no coalescing.
+//     The rest is one received message: cut into datagrams of `step` bytes
+//     as UDP GRO hands them over (step 0: one datagram) and run through
+//     Decapsulator::Receive: peer check, decode, admission, coalescing.
+//     Oracles: every datagram is written or counted in exactly one drop
+//     counter; a written packet lies inside the message, is for the overlay
+//     network and (with the check) comes from the lease of the outer source;
+//     a non-peer gets nothing written (with the peer check); every merged
+//     super-packet, cut again by Segment() with the virtio_net_hdr Coalescer
+//     produced, gives back exactly the payloads that were merged.
 //
 //   input[0] & 1 == 1: SEND  input = [1][virtio_net_hdr: 10 bytes][backend] packet
-//     The TUN read path of Worker::Encapsulate: CheckIpv4, TTL - 1 (udp),
-//     CompleteChecksum (NEEDS_CSUM) or Segment() (GSO, untrusted gso_size and
-//     csum fields), VxlanEncap; and BuildNetUnreachable for the same packet.
-//     Oracles: every datagram produced decapsulates (VxlanDecap) to an IPv4
-//     packet of exactly its length; segments carry at most gso_size payload
-//     bytes and add up to the super-packet's payload; the ICMP error is a
-//     valid IPv4 packet that fits its buffer.
+//     One TUN read through Encapsulator::Encapsulate: CheckIpv4, the table
+//     lookup (no route: BuildNetUnreachable), TTL - 1 (udp), CompleteChecksum
+//     (NEEDS_CSUM) or Segment() (GSO, untrusted gso_size and csum fields),
+//     VxlanEncap.
+//     Oracles: the datagrams go to the PublicIP of the destination's lease;
+//     every datagram decapsulates (VxlanDecap with the peer's VtepMAC) to an
+//     IPv4 packet of exactly its length; segments carry at most gso_size
+//     payload bytes and add up to the super-packet's payload; a packet
+//     without a route gets a valid ICMP error that fits its buffer.
 //
 // Buffers are heap copies of exactly the bytes in play, so ASan sees any
 // read or write past them.
+#include <stdlib.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../core/codec.h"
+#include "../core/decap.h"
+#include "../core/encap.h"
 #include "../core/limits.h"
 #include "../core/offload.h"
 #include "../core/packet.h"
+#include "../core/table.h"
 
 namespace {
 
@@ -49,11 +70,69 @@ using namespace weft;
   } while (0)
 
 const uint8_t kDefaultMac[6] = {0x0e, 0x2a, 0x0a, 0xf4, 0x02, 0x00};
-const uint8_t kPeerMac[6] = {0x0e, 0x2a, 0x0a, 0xf4, 0x01, 0x00};
+// Our own VtepMAC on the send side: no lease's.
+const uint8_t kSenderMac[6] = {0x0e, 0x2a, 0x0a, 0xf4, 0x09, 0x00};
+const uint32_t kNetwork = 0x0af40000u;  // 10.244.0.0/16
+const uint32_t kNonPeer = 0xcb007107u;  // 203.0.113.7
+
+// The lease (1..4) holding `ip` (host order), 0 for none: the table's
+// contents, written out independently of the table code.
+int LeaseOf(uint32_t ip) {
+  if ((ip >> 16) != (kNetwork >> 16)) return 0;
+  const uint32_t third = (ip >> 8) & 0xff;
+  if (third >= 1 && third <= 3) return static_cast<int>(third);
+  return third >= 128 ? 4 : 0;
+}
+uint32_t PublicIpOf(int lease) { return 0xc6120000u + static_cast<uint32_t>(lease); }  // 198.18.0.k
+void MacOf(int lease, uint8_t mac[6]) {
+  const uint8_t m[6] = {0x0e, 0x2a, 0x0a, 0xf4, static_cast<uint8_t>(lease), 0x00};
+  std::memcpy(mac, m, 6);
+}
+
+// One populated table per backend, made once, in a private directory that
+// is removed at once (the mapping stays).
+const Table* MakeTable(uint8_t backend) {
+  char dir[] = "/tmp/weft-fuzz-table.XXXXXX";
+  if (mkdtemp(dir) == nullptr) __builtin_trap();
+  const std::string path = std::string(dir) + "/t";
+  std::unique_ptr<Table> t;
+  bool reattached = false;
+  const Status s = Table::OpenWriter(path, {kNetwork, 16, 24, backend}, &t, &reattached);
+  if (!s.ok()) {
+    std::fprintf(stderr, "fuzz: cannot create the table: %s\n", s.ToString().c_str());
+    __builtin_trap();
+  }
+  const struct {
+    uint32_t subnet;
+    uint8_t prefix_len;
+    int lease;
+  } leases[] = {{0x0af40100u, 24, 1}, {0x0af40200u, 24, 2}, {0x0af40300u, 24, 3}, {0x0af48000u, 17, 4}};
+  for (const auto& l : leases) {
+    table::EntryData e{};
+    e.subnet = l.subnet;
+    e.prefix_len = l.prefix_len;
+    e.backend = backend;
+    e.family = 4;
+    Store32(e.public_ip, PublicIpOf(l.lease));
+    MacOf(l.lease, e.vtep_mac);
+    e.has_mac = backend == table::kBackendVxlan;
+    if (!t->Set(e).ok()) __builtin_trap();
+  }
+  unlink(path.c_str());
+  rmdir(dir);
+  return t.release();  // lives as long as the process
+}
+
+const Table* TableFor(bool vxlan) {
+  static const Table* const udp = MakeTable(table::kBackendUdp);
+  static const Table* const vx = MakeTable(table::kBackendVxlan);
+  return vxlan ? vx : udp;
+}
 
 // Cuts the merged super-packet that Coalescer::Finish returned (iov[0] is the
-// virtio_net_hdr, iov[1..k) the parts) back into segments and compares.
-void CheckMerged(const struct iovec* iov, size_t k) {
+// virtio_net_hdr, iov[1..k) the parts) back into segments and compares. UDP
+// super-packets (UDP_L4) only when the run may merge UDP (`udp`).
+void CheckMerged(const struct iovec* iov, size_t k, bool udp) {
   VnetHdr h;
   FUZZ_CHECK(iov[0].iov_len == kVnetHdrLen);
   std::memcpy(&h, iov[0].iov_base, kVnetHdrLen);
@@ -61,7 +140,7 @@ void CheckMerged(const struct iovec* iov, size_t k) {
     FUZZ_CHECK(h.flags == 0 && h.gso_type == 0 && h.gso_size == 0);
     return;
   }
-  FUZZ_CHECK(h.gso_type == kGsoTcpv4 && h.gso_size > 0);
+  FUZZ_CHECK((h.gso_type == kGsoTcpv4 || (udp && h.gso_type == kGsoUdpL4)) && h.gso_size > 0);
   size_t total = 0;
   for (size_t j = 1; j < k; j++) total += iov[j].iov_len;
   FUZZ_CHECK(total <= kMaxPacket);
@@ -88,48 +167,78 @@ void CheckMerged(const struct iovec* iov, size_t k) {
 
 void Receive(const uint8_t* data, size_t size) {
   if (size < 4) return;
-  const bool vxlan = data[1] & 1;
-  const bool own_from_input = data[1] & 2;
+  const uint8_t flags = data[1];
+  const bool vxlan = flags & 1;
   const size_t step_in = (static_cast<size_t>(data[2]) << 8) | data[3];
   const size_t len = size - 4;
-  if (len == 0 || len > kMaxPacket) return;  // the worker drops these before any decoding
-  // One receive buffer holding every datagram, as recvmmsg fills it.
-  std::unique_ptr<uint8_t[]> buf(new uint8_t[len]);
-  std::memcpy(buf.get(), data + 4, len);
-  uint32_t vni = 1;
-  uint8_t own_mac[6];
-  std::memcpy(own_mac, kDefaultMac, 6);
-  if (own_from_input && len >= kVxlanEncapLen) {
-    vni = Load32(buf.get() + 4) >> 8;
-    std::memcpy(own_mac, buf.get() + kVxlanHeaderLen, 6);
+  // One receive buffer holding every datagram, as recvmmsg fills it (len 0
+  // and oversized messages included: the pipeline drops them).
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[len + 1]);
+  if (len > 0) std::memcpy(buf.get(), data + 4, len);
+  const Table* table = TableFor(vxlan);
+  DecapConfig config;
+  config.backend = vxlan ? table::kBackendVxlan : table::kBackendUdp;
+  config.vni = 1;
+  std::memcpy(config.own_mac, kDefaultMac, 6);
+  if ((flags & 2) && len >= kVxlanEncapLen) {
+    config.vni = Load32(buf.get() + 4) >> 8;
+    std::memcpy(config.own_mac, buf.get() + kVxlanHeaderLen, 6);
   }
-  const size_t step = (step_in > 0 && step_in < len) ? step_in : len;
-  const bool grouped = step < len;
-  Coalescer run;
-  struct iovec wr[Coalescer::kMaxIov];
-  for (size_t off = 0; off < len; off += step) {
-    const size_t dlen = len - off < step ? len - off : step;
-    uint8_t* d = buf.get() + off;
-    size_t ioff = 0;
-    size_t ip_len = 0;
-    const Verdict v = vxlan ? VxlanDecap(d, dlen, vni, own_mac, &ioff, &ip_len) : UdpDecap(d, dlen, &ip_len);
-    if (v != kForward) {
-      FUZZ_CHECK(v >= kDropFirst && v < kDropLast);
-      continue;
+  config.network = kNetwork;
+  config.network_prefix_len = 16;
+  config.check_peers = !(flags & 4);
+  config.check_inner_source = !(flags & 8);
+  config.coalesce_udp = flags & 0x40;
+  config.coalesce = !(flags & 0x80);
+  uint32_t outer = kNonPeer;
+  switch ((flags >> 4) & 3) {
+    case 0: {
+      const size_t at = (vxlan ? kVxlanEncapLen : 0) + ipv4::kSrc;
+      const int lease = len >= at + 4 ? LeaseOf(Load32(buf.get() + at)) : 0;
+      outer = PublicIpOf(lease == 0 ? 1 : lease);
+      break;
     }
-    FUZZ_CHECK(ioff + ip_len <= dlen);
-    uint8_t* pkt = d + ioff;
-    if (!grouped) continue;
-    if (run.count() > 0 && run.Append(pkt, ip_len)) continue;
-    if (run.count() > 0) CheckMerged(wr, run.Finish(wr));
-    run.Start(pkt, ip_len);
+    case 1:
+      outer = PublicIpOf(1);
+      break;
+    case 2:
+      outer = PublicIpOf(2);
+      break;
   }
-  if (run.count() > 0) CheckMerged(wr, run.Finish(wr));
+  const bool peer = outer != kNonPeer;
+
+  Decapsulator decap(config, table);
+  uint64_t c[kCounterCount] = {};
+  uint64_t written = 0;
+  const uint8_t* begin = buf.get();
+  const uint8_t* end = buf.get() + len;
+  decap.Receive(buf.get(), len, step_in, false, outer, c, [&](const struct iovec* iov, size_t k, size_t bytes, bool) {
+    FUZZ_CHECK(k >= 2 && k <= Coalescer::kMaxIov);
+    size_t sum = 0;
+    for (size_t j = 1; j < k; j++) {
+      const uint8_t* p = static_cast<const uint8_t*>(iov[j].iov_base);
+      FUZZ_CHECK(p >= begin && p + iov[j].iov_len <= end);
+      sum += iov[j].iov_len;
+    }
+    FUZZ_CHECK(sum == bytes);
+    const uint8_t* first = static_cast<const uint8_t*>(iov[1].iov_base);
+    FUZZ_CHECK(iov[1].iov_len >= kIpv4MinHeaderLen);
+    FUZZ_CHECK((Load32(first + ipv4::kDst) >> 16) == (kNetwork >> 16));
+    if (config.check_inner_source) FUZZ_CHECK(PublicIpOf(LeaseOf(Load32(first + ipv4::kSrc))) == outer);
+    if (config.check_peers) FUZZ_CHECK(peer);
+    written += k - 1;
+    CheckMerged(iov, k, config.coalesce_udp);
+  });
+  uint64_t drops = 0;
+  for (uint32_t i = kDropFirst; i < kDropLast; i++) drops += c[i];
+  FUZZ_CHECK(written + drops == c[kUdpRxPackets]);
+  FUZZ_CHECK(c[kUdpRxBytes] == len);
 }
 
 // Decapsulates one encapsulated datagram [hdr, hdr_len) + [payload, pay_len)
 // and checks it is a valid IPv4 packet of exactly that size.
-void CheckDatagram(bool vxlan, const uint8_t* hdr, size_t hdr_len, const uint8_t* payload, size_t pay_len) {
+void CheckDatagram(bool vxlan, const uint8_t* peer_mac, const uint8_t* hdr, size_t hdr_len, const uint8_t* payload,
+                   size_t pay_len) {
   const size_t n = hdr_len + pay_len;
   std::unique_ptr<uint8_t[]> d(new uint8_t[n]);
   std::memcpy(d.get(), hdr, hdr_len);
@@ -137,8 +246,9 @@ void CheckDatagram(bool vxlan, const uint8_t* hdr, size_t hdr_len, const uint8_t
   size_t ioff = 0;
   size_t ip_len = 0;
   if (vxlan) {
-    FUZZ_CHECK(VxlanDecap(d.get(), n, 1, kPeerMac, &ioff, &ip_len) == kForward);
+    FUZZ_CHECK(VxlanDecap(d.get(), n, 1, peer_mac, &ioff, &ip_len) == kForward);
     FUZZ_CHECK(ioff == kVxlanEncapLen && ip_len == n - kVxlanEncapLen);
+    FUZZ_CHECK(std::memcmp(d.get() + kVxlanHeaderLen + 6, kSenderMac, 6) == 0);
   } else {
     FUZZ_CHECK(CheckIpv4(d.get(), n, &ip_len) == kForward && ip_len == n);
   }
@@ -152,46 +262,60 @@ void Send(const uint8_t* data, size_t size) {
   const size_t len = size - 2 - kVnetHdrLen;
   if (len > kMaxPacket) return;  // a TUN read returns at most this much
   const size_t prefix = vxlan ? kVxlanEncapLen : 0;
-  // Headroom in front, as the worker's arena has it; the packet ends the buffer.
-  std::unique_ptr<uint8_t[]> buf(new uint8_t[kHeadroom + len]);
+  // Headroom in front, as the worker's arena has it, then the read (vnet
+  // header + packet), then a header area bounded as the worker's arena and
+  // iovec pool bound it, so a huge segment count must be refused, not overrun.
+  const size_t hdr_cap = 64 * 4 * Encapsulator::kSegmentHeaderRoom;
+  const size_t total = kHeadroom + len + 8 + hdr_cap;
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[total]);
   uint8_t* pkt = buf.get() + kHeadroom;
+  uint8_t* rd = pkt - kVnetHdrLen;
+  std::memcpy(rd, &h, kVnetHdrLen);
   if (len > 0) std::memcpy(pkt, data + 2 + kVnetHdrLen, len);
+  const uint32_t dst = len >= kIpv4MinHeaderLen ? Load32(pkt + ipv4::kDst) : 0;
+  const int lease = LeaseOf(dst);
 
-  size_t ip_len = 0;
-  if (CheckIpv4(pkt, len, &ip_len) != kForward) return;
-  FUZZ_CHECK(ip_len <= len);
-  uint8_t icmp[128];
-  const size_t m = BuildNetUnreachable(pkt, ip_len, 0x0af44d00u, icmp, sizeof(icmp));
-  if (m > 0) {
-    size_t icmp_len = 0;
-    FUZZ_CHECK(m <= sizeof(icmp) && CheckIpv4(icmp, m, &icmp_len) == kForward && icmp_len == m);
-  }
-  if (!vxlan && DecrementTtl(pkt) != kForward) return;
-
-  if (h.gso_type == kGsoNone) {
-    if ((h.flags & kVnetNeedsCsum) && CompleteChecksum(pkt, ip_len, h) != kForward) return;
-    const uint8_t* payload = vxlan ? VxlanEncap(pkt, kEtherTypeIpv4, 1, kPeerMac, kDefaultMac) : pkt;
-    FUZZ_CHECK(payload == pkt - prefix);
-    CheckDatagram(vxlan, payload, prefix + ip_len, nullptr, 0);
+  EncapConfig config;
+  config.backend = vxlan ? table::kBackendVxlan : table::kBackendUdp;
+  config.vni = 1;
+  std::memcpy(config.own_mac, kSenderMac, 6);
+  config.vnet_hdr = true;
+  Encapsulator encap(config, TableFor(vxlan));
+  std::vector<struct iovec> iov(2 * 64 * 4);
+  uint64_t c[kCounterCount] = {};
+  Datagrams d;
+  const Verdict v = encap.Encapsulate(rd, kVnetHdrLen + len, buf.get() + total, iov.data(), iov.size(), c, &d);
+  if (v != kForward) {
+    FUZZ_CHECK(v >= kDropFirst && v < kDropLast && c[v] == 1);
+    if (v == kDropNoRoute && d.icmp_len > 0) {
+      FUZZ_CHECK(lease == 0);
+      size_t icmp_len = 0;
+      FUZZ_CHECK(d.icmp_len <= 128 && CheckIpv4(d.icmp, d.icmp_len, &icmp_len) == kForward && icmp_len == d.icmp_len);
+    }
     return;
   }
-  // Header area and iovec capacities as the worker gives them (bounded by
-  // its arena and pool), so a huge segment count must be refused, not overrun.
-  const size_t hdr_cap = 64 * 4 * (kVxlanEncapLen + 60 + 60);
-  std::unique_ptr<uint8_t[]> hdrs(new uint8_t[hdr_cap]);
-  std::vector<struct iovec> iov(2 * 64 * 4);
-  Segments segs{};
-  if (Segment(pkt, ip_len, h, prefix, hdrs.get(), hdr_cap, iov.data(), iov.size(), &segs) != kForward) return;
-  FUZZ_CHECK(segs.count >= 1 && segs.count * segs.hdr_block <= hdr_cap && 2 * segs.count <= iov.size());
+  FUZZ_CHECK(lease != 0 && Load32(d.peer_ip) == PublicIpOf(lease));
+  FUZZ_CHECK(d.packet == pkt && d.ip_len <= len);
+  uint8_t peer_mac[6];
+  MacOf(lease, peer_mac);
+  const size_t ip_len = d.ip_len;
+  if (!d.segmented) {
+    FUZZ_CHECK(h.gso_type == kGsoNone);
+    FUZZ_CHECK(iov[0].iov_base == pkt - prefix && iov[0].iov_len == prefix + ip_len);
+    CheckDatagram(vxlan, peer_mac, pkt - prefix, prefix + ip_len, nullptr, 0);
+    return;
+  }
+  const Segments& segs = d.segs;
+  FUZZ_CHECK(c[kTunRxGsoPackets] == 1);
+  FUZZ_CHECK(segs.count >= 1 && 2 * segs.count <= iov.size() && d.end <= buf.get() + total);
   size_t payload_sum = 0;
   for (size_t i = 0; i < segs.count; i++) {
-    uint8_t* block = hdrs.get() + i * segs.hdr_block;
-    if (vxlan) VxlanEncap(block + prefix, kEtherTypeIpv4, 1, kPeerMac, kDefaultMac);
-    FUZZ_CHECK(iov[2 * i].iov_base == block && iov[2 * i].iov_len == segs.hdr_block);
+    const uint8_t* block = static_cast<const uint8_t*>(iov[2 * i].iov_base);
+    FUZZ_CHECK(iov[2 * i].iov_len == segs.hdr_block);
     FUZZ_CHECK(iov[2 * i + 1].iov_len <= h.gso_size);
     const size_t seg_len = segs.hdr_block + iov[2 * i + 1].iov_len;
     FUZZ_CHECK(seg_len == (i + 1 < segs.count ? segs.seg_len : segs.last_len));
-    CheckDatagram(vxlan, block, segs.hdr_block, static_cast<const uint8_t*>(iov[2 * i + 1].iov_base),
+    CheckDatagram(vxlan, peer_mac, block, segs.hdr_block, static_cast<const uint8_t*>(iov[2 * i + 1].iov_base),
                   iov[2 * i + 1].iov_len);
     payload_sum += iov[2 * i + 1].iov_len;
   }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harness (native/fuzz/fuzz_packets.cc + the core's
-# packet code) with clang, -fsanitize=fuzzer,address,undefined, replays the
+# packet pipelines and table) with clang, -fsanitize=fuzzer,address,undefined, replays the
 # committed regression inputs (native/fuzz/regressions/), then fuzzes for a
 # bounded time from a seed corpus extracted from the fixture captures.
 #
@@ -36,7 +36,8 @@ exe="$work/fuzz_packets"
 # -fsanitize=fuzzer links libclang_rt.fuzzer from libclang-rt-14-dev (Debian 12).
 "$cxx" -std=c++20 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -o "$exe" "$core/checksum.cc" "$core/codec.cc" "$core/counters.cc" "$core/offload.cc" "$here/fuzz_packets.cc"
+  -o "$exe" "$core/checksum.cc" "$core/codec.cc" "$core/counters.cc" "$core/decap.cc" "$core/encap.cc" \
+  "$core/offload.cc" "$core/table.cc" "$here/fuzz_packets.cc"
 
 # Inputs that once failed must pass (a plain run over files, no fuzzing).
 regressions=("$here"/regressions/*)

@@ -17,33 +17,6 @@ import { maskOf, randomMac, resolveOptions, type DataPlaneOptions, type Resolved
 import { snapshot, type DataPlaneStats } from './stats';
 import { LeaseTable } from './table';
 
-function engineError(cause: unknown, o: ResolvedOptions): WeftError {
-  const err = cause as { code?: string; message?: string; syscall?: string };
-  const code = err.code ?? 'EIO';
-  const base = { cause, sysCode: code, ...(err.syscall ? { syscall: err.syscall } : {}) };
-  if (err.syscall?.startsWith('ioctl') || err.message?.includes('/dev/net/tun') || err.message?.includes('TUN device')) {
-    const hint =
-      code === 'EPERM' || code === 'EACCES'
-        ? o.configureDevice
-          ? ' (needs CAP_NET_ADMIN and access to /dev/net/tun; unprivileged: pre-create the device and set configureDevice: false)'
-          : ' (an unprivileged process needs a device owned by its user and read-write access to /dev/net/tun)'
-        : '';
-    return new WeftError(ErrorCode.TUN, `cannot set up TUN device ${o.device}: ${err.message}${hint}`, {
-      ...base,
-      option: 'device',
-    });
-  }
-  if (err.syscall === 'bind') {
-    const hint =
-      code === 'EADDRNOTAVAIL' ? ` (${o.publicIp} is not an address of this host)` : code === 'EADDRINUSE' ? ' (port in use)' : '';
-    return new WeftError(ErrorCode.SOCKET, `cannot bind UDP ${o.publicIp}:${o.port}${hint}: ${err.message}`, {
-      ...base,
-      option: code === 'EADDRINUSE' ? 'port' : 'publicIp',
-    });
-  }
-  return new WeftError(ErrorCode.SOCKET, `cannot start the data plane: ${err.message}`, base);
-}
-
 export class DataPlane {
   readonly options: ResolvedOptions;
   /** The VTEP MAC in use (vxlan); undefined for udp. */
@@ -71,30 +44,20 @@ export class DataPlane {
   static async open(options: DataPlaneOptions, adopt?: NativeEngineFds): Promise<DataPlane> {
     const addon = loadAddon();
     let o: ResolvedOptions;
-    try {
-      o = resolveOptions(options);
-    } catch (err) {
-      if (adopt) addon.handoff.closeFds([...adopt.tun, ...adopt.udp, ...adopt.send]);
-      throw err;
-    }
     let native: NativeTable;
     try {
+      o = resolveOptions(options);
+      // Native failures arrive as WeftError with their code, option and a
+      // sentence naming the path, device or address (native/binding/errors.h).
       native = new addon.NativeTable(o.tablePath, {
         network: o.network.ip,
         networkPrefixLen: o.network.prefixLen,
         subnetLen: o.subnet.prefixLen,
         backend: BackendId[o.backend],
       });
-    } catch (cause) {
+    } catch (err) {
       if (adopt) addon.handoff.closeFds([...adopt.tun, ...adopt.udp, ...adopt.send]);
-      const held = (cause as { code?: string }).code === 'EAGAIN';
-      throw new WeftError(
-        ErrorCode.TABLE,
-        held
-          ? `table ${o.tablePath} is in use by another weft process (one writer per table; pick another tablePath)`
-          : `cannot open table ${o.tablePath}: ${(cause as Error).message}`,
-        { cause, option: 'tablePath' },
-      );
+      throw err;
     }
     const reattached = native.reattached();
     // A restarted vxlan node keeps its VtepMAC: peers know it from its lease.
@@ -131,10 +94,10 @@ export class DataPlane {
         },
         native,
       );
-    } catch (cause) {
+    } catch (err) {
       native.close();
       if (!reattached) unlinkQuietly(o.tablePath);
-      throw engineError(cause, o);
+      throw err;
     }
     return new DataPlane(o, native, engine, vtepMac);
   }

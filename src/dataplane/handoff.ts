@@ -56,16 +56,8 @@ export const kReleased = 'R';
  */
 export function takeOver<T>(path: string, timeoutMs = 3000): HandedOver<T> {
   const addon = loadAddon();
-  let got: { fds: number[]; description: string };
-  try {
-    got = addon.handoff.takeOver(path, timeoutMs);
-  } catch (cause) {
-    const code = (cause as { code?: string }).code;
-    throw new WeftError(ErrorCode.HANDOFF, `no hand-off from ${path}: ${(cause as Error).message}`, {
-      cause,
-      recoverable: code === 'ENOENT' || code === 'ECONNREFUSED',
-    });
-  }
+  // ERR_WEFT_HANDOFF "no hand-off from …" from the addon, recoverable when no predecessor is there.
+  const got = addon.handoff.takeOver(path, timeoutMs);
   let envelope: Envelope<T>;
   try {
     envelope = JSON.parse(got.description) as Envelope<T>;

@@ -1,5 +1,6 @@
 // The only module that loads the addon. It checks, once, that the addon's
-// table layout is the one this TypeScript was written for.
+// table layout is the one this TypeScript was written for, and hands it the
+// error class it throws (WeftError with the codes of src/errors.ts).
 
 import { join } from 'node:path';
 import { ErrorCode, WeftError } from '../errors';
@@ -105,7 +106,7 @@ export interface NativeEngine {
   fds(): NativeEngineFds;
 }
 
-/** fd passing for a hand-off (native/core/handoff.h); synchronous, throws Node-style errors. */
+/** fd passing for a hand-off (native/core/handoff.h); synchronous, throws WeftError(HANDOFF). */
 export interface NativeHandoff {
   sendFds(socketFd: number, fds: number[], description: string, timeoutMs: number): void;
   takeOver(path: string, timeoutMs: number): { fds: number[]; description: string };
@@ -125,9 +126,39 @@ export interface NativeCodec {
   benchCodec(kind: 'udp' | 'vxlan' | 'tso', ip: Buffer, iterations: number): { ns: number; sink: number };
   /** Segment() on a super-packet: each segment as one Buffer (`prefix` zero bytes, headers, payload). */
   segment(superPacket: Buffer, vnet: VnetIn, prefix: number): { verdict: string; segments?: Buffer[] };
-  /** The TUN writes Worker::RunUdpToTun makes (TcpRun) for one GRO'd batch of inner packets. */
-  /** With `udp`, UDP flows merge too (as when the TUN took USO). */
-  coalesce(packets: Buffer[], udp?: boolean): { writes: { vnet: VnetOut; packet: Buffer }[] };
+  /**
+   * The TUN writes the receive pipeline's coalescing stage (Decapsulator::Deliver) makes for one GRO'd
+   * batch of inner packets. With `udp`, UDP flows merge too (as when the TUN took USO).
+   */
+  coalesce(packets: Buffer[], udp?: boolean): { writes: TunWrite[] };
+  /** One received message through the whole receive pipeline (Decapsulator::Receive) against `table`. */
+  receive(message: Buffer, config: ReceiveConfig, table: NativeTable): { writes: TunWrite[]; counts: Record<string, number> };
+  /** One TUN read through the whole send pipeline (Encapsulator::Encapsulate) against `table`. */
+  encapsulate(
+    read: Buffer,
+    config: { backend: number; vni: number; ownMac: Buffer; vnetHdr: boolean },
+    table: NativeTable,
+  ): { verdict: string; peer?: Buffer; datagrams?: Buffer[]; icmp?: Buffer; counts: Record<string, number> };
+}
+
+/** One TUN write: the virtio_net_hdr decoded, the packet bytes joined. */
+export interface TunWrite {
+  vnet: VnetOut;
+  packet: Buffer;
+}
+
+export interface ReceiveConfig {
+  backend: number;
+  vni: number;
+  ownMac: Buffer;
+  checkPeers: boolean;
+  checkInnerSource: boolean;
+  coalesce: boolean;
+  coalesceUdp: boolean;
+  /** UDP_GRO segment size of the message (0: one datagram). */
+  gsoSize: number;
+  /** The outer source address (host order). */
+  outerSrc: number;
 }
 
 /** virtio_net_hdr fields as read from the TUN (hdr_len is recomputed, so absent). */
@@ -157,12 +188,30 @@ export interface NativeLayout {
   maxPacket: number;
 }
 
+/** Limits defined in the addon (native/core: limits.h, table_format.h, packet.h, offload.h), read, not retyped. */
+export interface NativeLimits {
+  maxQueues: number;
+  maxDirectBits: number;
+  maxPacket: number;
+  /** Bytes each encapsulation adds to an inner packet (outer IPv4 + UDP [+ VXLAN + Ethernet]). */
+  overhead: { udp: number; vxlan: number };
+  /** Offload names in the bit order of the table header's `offloads`. */
+  offloadBits: string[];
+  /** The offloads DataPlaneOptions.offloads can switch off. */
+  offloadOptions: string[];
+}
+
 export interface Addon {
   NativeTable: new (path: string, geometry: NativeGeometry | null) => NativeTable;
   NativeEngine: new (config: NativeEngineConfig, table: NativeTable) => NativeEngine;
   codec: NativeCodec;
   handoff: NativeHandoff;
   layout: NativeLayout;
+  limits: NativeLimits;
+  /** The ErrorCode keys the addon raises (native/core/status.h ErrorKind). */
+  errorKinds: string[];
+  /** Hands the error class and codes to the addon, which then throws WeftErrors itself. */
+  configureErrors(errors: { WeftError: typeof WeftError; ErrorCode: typeof ErrorCode }): void;
 }
 
 /** The table layout this TypeScript understands (native/core/table_format.h). */
@@ -209,6 +258,9 @@ export function loadAddon(): Addon {
       );
     }
   }
+  // From here on the addon throws WeftError with the stable codes itself
+  // (native/binding/errors.h): nothing above it re-classifies native errors.
+  addon.configureErrors({ WeftError, ErrorCode });
   cached = addon;
   return addon;
 }

@@ -10,7 +10,7 @@ import { invalidOption } from '../errors';
 import { cidrContains, maskOf, parseCidr, type Cidr } from '../net/cidr';
 import { formatIPv4, parseIPv4 } from '../net/ip';
 import { isUnicastMac, normalizeMac, parseMac, randomMac } from '../net/mac';
-import type { BackendName } from './native';
+import { loadAddon, type BackendName } from './native';
 
 export type DataPlaneBackend = Extract<BackendName, 'udp' | 'vxlan'>;
 
@@ -87,8 +87,6 @@ export interface OffloadOptions {
   coalesce?: boolean;
 }
 
-export const kOffloadOptions = ['vnetHdr', 'tso', 'uso', 'udpGso', 'udpGro', 'coalesce'] as const;
-
 export interface ResolvedOptions {
   readonly backend: DataPlaneBackend;
   readonly device: string;
@@ -111,12 +109,23 @@ export interface ResolvedOptions {
   readonly offloads: Readonly<Required<OffloadOptions>>;
 }
 
-/** Bytes each encapsulation adds to an inner packet (outer IPv4 + UDP [+ VXLAN + Ethernet]). */
-export const kOverhead: Record<DataPlaneBackend, number> = { udp: 28, vxlan: 50 };
 export const kDefaultPort: Record<DataPlaneBackend, number> = { udp: 8285, vxlan: 8472 };
 const kMaxVni = 0xffffff;
-const kMaxQueues = 16;
-const kMaxDirectBits = 20;
+
+/** Bytes each encapsulation adds to an inner packet (outer IPv4 + UDP [+ VXLAN + Ethernet]), as the addon defines them. */
+export function overheadOf(backend: DataPlaneBackend): number {
+  return loadAddon().limits.overhead[backend];
+}
+
+/** The same, as a record (read from the addon on access). */
+export const kOverhead: Readonly<Record<DataPlaneBackend, number>> = Object.freeze({
+  get udp() {
+    return overheadOf('udp');
+  },
+  get vxlan() {
+    return overheadOf('vxlan');
+  },
+});
 const kDeviceName = /^[A-Za-z0-9_.-]{1,15}$/;
 
 const kKnown = new Set([
@@ -194,6 +203,9 @@ export function underlayMtu(ip: string): number | undefined {
 
 export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
+  // Queues, table bits, overheads and offload names are the addon's (native/core), read from it.
+  const { maxQueues: kMaxQueues, maxDirectBits: kMaxDirectBits, overhead, offloadOptions } = loadAddon().limits;
+  const kOffloadOptions = offloadOptions as (keyof OffloadOptions)[];
   for (const key of Object.keys(options)) {
     if (!kKnown.has(key))
       throw invalidOption(`options.${key}`, 'absent (unknown option)', (options as unknown as Record<string, unknown>)[key]);
@@ -248,9 +260,9 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
     if (under === undefined) {
       throw invalidOption('options.mtu', `given: publicIp ${options.publicIp} is on no local interface to derive it from`, undefined);
     }
-    mtu = under - kOverhead[backend];
+    mtu = under - overhead[backend];
   } else {
-    mtu = int('mtu', options.mtu, 576, 65535 - kOverhead[backend]);
+    mtu = int('mtu', options.mtu, 576, 65535 - overhead[backend]);
   }
   if (mtu < 576) throw invalidOption('options.mtu', 'at least 576 (the underlay MTU is too small)', mtu);
 
@@ -262,9 +274,9 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
   const tablePath = options.tablePath ?? defaultTablePath(device);
   const given = options.offloads ?? {};
   if (typeof given !== 'object' || given === null) throw invalidOption('options.offloads', 'an object', given);
-  const offloads = {} as Record<(typeof kOffloadOptions)[number], boolean>;
+  const offloads = {} as Record<keyof OffloadOptions, boolean>;
   for (const key of Object.keys(given)) {
-    if (!(kOffloadOptions as readonly string[]).includes(key)) {
+    if (!(kOffloadOptions as string[]).includes(key)) {
       throw invalidOption(
         `options.offloads.${key}`,
         `absent (known: ${kOffloadOptions.join(', ')})`,

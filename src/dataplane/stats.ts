@@ -2,7 +2,6 @@
 
 import { formatCidr } from '../net/cidr';
 import { formatMac } from '../net/mac';
-import { ErrorCode, WeftError } from '../errors';
 import { backendName, loadAddon, type NativeTable } from './native';
 import { entryFromNative, type TableEntry } from './table';
 
@@ -26,15 +25,13 @@ export interface DataPlaneStats {
   offloads: Record<string, boolean | number>;
 }
 
-/** Offload bits the engine records in the table header, in bit order (native/core/offload.h OffloadBit). */
-export const kOffloadBits: readonly string[] = ['vnetHdr', 'tso', 'uso', 'udpGso', 'udpGro', 'coalesce', 'srcPorts'];
-
 export function snapshot(native: NativeTable, tablePath: string): DataPlaneStats {
   const h = native.header();
   const { counters, drops } = native.counters();
   const backend = backendName(h.backend) ?? 'unknown';
   const offloads: Record<string, boolean> = {};
-  kOffloadBits.forEach((name, bit) => {
+  // Offload bits in the order the engine records them (native/core/offload.h kOffloadNames).
+  loadAddon().limits.offloadBits.forEach((name, bit) => {
     offloads[name] = (h.offloads & (2 ** bit)) !== 0;
   });
   const stats: DataPlaneStats = {
@@ -62,12 +59,7 @@ export function snapshot(native: NativeTable, tablePath: string): DataPlaneStats
 /** Reads another process's table (read-only mapping): `weft table`. */
 export function readTable(tablePath: string): DataPlaneStats {
   const addon = loadAddon();
-  let native: NativeTable;
-  try {
-    native = new addon.NativeTable(tablePath, null);
-  } catch (cause) {
-    throw new WeftError(ErrorCode.TABLE, `cannot read table ${tablePath}: ${(cause as Error).message}`, { cause });
-  }
+  const native = new addon.NativeTable(tablePath, null); // ERR_WEFT_TABLE "cannot read table …" when it fails
   try {
     return snapshot(native, tablePath);
   } finally {

@@ -2,7 +2,7 @@
 // in the pinned shapes of design §10. The bytes live in shared memory
 // (native/core/table_format.h); this class only converts and validates.
 
-import { ErrorCode, WeftError, invalidOption } from '../errors';
+import { invalidOption } from '../errors';
 import { cidrContains, formatCidr, parseCidr, type Cidr } from '../net/cidr';
 import { formatIPv4, parseIPv4 } from '../net/ip';
 import { formatMac, isUnicastMac, parseMac } from '../net/mac';
@@ -73,14 +73,8 @@ export class LeaseTable {
     }
     const publicIp = Buffer.alloc(4);
     publicIp.writeUInt32BE(ip);
-    try {
-      this.#native().set(subnet.ip, subnet.prefixLen, publicIp, mac, BackendId[backend]);
-    } catch (cause) {
-      const full = (cause as { code?: string }).code === 'ENOSPC';
-      throw new WeftError(full ? ErrorCode.TABLE_FULL : ErrorCode.TABLE, `cannot set ${entry.subnet}: ${(cause as Error).message}`, {
-        cause,
-      });
-    }
+    // A full table throws ERR_WEFT_TABLE_FULL, any other failure ERR_WEFT_TABLE (from the addon).
+    this.#native().set(subnet.ip, subnet.prefixLen, publicIp, mac, BackendId[backend]);
   }
 
   /** Removes the entry for `subnet`; false when there was none. */

@@ -1,5 +1,5 @@
 // Segmentation (Segment: TSO/USO super-packet -> wire segments) and
-// coalescing (TcpRun: received segments -> one TUN GSO write) of the native
+// coalescing (Coalescer: received segments -> one TUN GSO write) of the native
 // core, through loadAddon().codec.segment / .coalesce.
 //
 // Expected segments are rebuilt here from the super-packet with the field

@@ -11,6 +11,7 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { BackendId, loadAddon, type NativeEntry, type NativeGeometry, type NativeTable } from '../../src/dataplane/native';
+import { ErrorCode, WeftError } from '../../src/errors';
 import { buildCoreTest } from './core-exe';
 import { kTortureGeometry, kTortureKeys } from './table-writer';
 
@@ -103,10 +104,10 @@ describe('lookup', () => {
 
   it('refuses entries with host bits and reports a full overflow area as ENOSPC', () => {
     const t = new Table(tablePath(), vxlan16);
-    assert.throws(() => t.set(0x0af40201, 24, ipBuf(1), null, BackendId.vxlan), { code: 'EINVAL' });
+    assert.throws(() => t.set(0x0af40201, 24, ipBuf(1), null, BackendId.vxlan), { code: ErrorCode.TABLE, sysCode: 'EINVAL' });
     const slots = t.header().overflowSlots;
     for (let i = 0; i < slots; i++) t.set((0x0b000000 + i * 256) >>> 0, 24, ipBuf(i + 1), null, BackendId.vxlan);
-    assert.throws(() => t.set(0x0c000000, 24, ipBuf(1), null, BackendId.vxlan), { code: 'ENOSPC' });
+    assert.throws(() => t.set(0x0c000000, 24, ipBuf(1), null, BackendId.vxlan), { code: ErrorCode.TABLE_FULL, sysCode: 'ENOSPC' });
     t.set(0x0af40500, 24, ipBuf(7), null, BackendId.vxlan); // direct slots are unaffected
     assert.equal(t.header().entryCount, slots + 1);
     t.close();
@@ -155,9 +156,12 @@ describe('capacity and attachment', () => {
   it('refuses a second writer while the first is open, and takes one after it closes', () => {
     const path = tablePath();
     const w1 = new Table(path, vxlan16);
-    assert.throws(() => new Table(path, vxlan16), (err: Error & { code?: string; syscall?: string }) => {
-      assert.equal(err.code, 'EAGAIN'); // EWOULDBLOCK from flock
+    assert.throws(() => new Table(path, vxlan16), (err: Error & { code?: string; sysCode?: string; syscall?: string }) => {
+      assert.ok(err instanceof WeftError);
+      assert.equal(err.code, ErrorCode.TABLE);
+      assert.equal(err.sysCode, 'EAGAIN'); // EWOULDBLOCK from flock
       assert.equal(err.syscall, 'flock');
+      assert.match(err.message, /is in use by another weft process/);
       return true;
     });
     w1.close();

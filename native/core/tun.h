@@ -1,4 +1,4 @@
-// The host side of the data plane: the TUN device and the UDP sockets.
+// The TUN device of the data plane (tun_linux.cc). The UDP sockets: udp_socket.h.
 #pragma once
 
 #include <cstdint>
@@ -33,13 +33,5 @@ unsigned NegotiateOffloads(int fd, unsigned want);
 // transmit queue, and a route for `network`/`prefix_len` through it (an
 // existing route is kept).
 Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len);
-
-// A UDP socket bound to `ip`:`port` (host order; port 0 = any free one), with
-// SO_REUSEPORT when `reuse_port` and socket buffers of at least `buf_bytes`.
-// With `gro`, UDP_GRO is turned on and `*gro_on` says whether it took.
-Status OpenUdpSocket(uint32_t ip, uint16_t port, bool reuse_port, int buf_bytes, bool gro, int* fd, bool* gro_on);
-
-// True when the kernel supports UDP_SEGMENT (UDP GSO) on `fd`.
-bool UdpGsoSupported(int fd);
 
 }  // namespace weft
