@@ -7,6 +7,11 @@
 //   weft-vxlan    198.18.2.0/24   10.202.1.5 -> 10.202.2.5    weft vxlan (TUN weftvx, port 8473)
 //   weft-udp      198.18.3.0/24   10.203.1.5 -> 10.203.2.5    weft udp (TUN weftudp, port 8285)
 //
+// With `peers`, four more veth pairs (198.18.4–7.0/24) carry the userspace
+// tunnels of bench/peers.ts (fastd, tinc, wireguard-go, nebula), each as one
+// more path of the same rounds; one whose package is missing, or that does
+// not come up, is listed in `peers` with why, and not measured.
+//
 // Layouts: "shared" lets the scheduler put every process anywhere (both
 // hosts share all cores, as two namespaces on one machine do); "pinned"
 // keeps each host's processes (its weft, its iperf3/sockperf/ping end) on a
@@ -23,11 +28,19 @@ import { Netns, vethPair } from '../src/lab/netns';
 import { WeftHost, kernelVxlanNode, kernelVxlanPeer } from '../src/lab/overlay';
 import type { OffloadOptions } from '../src/dataplane/options';
 import { kSockperfPorts, type Path, type Runner } from './measure';
+import { kPeers, peerMissing, startPeer, type PeerName, type PeerTunnel } from './peers';
 
 /** Per weft backend: overlay second octet 10.<n>, underlay 198.18.<u>, device, port. */
 const kWeftPaths = { vxlan: [202, 2, 'weftvx', 8473], udp: [203, 3, 'weftudp', 8285] } as const;
 
-export type CaseName = 'veth' | 'kernel-vxlan' | 'weft-vxlan' | 'weft-udp';
+export type CaseName = 'veth' | 'kernel-vxlan' | 'weft-vxlan' | 'weft-udp' | PeerName;
+
+/** What became of each peer tunnel asked for: "measured", "not installed: <package>" or "failed: <why>". */
+export interface PeerStatus {
+  name: string;
+  label: string;
+  status: string;
+}
 
 export type Layout = 'shared' | 'pinned';
 
@@ -54,6 +67,11 @@ export class BenchLab {
   /** Host A's client end: runs commands in A, on CPU 0 in the pinned layout. */
   readonly client: Runner;
   readonly #servers: ChildProcess[] = [];
+  readonly #peers: PeerTunnel[] = [];
+  /** The paths measured in each round: kCases, then the peer tunnels that came up. */
+  readonly cases: BenchCase[] = [...kCases];
+  /** Every peer tunnel asked for and what became of it (empty without `peers`). */
+  readonly peers: PeerStatus[] = [];
 
   private constructor(a: Netns, b: Netns, layout: Layout) {
     this.a = a;
@@ -67,11 +85,22 @@ export class BenchLab {
     return this.layout === 'pinned' ? ['taskset', '-c', String(cpu), cmd, ...args] : [cmd, ...args];
   }
 
-  static async build(opts: { queues?: number; layout?: Layout; pollBudgetUs?: number } = {}): Promise<BenchLab> {
-    const lab = new BenchLab(new Netns('bencha'), new Netns('benchb'), opts.layout ?? 'shared');
+  static async build(
+    opts: {
+      queues?: number;
+      layout?: Layout;
+      pollBudgetUs?: number;
+      peers?: boolean;
+      /** Namespace name prefix (default: Netns's own, weft-t<pid>-<n>). */
+      nsPrefix?: string;
+      progress?: (line: string) => void;
+    } = {},
+  ): Promise<BenchLab> {
+    const ns = opts.nsPrefix ? { prefix: `${opts.nsPrefix}-${process.pid}` } : {};
+    const lab = new BenchLab(new Netns('bencha', ns), new Netns('benchb', ns), opts.layout ?? 'shared');
     try {
       lab.#pollBudgetUs = opts.pollBudgetUs;
-      await lab.#setUp(opts.queues);
+      await lab.#setUp(opts.queues, opts.peers ?? false, opts.progress ?? (() => undefined));
     } catch (e) {
       await lab.destroy();
       throw e;
@@ -79,7 +108,7 @@ export class BenchLab {
     return lab;
   }
 
-  async #setUp(queues: number | undefined): Promise<void> {
+  async #setUp(queues: number | undefined, peers: boolean, progress: (line: string) => void): Promise<void> {
     const { a, b } = this;
     this.#queues = queues;
     ['u0', 'u1', 'u2', 'u3'].forEach((name, i) => vethPair(a, b, name, `198.18.${i}`));
@@ -104,10 +133,11 @@ export class BenchLab {
     kernelVxlanPeer(b, { subnet: '10.201.1.0/24', publicIp: '198.18.1.1', mac: macs[0]! });
 
     for (const backend of ['vxlan', 'udp'] as const) await this.#startWeft(backend, {});
+    if (peers) await this.#startPeers(progress);
     // One iperf3 server per path, bound to the path's address: a UDP reply
     // from a wildcard socket would leave from the device's own address
     // (<subnet>.0) and miss the client's connected socket.
-    for (const c of kCases) {
+    for (const c of this.cases) {
       const servers: [string, string[]][] = [
         ['iperf3', ['-s', '-B', c.path.dst]],
         ['sockperf', ['server', '-i', c.path.dst, '-p', String(kSockperfPorts.tcp), '--tcp']],
@@ -116,6 +146,34 @@ export class BenchLab {
       for (const [cmd, args] of servers) this.#servers.push(b.spawn(...this.#pinSpawn(1, cmd, args)));
     }
     await new Promise((r) => setTimeout(r, 300));
+  }
+
+  /** Each peer tunnel on its own veth pair; a missing or failing one is recorded, not measured. */
+  async #startPeers(progress: (line: string) => void): Promise<void> {
+    for (const p of kPeers) {
+      const missing = peerMissing(p);
+      if (missing) {
+        this.peers.push({ name: p.name, label: p.label, status: missing });
+        progress(`${p.label}: ${missing} (not measured)`);
+        continue;
+      }
+      vethPair(this.a, this.b, `u${p.ul}`, `198.18.${p.ul}`);
+      try {
+        this.#peers.push(await startPeer(p, [this.a, this.b], (i, cmd, args) => this.#pinSpawn(i, cmd, args)));
+        this.cases.push({ name: p.name, label: p.label, path: p.path });
+        this.peers.push({ name: p.name, label: p.label, status: 'measured' });
+        progress(`${p.label}: up`);
+      } catch (e) {
+        const why = (e as Error).message;
+        this.peers.push({ name: p.name, label: p.label, status: `failed: ${why}` });
+        progress(`${p.label}: failed to come up (not measured): ${why}`);
+      }
+    }
+  }
+
+  /** The pids of both hosts' daemons of peer tunnel `name` (for their idle CPU). */
+  peerPids(name: PeerName): number[] {
+    return this.#peers.find((t) => t.spec.name === name)?.pids() ?? [];
   }
 
   #pinSpawn(cpu: number, cmd: string, args: string[]): [string, string[]] {
@@ -176,6 +234,7 @@ export class BenchLab {
   async destroy(): Promise<void> {
     for (const s of this.#servers) s.kill();
     await Promise.all([...this.#hosts.values()].flat().map((h) => h.close().catch(() => undefined)));
+    await Promise.all(this.#peers.map((t) => t.stop().catch(() => undefined)));
     await this.a.destroy();
     await this.b.destroy();
   }

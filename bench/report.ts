@@ -1,5 +1,5 @@
 // Turning rounds of measurements into the report: medians with min–max,
-// ratios to kernel VXLAN from the same round, a terminal table and an SVG.
+// ratios to kernel VXLAN from the same round (for weft and the peer tunnels), a terminal table and an SVG.
 
 import type { CaseName } from './lab';
 
@@ -71,7 +71,7 @@ export function buildReport(rounds: Rounds): Record<CaseName, Partial<Record<Met
     for (const [metric, values] of Object.entries(metrics) as [MetricName, number[]][]) {
       const report: MetricReport = { ...summarise(values), unit: kMetrics[metric].unit, rounds: values };
       const kernel = rounds['kernel-vxlan'][metric];
-      if (name.startsWith('weft') && kernel && kernel.length === values.length && kernel.every((k) => k > 0)) {
+      if (name !== 'veth' && name !== 'kernel-vxlan' && kernel && kernel.length === values.length && kernel.every((k) => k > 0)) {
         report.ratioToKernelVxlan = summarise(values.map((v, i) => v / kernel[i]!));
       }
       out[name][metric] = report;
@@ -122,13 +122,20 @@ export function renderSvg(panels: SvgPanel[], labels: Record<CaseName, string>, 
     'kernel-vxlan': '#3f51b5',
     'weft-vxlan': '#e65100',
     'weft-udp': '#f9a825',
+    fastd: '#2e7d32',
+    tinc: '#00838f',
+    'wireguard-go': '#6a1b9a',
+    nebula: '#ad1457',
   };
   const panelW = 300;
   const barH = 18;
   const panelH = names.length * (barH + 6) + 40;
   const cols = 2;
   const width = cols * (panelW + 40) + 20;
-  const height = Math.ceil(panels.length / cols) * panelH + 70;
+  // The legend: four paths to a line.
+  const legendRows = Math.ceil(names.length / 4);
+  const top = 54 + legendRows * 18;
+  const height = Math.ceil(panels.length / cols) * panelH + top;
   const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 30}" font-family="sans-serif" font-size="12">`,
@@ -136,12 +143,14 @@ export function renderSvg(panels: SvgPanel[], labels: Record<CaseName, string>, 
     `<text x="20" y="24" font-size="15" font-weight="bold">${esc(title)}</text>`,
   ];
   names.forEach((n, i) => {
-    parts.push(`<rect x="${20 + i * 170}" y="36" width="12" height="12" fill="${colors[n]}"/>`);
-    parts.push(`<text x="${36 + i * 170}" y="46">${esc(labels[n])}</text>`);
+    const lx = 20 + (i % 4) * 170;
+    const ly = 36 + Math.floor(i / 4) * 18;
+    parts.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${colors[n]}"/>`);
+    parts.push(`<text x="${lx + 16}" y="${ly + 10}">${esc(labels[n])}</text>`);
   });
   panels.forEach(({ title: panelTitle, report, metric: m }, k) => {
     const x0 = 20 + (k % cols) * (panelW + 40);
-    const y0 = 70 + Math.floor(k / cols) * panelH;
+    const y0 = top + Math.floor(k / cols) * panelH;
     const max = Math.max(...names.map((n) => report[n]?.[m]?.max ?? 0), 1e-9);
     parts.push(
       `<text x="${x0}" y="${y0 + 12}" font-weight="bold">${esc(panelTitle)} (${esc(kMetrics[m].unit)}${kMetrics[m].higherIsBetter ? ', higher is better' : ', lower is better'})</text>`,

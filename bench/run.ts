@@ -2,7 +2,7 @@
 // VXLAN, measured in one run on one topology (bench/lab.ts).
 //
 // Rounds interleave the paths (veth, kernel VXLAN, weft vxlan, weft udp,
-// then again), so that a slow moment of the machine hits every path alike;
+// with --peers fastd, tinc, wireguard-go and nebula, then again), so that a slow moment of the machine hits every path alike;
 // each weft figure is divided by kernel VXLAN's figure from the same round
 // before the median is taken.
 
@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { codecBench, type CodecFigure } from './codec';
-import { BenchLab, kCases, type CaseName, type Layout } from './lab';
+import { BenchLab, kCases, type BenchCase, type CaseName, type Layout, type PeerStatus } from './lab';
+import { kPeers, kPeersSkipped, type PeerName } from './peers';
 import { idleCpuPercent, pingLatency, sockperfPingPong, tcp, udpPps } from './measure';
 import {
   buildReport,
@@ -39,6 +40,10 @@ export interface BenchOptions {
   layouts?: Layout[];
   /** Also measure weft vxlan TCP with each offload switched off in turn. */
   ablation?: boolean;
+  /** Also measure the userspace tunnels of bench/peers.ts as paths of the same rounds. */
+  peers?: boolean;
+  /** Prefix of the bench's namespace names (default weft-t<pid>-<n>). */
+  nsPrefix?: string;
   /** Progress lines go here (the terminal's stderr by default). */
   progress?: (line: string) => void;
 }
@@ -50,11 +55,19 @@ export interface BenchResult {
   date: string;
   machine: { cpu: string; cores: number; kernel: string; node: string; iperf3: string; sockperf: string };
   git?: string;
-  settings: { rounds: number; secondsPerTest: number; quick: boolean; layouts: Layout[]; idleSeconds: number };
+  settings: { rounds: number; secondsPerTest: number; quick: boolean; layouts: Layout[]; idleSeconds: number; peers: boolean };
   /** The first layout's cases (the shared layout unless only pinned was asked for). */
   cases: CaseReport[];
-  /** Every measured layout's cases, in the order measured. */
-  layouts: { layout: Layout; cases: CaseReport[] }[];
+  /** Every measured layout's cases, in the order measured, and what became of each peer tunnel there. */
+  layouts: { layout: Layout; cases: CaseReport[]; peers: PeerStatus[] }[];
+  /**
+   * With --peers: every peer tunnel and its status in the first layout
+   * ("measured", "not installed: <package>", "failed: <why>"), then the
+   * tunnels the bench cannot set up at all (flannel's udp proxy, not in Debian).
+   */
+  peers?: PeerStatus[];
+  /** Measurements of a peer path that failed in some round (that round has no figure for it). */
+  peerErrors?: { layout: Layout; round: number; path: string; measurement: string; error: string }[];
   codec: CodecFigure[];
   /** weft vxlan TCP 1 stream with one offload off, and its ratio to all on in the same round. */
   ablation?: { label: string; offloads: OffloadOptions; tcp1: Summary & { unit: 'Gbit/s'; rounds: number[] }; ratioToAllOn: Summary }[];
@@ -110,6 +123,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   // The issue's target is "< 1 % of a core over 30 s idle"; --quick only shows the figure exists.
   const idleSeconds = opts.quick ? 3 : 30;
 
+  const peerErrors: NonNullable<BenchResult['peerErrors']> = [];
+  const isPeer = (name: CaseName): boolean => kPeers.some((p) => p.name === name);
   progress(`codec micro-benchmark (${opts.quick ? 'quick' : 'full'}) …`);
   const codec = codecBench({ quick: opts.quick });
 
@@ -118,29 +133,49 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const measured: BenchResult['layouts'] = [];
   for (const [li, layout] of layouts.entries()) {
     progress(
-      `building two namespaces with four paths (${layout} layout${layout === 'pinned' ? ': host A on CPU 0, host B on CPU 1' : ''}) …`,
+      `building two namespaces with four paths${opts.peers ? ' and the peer tunnels' : ''} (${layout} layout${layout === 'pinned' ? ': host A on CPU 0, host B on CPU 1' : ''}) …`,
     );
     const lab = await BenchLab.build({
       layout,
       ...(opts.queues ? { queues: opts.queues } : {}),
       ...(opts.pollBudgetUs !== undefined ? { pollBudgetUs: opts.pollBudgetUs } : {}),
+      ...(opts.peers ? { peers: true } : {}),
+      ...(opts.nsPrefix ? { nsPrefix: opts.nsPrefix } : {}),
+      progress: (line) => progress(`${layout} · ${line}`),
     });
-    const raw = Object.fromEntries(kCases.map((c) => [c.name, {}])) as Rounds;
+    const cases: readonly BenchCase[] = lab.cases;
+    const raw = Object.fromEntries(cases.map((c) => [c.name, {}])) as Rounds;
     const push = (name: CaseName, metric: MetricName, value: number): void => {
       (raw[name][metric] ??= []).push(value);
     };
     try {
       for (let r = 1; r <= rounds; r++) {
-        for (const c of kCases) {
+        for (const c of cases) {
           const tag = `${layout} · round ${r}/${rounds} · ${c.label}`;
+          // A peer tunnel that fails one measurement loses that figure of the
+          // round, not the run: the error is kept in the report.
+          const measure = <T>(what: string, fn: () => T): T | undefined => {
+            if (!isPeer(c.name)) return fn();
+            try {
+              return fn();
+            } catch (e) {
+              const error = (e as Error).message.split('\n').slice(0, 3).join(' ');
+              peerErrors.push({ layout, round: r, path: c.name, measurement: what, error });
+              progress(`${tag} · ${what} failed: ${error}`);
+              return undefined;
+            }
+          };
           // Latency first, on idle queues: after a flood a userspace path still
           // drains its socket buffers for a while, and ping would measure that.
-          const p = pingLatency(lab.client, c.path, pings);
-          push(c.name, 'pingAvg', p.avgUs);
-          push(c.name, 'pingP99', p.p99Us);
-          progress(`${tag} · ping avg ${p.avgUs.toFixed(0)} µs, p99 ${p.p99Us.toFixed(0)} µs`);
+          const p = measure('ping', () => pingLatency(lab.client, c.path, pings));
+          if (p) {
+            push(c.name, 'pingAvg', p.avgUs);
+            push(c.name, 'pingP99', p.p99Us);
+            progress(`${tag} · ping avg ${p.avgUs.toFixed(0)} µs, p99 ${p.p99Us.toFixed(0)} µs`);
+          }
           for (const proto of ['tcp', 'udp'] as const) {
-            const rr = sockperfPingPong(lab.client, c.path, proto, seconds);
+            const rr = measure(`sockperf ${proto}`, () => sockperfPingPong(lab.client, c.path, proto, seconds));
+            if (!rr) continue;
             const P = proto === 'tcp' ? 'Tcp' : 'Udp';
             push(c.name, `rr${P}Avg`, rr.avgUs);
             push(c.name, `rr${P}P50`, rr.p50Us);
@@ -152,17 +187,23 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
                 (proto === 'tcp' ? `, ${(rr.perSecond / 1e3).toFixed(1)} k transactions/s` : ''),
             );
           }
-          const t1 = tcp(lab.client, c.path, seconds, 1);
-          push(c.name, 'tcp1', t1.gbps);
-          push(c.name, 'cpuPerGB', t1.cpuSecondsPerGB);
-          push(c.name, 'retransmits', t1.retransmits);
-          progress(`${tag} · TCP 1 stream ${t1.gbps.toFixed(2)} Gbit/s (${t1.retransmits} retransmits)`);
-          const t4 = tcp(lab.client, c.path, seconds, 4);
-          push(c.name, 'tcp4', t4.gbps);
-          progress(`${tag} · TCP 4 streams ${t4.gbps.toFixed(2)} Gbit/s`);
-          const u = udpPps(lab.client, c.path, seconds, 64);
-          push(c.name, 'udp64', u.kpps);
-          progress(`${tag} · UDP 64 B ${u.kpps.toFixed(0)} kpps received (${u.lossPct.toFixed(1)} % lost)`);
+          const t1 = measure('TCP 1 stream', () => tcp(lab.client, c.path, seconds, 1));
+          if (t1) {
+            push(c.name, 'tcp1', t1.gbps);
+            push(c.name, 'cpuPerGB', t1.cpuSecondsPerGB);
+            push(c.name, 'retransmits', t1.retransmits);
+            progress(`${tag} · TCP 1 stream ${t1.gbps.toFixed(2)} Gbit/s (${t1.retransmits} retransmits)`);
+          }
+          const t4 = measure('TCP 4 streams', () => tcp(lab.client, c.path, seconds, 4));
+          if (t4) {
+            push(c.name, 'tcp4', t4.gbps);
+            progress(`${tag} · TCP 4 streams ${t4.gbps.toFixed(2)} Gbit/s`);
+          }
+          const u = measure('UDP 64 B', () => udpPps(lab.client, c.path, seconds, 64));
+          if (u) {
+            push(c.name, 'udp64', u.kpps);
+            progress(`${tag} · UDP 64 B ${u.kpps.toFixed(0)} kpps received (${u.lossPct.toFixed(1)} % lost)`);
+          }
           await sleep(500); // let queues drain before the next path
         }
       }
@@ -170,12 +211,21 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         // Idle cost once, with no traffic at all: both weft paths' processes
         // measured together; the figure is per node (the two hosts' sum / 2).
         await sleep(1000);
+        // The peer tunnels' daemons are measured in the same 30 s.
         const pids = { vxlan: await lab.weftPids('vxlan'), udp: await lab.weftPids('udp') };
-        const [vx, ud] = await Promise.all([idleCpuPercent(pids.vxlan, idleSeconds), idleCpuPercent(pids.udp, idleSeconds)]);
-        push('weft-vxlan', 'idleCpu', vx / 2);
-        push('weft-udp', 'idleCpu', ud / 2);
+        const peerCases = cases.filter((c) => isPeer(c.name));
+        const [vx, ud, ...peerIdle] = await Promise.all([
+          idleCpuPercent(pids.vxlan, idleSeconds),
+          idleCpuPercent(pids.udp, idleSeconds),
+          ...peerCases.map((c) => idleCpuPercent(lab.peerPids(c.name as PeerName), idleSeconds)),
+        ]);
+        push('weft-vxlan', 'idleCpu', vx! / 2);
+        push('weft-udp', 'idleCpu', ud! / 2);
+        peerCases.forEach((c, i) => push(c.name, 'idleCpu', peerIdle[i]! / 2));
         progress(
-          `${layout} · idle ${idleSeconds} s · weft vxlan ${(vx / 2).toFixed(2)} %, weft udp ${(ud / 2).toFixed(2)} % of a core per node`,
+          `${layout} · idle ${idleSeconds} s · weft vxlan ${(vx! / 2).toFixed(2)} %, weft udp ${(ud! / 2).toFixed(2)} %` +
+            peerCases.map((c, i) => `, ${c.label} ${(peerIdle[i]! / 2).toFixed(2)} %`).join('') +
+            ' of a core per node',
         );
         if (opts.ablation) result0.ablation = await ablation(lab, rounds, seconds, progress);
         const stats = await lab.weftStats();
@@ -185,7 +235,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       await lab.destroy();
     }
     const report = buildReport(raw);
-    measured.push({ layout, cases: kCases.map((c) => ({ name: c.name, label: c.label, metrics: report[c.name] })) });
+    measured.push({
+      layout,
+      cases: cases.map((c) => ({ name: c.name, label: c.label, metrics: report[c.name] })),
+      peers: [...lab.peers],
+    });
   }
 
   const result: BenchResult = {
@@ -202,9 +256,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           ?.split('\n')[0]
           ?.replace(/^sockperf,\s*/, '') ?? 'unknown',
     },
-    settings: { rounds, secondsPerTest: seconds, quick: opts.quick, layouts, idleSeconds },
+    settings: { rounds, secondsPerTest: seconds, quick: opts.quick, layouts, idleSeconds, peers: opts.peers ?? false },
     cases: measured[0]!.cases,
     layouts: measured,
+    ...(opts.peers ? { peers: [...measured[0]!.peers, ...kPeersSkipped], peerErrors } : {}),
     codec,
     ...result0,
     weftCounters,
@@ -213,7 +268,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   if (git) result.git = git;
   if (opts.json) writeFileSync(opts.json, JSON.stringify(result, null, 2) + '\n');
   if (opts.svg) {
-    const labels = Object.fromEntries(kCases.map((c) => [c.name, c.label])) as Record<CaseName, string>;
+    const labels = labelsOf(measured.flatMap((l) => l.cases));
     const panels: SvgPanel[] = measured.flatMap(({ layout, cases }) => {
       const report = reportOf(cases);
       return kSvgMetrics.map((metric) => ({ title: `${kMetrics[metric].label}, ${layout}`, report, metric }));
@@ -221,6 +276,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     writeFileSync(opts.svg, renderSvg(panels, labels, `weft bench — ${result.machine.cores} cores, ${result.machine.kernel}`));
   }
   return result;
+}
+
+/** Every path's label, in the order first measured (kCases first). */
+function labelsOf(cases: { name: CaseName; label: string }[]): Record<CaseName, string> {
+  return Object.fromEntries([...kCases, ...cases].map((c) => [c.name, c.label])) as Record<CaseName, string>;
 }
 
 function reportOf(cases: CaseReport[]): Parameters<typeof renderTable>[0] {
@@ -264,7 +324,7 @@ async function ablation(
 
 /** The terminal report: machine line, two tables per layout, codec table. */
 export function formatResult(result: BenchResult): string {
-  const labels = Object.fromEntries(result.cases.map((c) => [c.name, c.label])) as Record<CaseName, string>;
+  const labels = labelsOf(result.layouts.flatMap((l) => l.cases));
   const m = result.machine;
   const lines = [
     `weft bench · ${m.cpu} · ${m.cores} cores · Linux ${m.kernel} · Node ${m.node} · ${result.settings.rounds} round(s) × ${result.settings.secondsPerTest} s`,
@@ -280,6 +340,16 @@ export function formatResult(result: BenchResult): string {
       `${where} — latency (ping, sockperf 64 B ping-pong round trips) and idle cost:`,
       renderTable(report, labels, kLatencyMetrics),
     );
+  }
+  if (result.peers) {
+    lines.push('', 'peer tunnels (--peers):');
+    for (const p of result.peers) lines.push(`  ${p.label.padEnd(22)} ${p.status}`);
+    for (const l of result.layouts.slice(1)) {
+      for (const p of l.peers.filter((q) => q.status !== 'measured')) lines.push(`  ${p.label.padEnd(22)} ${l.layout} layout: ${p.status}`);
+    }
+    for (const e of result.peerErrors ?? []) {
+      lines.push(`  ${e.path} ${e.layout} round ${e.round}: ${e.measurement} failed: ${e.error}`);
+    }
   }
   lines.push(
     '',

@@ -18,6 +18,11 @@ const kFlags: readonly FlagSpec[] = [
   },
   { name: 'layout', kind: 'string', arg: 'L', help: 'process placement: shared, pinned (each host on its own CPU) or both (default both)' },
   { name: 'ablation', kind: 'bool', help: 'also measure weft vxlan TCP with each offload switched off in turn' },
+  {
+    name: 'peers',
+    kind: 'bool',
+    help: 'also measure the userspace tunnels from Debian: fastd (null method), tinc 1.0 (no cipher), wireguard-go, nebula',
+  },
 ];
 const kUsage = `usage: weft bench [flags]\n${formatFlags(kFlags)}`;
 
@@ -25,7 +30,10 @@ function parse(argv: string[]): BenchOptions | 'help' {
   const { values, rest, help } = parseFlags(kFlags, argv, {});
   if (help) return 'help';
   if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
-  const opts: BenchOptions = { quick: bool(values, 'quick'), ablation: bool(values, 'ablation') };
+  const opts: BenchOptions = { quick: bool(values, 'quick'), ablation: bool(values, 'ablation'), peers: bool(values, 'peers') };
+  // Namespace names can carry their owner's prefix (concurrent runs on one machine).
+  const prefix = process.env.WEFT_BENCH_NS_PREFIX;
+  if (prefix) opts.nsPrefix = prefix;
   const budget = num(values, 'poll-budget-us');
   if (budget !== undefined) {
     if (budget < 0 || budget > 10_000) throw usageError('--poll-budget-us must be 0..10000', 'poll-budget-us');

@@ -1,5 +1,7 @@
 // `weft bench --quick --json` produces every case and metric, with units and
-// plausible (positive, finite) values. No test asserts a speed.
+// plausible (positive, finite) values; `--peers` adds the userspace tunnels
+// that are installed and names those that are not. No test asserts a speed.
+// WEFT_BENCH_NS_PREFIX, if set, prefixes the bench's namespace names.
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -96,4 +98,59 @@ test('weft bench --quick writes a JSON report with every path, metric, unit and 
   assert.deepEqual([...new Set(report.codec.map((x) => x.backend))], ['udp', 'vxlan', 'tso']);
   assert.ok(report.codec.every((x) => x.nsPerPacket > 0));
   assert.match(readFileSync(svg, 'utf8'), /^<svg [^>]*>[\s\S]*weft vxlan[\s\S]*<\/svg>\n$/);
+});
+
+const kPeerNames = ['fastd', 'tinc', 'wireguard-go', 'nebula'];
+const installed = (pkg: string): boolean => spawnSync('dpkg', ['-s', pkg], { stdio: 'ignore' }).status === 0;
+
+test('weft bench --peers --quick carries ping and TCP over every installed peer tunnel and names the missing ones', { skip }, () => {
+  const json = join(dir, 'peers.json');
+  const svg = join(dir, 'peers.svg');
+  const r = spawnSync(
+    process.execPath,
+    [kMain, 'bench', '--peers', '--quick', '--layout', 'shared', '--seconds', '1', '--json', json, '--svg', svg],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
+  assert.equal(r.status, 0, `bench failed:\n${r.stdout}\n${r.stderr}`);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as {
+    settings: { peers: boolean };
+    cases: { name: string; label: string; metrics: Record<string, Metric> }[];
+    peers: { name: string; label: string; status: string }[];
+    peerErrors: unknown[];
+  };
+  assert.equal(report.settings.peers, true);
+  assert.deepEqual(
+    report.peers.map((p) => p.name),
+    [...kPeerNames, 'flannel-udp'],
+    'every peer tunnel is listed, measured or not',
+  );
+  assert.equal(report.peers.at(-1)!.status, 'not in Debian: skipped');
+  const packages: Record<string, string[]> = {
+    fastd: ['fastd'],
+    tinc: ['tinc'],
+    'wireguard-go': ['wireguard-go', 'wireguard-tools'],
+    nebula: ['nebula'],
+  };
+  for (const name of kPeerNames) {
+    const status = report.peers.find((p) => p.name === name)!.status;
+    const missing = packages[name]!.filter((p) => !installed(p));
+    const c = report.cases.find((x) => x.name === name);
+    if (missing.length > 0) {
+      assert.equal(status, `not installed: ${missing.join(', ')}`, name);
+      assert.equal(c, undefined, `${name} is not a measured path`);
+      assert.match(r.stdout, new RegExp(`not installed: ${missing[0]}`));
+      continue;
+    }
+    assert.equal(status, 'measured', `${name}: ${status}`);
+    assert.ok(c, `${name} is a path of the report`);
+    for (const metric of ['pingAvg', 'tcp1', 'tcp4', 'rrTcpAvg']) {
+      const m = c.metrics[metric];
+      assert.ok(m && Number.isFinite(m.median) && m.median > 0, `${name} ${metric} = ${m?.median}`);
+      assert.ok(m.ratioToKernelVxlan && m.ratioToKernelVxlan.median > 0, `${name} ${metric} ratio to kernel VXLAN`);
+    }
+    assert.ok(c.metrics.idleCpu && c.metrics.idleCpu.median >= 0, `${name} idle CPU of its daemons`);
+    assert.match(r.stdout, new RegExp(`\\| ${c.label.replace(/[()]/g, '\\$&')}`), `${name} in the table`);
+    assert.match(readFileSync(svg, 'utf8'), new RegExp(c.label.replace(/[()]/g, '\\$&')), `${name} in the SVG`);
+  }
+  assert.match(r.stdout, /flannel's udp proxy\s+not in Debian: skipped/);
 });
