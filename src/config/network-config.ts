@@ -269,8 +269,3 @@ export function backendPort(backend: BackendConfig): number | undefined {
   if (backend.type === 'vxlan') return backend.effectivePort;
   return undefined;
 }
-
-/** Encapsulation overhead subtracted from the underlay MTU (flannel-facts §4). */
-export function backendMtuOverhead(type: BackendType): number {
-  return type === 'vxlan' ? 50 : type === 'udp' ? 28 : 0;
-}
