@@ -9,30 +9,20 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { EtcdCluster } from '../helpers/etcd-cluster';
-import { changesDuringFault, describeFigures, expectedKeys, kPrefix, seedLeases } from '../helpers/etcd-fault';
+import type { EtcdCluster } from '../helpers/etcd-cluster';
+import { changesDuringFault, describeFigures, expectedKeys, faultLab } from '../helpers/etcd-fault';
 import { e2eUnavailable } from '../helpers/netns';
 import { tableSubnets } from '../helpers/table-equals-store';
-import { Cluster, type Node } from '../helpers/weft-cluster';
+import type { Cluster, Node } from '../helpers/weft-cluster';
 
 const skip = e2eUnavailable();
-const kConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}';
 
 describe('a 3-member etcd cluster loses its leader under traffic', { skip }, () => {
   let c: Cluster;
   let etcd: EtcdCluster;
 
   before(async () => {
-    c = new Cluster('eld', 2, kConfig, { prefix: 'e2' });
-    etcd = new EtcdCluster(c.sw, { size: 3, prefix: 'e2', label: 'eldm' });
-    await etcd.start();
-    etcd.ctl('put', `${kPrefix}/config`, kConfig);
-    seedLeases(etcd);
-    for (const n of c.nodes) c.start(n, [...etcd.agentArgs(), '--healthz-ip', '127.0.0.1', '--healthz-port', '8081']);
-    for (const n of c.nodes) {
-      await n.agent!.waitReady(30_000);
-      c.learn(n);
-    }
+    ({ c, etcd } = await faultLab('eld'));
   });
   after(async () => {
     await c?.destroy();

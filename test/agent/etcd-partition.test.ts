@@ -18,30 +18,20 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { EtcdCluster } from '../helpers/etcd-cluster';
-import { changesDuringFault, describeFigures, expectedKeys, kAdded, kDeleted, kPrefix, seedLeases } from '../helpers/etcd-fault';
+import type { EtcdCluster } from '../helpers/etcd-cluster';
+import { changesDuringFault, describeFigures, expectedKeys, kAdded, kDeleted, faultLab } from '../helpers/etcd-fault';
 import { e2eUnavailable } from '../helpers/netns';
 import { until } from '../helpers/weft-agent';
-import { Cluster, type Node } from '../helpers/weft-cluster';
+import type { Cluster, Node } from '../helpers/weft-cluster';
 
 const skip = e2eUnavailable();
-const kConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}';
 
 describe('a 3-member etcd cluster loses a member to a partition under traffic', { skip }, () => {
   let c: Cluster;
   let etcd: EtcdCluster;
 
   before(async () => {
-    c = new Cluster('epa', 2, kConfig, { prefix: 'e2' });
-    etcd = new EtcdCluster(c.sw, { size: 3, prefix: 'e2', label: 'epam' });
-    await etcd.start();
-    etcd.ctl('put', `${kPrefix}/config`, kConfig);
-    seedLeases(etcd);
-    for (const n of c.nodes) c.start(n, [...etcd.agentArgs(), '--healthz-ip', '127.0.0.1', '--healthz-port', '8081']);
-    for (const n of c.nodes) {
-      await n.agent!.waitReady(30_000);
-      c.learn(n);
-    }
+    ({ c, etcd } = await faultLab('epa'));
   });
   after(async () => {
     await c?.destroy();

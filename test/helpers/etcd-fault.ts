@@ -6,11 +6,11 @@
 // both changes (an event not applied within 20 s counts as missed), how long
 // /readyz was not 200, the ping stream's loss and longest gap.
 
-import type { EtcdCluster } from './etcd-cluster';
+import { EtcdCluster } from './etcd-cluster';
 import { PingStream, type PingStreamResult } from './ping-stream';
 import { tableSubnets } from './table-equals-store';
 import { httpGet, until } from './weft-agent';
-import type { Node } from './weft-cluster';
+import { Cluster, type Node } from './weft-cluster';
 
 export const kPrefix = '/coreos.com/network';
 export const kAdded = '10.244.201.0/24';
@@ -23,6 +23,33 @@ const keyOf = (subnet: string): string => `${kPrefix}/subnets/${subnet.replace('
 /** Writes the lease the scenario deletes; call before the agents start. */
 export function seedLeases(etcd: EtcdCluster): void {
   etcd.ctl('put', keyOf(kDeleted), fakeLease('198.18.0.201', '0e:5a:00:00:00:c8'));
+}
+
+const kVxlanConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}';
+
+/**
+ * The scenario's lab: two `weft run` vxlan agents (health on 127.0.0.1:8081)
+ * given every endpoint of a 3-member etcd holding the config and the seeded
+ * lease, both ready and with their pod addresses. Namespaces `e2-…<label>`.
+ */
+export async function faultLab(label: string): Promise<{ c: Cluster; etcd: EtcdCluster }> {
+  const c = new Cluster(label, 2, kVxlanConfig, { prefix: 'e2' });
+  const etcd = new EtcdCluster(c.sw, { size: 3, prefix: 'e2', label: `${label}m` });
+  try {
+    await etcd.start();
+    etcd.ctl('put', `${kPrefix}/config`, kVxlanConfig);
+    seedLeases(etcd);
+    for (const n of c.nodes) c.start(n, [...etcd.agentArgs(), '--healthz-ip', '127.0.0.1', '--healthz-port', '8081']);
+    for (const n of c.nodes) {
+      await n.agent!.waitReady(30_000);
+      c.learn(n);
+    }
+  } catch (err) {
+    await c.destroy();
+    await etcd.destroy();
+    throw err;
+  }
+  return { c, etcd };
 }
 
 export interface FaultFigures {
