@@ -6,32 +6,13 @@
 
 #include "../core/offload.h"
 #include "errors.h"
+#include "handoff_exports.h"
 
 namespace weft::binding {
 
 namespace {
 
 uint32_t U32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
-
-// An optional array of fds (non-negative integers); false when malformed.
-bool Fds(const Napi::Object& o, const char* key, std::vector<int>* out) {
-  const Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return true;
-  if (!v.IsArray()) return false;
-  const Napi::Array a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    const Napi::Value x = a.Get(i);
-    if (!x.IsNumber() || x.As<Napi::Number>().Int32Value() < 0) return false;
-    out->push_back(x.As<Napi::Number>().Int32Value());
-  }
-  return true;
-}
-
-Napi::Array FdArray(Napi::Env env, const std::vector<int>& fds) {
-  Napi::Array a = Napi::Array::New(env, fds.size());
-  for (uint32_t i = 0; i < fds.size(); i++) a.Set(i, fds[i]);
-  return a;
-}
 
 }  // namespace
 
@@ -58,8 +39,12 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   Napi::Object t = info[1].As<Napi::Object>();
   EngineConfig config;
   // Handed-over fds belong to the engine from here on: closed on any failure.
-  const bool fds_ok = Fds(c, "adoptTun", &config.adopt.tun) && Fds(c, "adoptUdp", &config.adopt.udp) &&
-                      Fds(c, "adoptSend", &config.adopt.send);
+  const auto fds = [&c](const char* key, std::vector<int>* out) {
+    const Napi::Value v = c.Get(key);
+    return v.IsUndefined() || FdsFromJs(v, out);
+  };
+  const bool fds_ok =
+      fds("adoptTun", &config.adopt.tun) && fds("adoptUdp", &config.adopt.udp) && fds("adoptSend", &config.adopt.send);
   const auto close_adopted = [&config] {
     for (const auto* list : {&config.adopt.tun, &config.adopt.udp, &config.adopt.send}) {
       for (int fd : *list) close(fd);
@@ -141,9 +126,9 @@ Napi::Value EngineWrap::JsFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   const EngineFds fds = engine_ ? engine_->fds() : EngineFds{};
-  o.Set("tun", FdArray(env, fds.tun));
-  o.Set("udp", FdArray(env, fds.udp));
-  o.Set("send", FdArray(env, fds.send));
+  o.Set("tun", FdsToJs(env, fds.tun));
+  o.Set("udp", FdsToJs(env, fds.udp));
+  o.Set("send", FdsToJs(env, fds.send));
   return o;
 }
 

@@ -7,9 +7,7 @@
 
 namespace weft::binding {
 
-namespace {
-
-bool FdList(const Napi::Value& v, std::vector<int>* out) {
+bool FdsFromJs(const Napi::Value& v, std::vector<int>* out) {
   if (!v.IsArray()) return false;
   const Napi::Array a = v.As<Napi::Array>();
   if (a.Length() > kMaxHandoffFds) return false;
@@ -21,17 +19,19 @@ bool FdList(const Napi::Value& v, std::vector<int>* out) {
   return true;
 }
 
-Napi::Array ToArray(Napi::Env env, const std::vector<int>& fds) {
+Napi::Array FdsToJs(Napi::Env env, const std::vector<int>& fds) {
   Napi::Array a = Napi::Array::New(env, fds.size());
   for (uint32_t i = 0; i < fds.size(); i++) a.Set(i, fds[i]);
   return a;
 }
 
+namespace {
+
 // sendFds(socketFd, fds, description, timeoutMs)
 Napi::Value SendFdsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> fds;
-  if (info.Length() < 4 || !info[0].IsNumber() || !FdList(info[1], &fds) || !info[2].IsString() ||
+  if (info.Length() < 4 || !info[0].IsNumber() || !FdsFromJs(info[1], &fds) || !info[2].IsString() ||
       !info[3].IsNumber()) {
     ThrowType(env, "sendFds(socketFd, fds, description, timeoutMs)");
     return env.Undefined();
@@ -61,7 +61,7 @@ Napi::Value TakeOverJs(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Object o = Napi::Object::New(env);
-  o.Set("fds", ToArray(env, fds));
+  o.Set("fds", FdsToJs(env, fds));
   o.Set("description", Napi::String::New(env, data));
   return o;
 }
@@ -70,7 +70,7 @@ Napi::Value TakeOverJs(const Napi::CallbackInfo& info) {
 Napi::Value NotifyJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> fds;
-  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !FdList(info[2], &fds)) {
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !FdsFromJs(info[2], &fds)) {
     ThrowType(env, "notify(socketPath, state, fds)");
     return env.Undefined();
   }
@@ -83,7 +83,7 @@ Napi::Value NotifyJs(const Napi::CallbackInfo& info) {
 Napi::Value CloseFdsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> fds;
-  if (info.Length() < 1 || !FdList(info[0], &fds)) {
+  if (info.Length() < 1 || !FdsFromJs(info[0], &fds)) {
     ThrowType(env, "closeFds(fds)");
     return env.Undefined();
   }
