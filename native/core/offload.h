@@ -28,7 +28,7 @@ namespace weft {
 // What the engine negotiated, as recorded in the table header (`offloads`).
 enum OffloadBit : uint64_t {
   kOffloadVnetHdr = 1u << 0,   // TUN reads/writes carry virtio_net_hdr
-  kOffloadTso = 1u << 1,       // TUN hands us TCP super-packets (TSO4)
+  kOffloadTso = 1u << 1,       // TUN hands us TCP super-packets (TSO4, and TSO6 with it)
   kOffloadUso = 1u << 2,       // ... and UDP super-packets (USO4/6)
   kOffloadUdpGso = 1u << 3,    // trains of datagrams leave with one UDP_SEGMENT send
   kOffloadUdpGro = 1u << 4,    // the socket hands us GRO-merged datagrams
@@ -70,16 +70,26 @@ inline constexpr size_t kMaxUdpPayload = 65507;
 
 // Finishes the partial L4 checksum of a non-GSO packet read with NEEDS_CSUM:
 // the field holds the pseudo-header sum; sum from csum_start to the end.
-// `pkt` passed CheckIpv4 with length `len`; a csum_start inside the IPv4
-// header or a field beyond the packet is malformed (nothing is written).
+// `pkt` passed CheckIpv4 or CheckIpv6 with length `len`; a csum_start inside
+// the IPv4 header (or the fixed 40-byte IPv6 header) or a field beyond the
+// packet is malformed (nothing is written).
 Verdict CompleteChecksum(uint8_t* pkt, size_t len, const VnetHdr& h);
 
-// What Segment() produced: `count` segments of an IPv4 super-packet. Each
-// segment is two iovecs: its headers (`hdr_block` bytes: `prefix` bytes left
-// free for encapsulation, then the IP and L4 headers, written back to back
-// into the caller's header area) and its payload (pointing into the
-// super-packet, never copied). All segments but the last are `seg_len` bytes
-// long (prefix included); the last is `last_len`.
+// The L4 header of an IPv6 packet that Segment can cut: TCP or UDP after
+// zero or more hop-by-hop, destination options and routing headers (one with
+// segments left 0: otherwise the pseudo-header's destination is the route's
+// last address), at most ipv6::kMaxExtHeaders of them. False for anything
+// else in front of it (fragment, AH, ESP, ...) or a chain past `ip_len`.
+// (codec's Ipv6Upper walks every chain; this is what segmentation accepts.)
+bool Ipv6SegmentableL4(const uint8_t* pkt, size_t ip_len, uint8_t* proto, size_t* l4_off);
+
+// What Segment() produced: `count` segments of an IPv4 or IPv6 super-packet.
+// Each segment is two iovecs: its headers (`hdr_block` bytes: `prefix` bytes
+// left free for encapsulation, then the IP header (IPv4 options, IPv6
+// extension headers) and L4 header, written back to back into the caller's
+// header area) and its payload (pointing into the super-packet, never
+// copied). All segments but the last are `seg_len` bytes long (prefix
+// included); the last is `last_len`.
 struct Segments {
   size_t count;
   size_t hdr_block;
@@ -87,24 +97,30 @@ struct Segments {
   size_t last_len;
 };
 
-// Cuts the IPv4 TCP/UDP super-packet `pkt[0, len)` described by `h` into
-// segments of at most h.gso_size payload bytes, each with its own IPv4
-// header (total length, ID + i, checksum) and L4 header (TCP: sequence
-// number, FIN/PSH only on the last, CWR only on the first; UDP: length) with
-// a complete L4 checksum. Returns kForward and fills `*segs` and
-// `iov[0, 2 * count)`, or a drop reason when the headers are inconsistent or
-// the output does not fit (`hdr_cap` bytes, `iov_cap` iovecs).
+// Cuts the TCP/UDP super-packet `pkt[0, len)` described by `h` into segments
+// of at most h.gso_size payload bytes, each with its own IP header (IPv4:
+// total length, ID + i, header checksum; IPv6: payload length, everything
+// else and the extension headers copied) and L4 header (TCP: sequence number,
+// FIN/PSH only on the last, CWR only on the first; UDP: length) with a
+// complete L4 checksum over the IPv4 or IPv6 pseudo-header. gso_type TCPV4
+// needs IPv4, TCPV6 IPv6, UDP_L4 either. Returns kForward and fills `*segs`
+// and `iov[0, 2 * count)`, or a drop reason (kDropMalformed) when the headers
+// are inconsistent, gso_size is 0, or the output does not fit (`hdr_cap`
+// bytes, `iov_cap` iovecs).
 Verdict Segment(const uint8_t* pkt, size_t len, const VnetHdr& h, size_t prefix, uint8_t* hdrs, size_t hdr_cap,
                 struct iovec* iov, size_t iov_cap, Segments* segs);
 
 // Merges consecutive segments of one flow (in order, as one GRO'd receive
 // hands them over) into a single super-packet, written to the TUN with one
 // writev: [virtio_net_hdr][first packet][payload 2][payload 3]...
-// TCP follows the kernel's GRO rules: IPv4 without options or fragments,
-// same addresses, ports, ACK, TOS, TTL, DF, window and TCP options;
+// TCP follows the kernel's GRO rules: IPv4 without options or fragments, or
+// IPv6 without extension headers (next header TCP itself: anything else is
+// written alone); same addresses, ports, ACK, window and TCP options; IPv4:
+// same TOS, TTL, DF; IPv6: same traffic class, flow label, hop limit;
 // adjacent sequence numbers; flags ACK or ACK|PSH, nothing after a PSH.
-// UDP (only when the TUN took USO): same addresses, ports, TOS, TTL, DF.
+// UDP (only when the TUN took USO): same addresses, ports and IP fields.
 // For both: every segment but the last exactly gso_size long; at most 64 KiB.
+// Written as GSO TCPV4, TCPV6 or UDP_L4.
 class Coalescer {
  public:
   static constexpr size_t kMaxIov = 66;
@@ -113,10 +129,10 @@ class Coalescer {
   explicit Coalescer(bool udp = false) : udp_(udp) {}
   void set_udp(bool udp) { udp_ = udp; }
 
-  // Starts a new run with `pkt` (an IPv4 packet that passed CheckIpv4).
-  // Returns false when it cannot start one (not TCP/UDP, options, a
-  // fragment, TCP flags other than ACK/ACK|PSH, no payload): write that
-  // packet alone.
+  // Starts a new run with `pkt` (a packet that passed CheckIpv4 or
+  // CheckIpv6, `len` its IP length). Returns false when it cannot start one
+  // (not TCP/UDP, IPv4 options or a fragment, IPv6 extension headers, TCP
+  // flags other than ACK/ACK|PSH, no payload): write that packet alone.
   bool Start(uint8_t* pkt, size_t len);
   // Appends the next packet if the rules allow; false otherwise (the caller
   // then flushes this run and tries Start with the packet).
@@ -132,6 +148,8 @@ class Coalescer {
   size_t first_len_ = 0;
   bool udp_;
   uint8_t proto_ = 0;
+  bool v6_ = false;
+  size_t l3_len_ = 0;   // IP header bytes (20 or 40)
   size_t hdr_len_ = 0;  // IP + L4 header bytes
   size_t gso_size_ = 0;
   size_t total_payload_ = 0;

@@ -54,6 +54,23 @@ inline constexpr uint16_t kMoreFragments = 0x2000;
 inline constexpr uint16_t kOffsetMask = 0x1fff;
 }  // namespace ipv4
 
+// IPv6 header field offsets (RFC 8200) and extension header numbers.
+namespace ipv6 {
+inline constexpr size_t kPayloadLen = 4;
+inline constexpr size_t kNextHeader = 6;
+inline constexpr size_t kHopLimit = 7;
+inline constexpr size_t kSrc = 8;
+inline constexpr size_t kDst = 24;
+inline constexpr uint8_t kHopByHop = 0;
+inline constexpr uint8_t kRouting = 43;
+inline constexpr uint8_t kFragment = 44;
+inline constexpr uint8_t kAuth = 51;
+inline constexpr uint8_t kDestOpts = 60;
+// Longest extension header chain we walk; a longer one is malformed (RFC
+// 8200 recommends at most one of each, ~6 in all; the kernel caps options too).
+inline constexpr size_t kMaxExtHeaders = 8;
+}  // namespace ipv6
+
 // TCP header field offsets (from the start of the TCP header).
 namespace tcp {
 inline constexpr size_t kSeq = 4;

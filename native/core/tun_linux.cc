@@ -54,7 +54,10 @@ Status IfIoctl(int sock, unsigned long req, struct ifreq* ifr, const char* what,
 }  // namespace
 
 // Tries `want`, then without USO, then without TSO; 0 when even CSUM is refused.
+// TSO for IPv4 comes with TSO for IPv6: Segment cuts both (and the kernel
+// otherwise segments TCPv6 itself before every read).
 unsigned NegotiateOffloads(int fd, unsigned want) {
+  if (want & kTunFTso4) want |= kTunFTso6;
   const unsigned kUso = kTunFUso4 | kTunFUso6;
   const unsigned kTso = kTunFTso4 | kTunFTso6 | kTunFTsoEcn;
   for (unsigned mask : {want, want & ~kUso, want & ~(kUso | kTso)}) {
