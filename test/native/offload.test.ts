@@ -27,6 +27,7 @@ import {
   udp4,
   type TcpFields,
 } from '../helpers/tcpip';
+import { type Tcp6Fields, routingHeader, fixL4Checksum6, l4ChecksumOk6, optionsHeader, parse6, partialChecksum6, pseudoSum6, tcp6, udp6 } from '../helpers/tcpip6';
 
 const codec = loadAddon().codec;
 
@@ -278,14 +279,9 @@ describe('Segment: malformed super-packets get a drop verdict', () => {
     });
   }
 
-  it('does not segment an IPv6 inner packet (TCPv6 or UDP_L4): a verdict, not a crash', () => {
-    const v6 = Buffer.alloc(40 + 20 + 3000);
-    v6[0] = 0x60;
-    v6.writeUInt16BE(20 + 3000, 4);
-    v6[6] = 6;
-    v6[7] = 64;
-    v6[40 + 12] = 0x50;
-    for (const gsoType of [GSO_TCPV6, GSO_UDP_L4, GSO_TCPV4]) {
+  it('does not segment an IPv6 TCP packet as TCPv4 or UDP_L4, nor an IPv4 one as TCPv6: a verdict, not a crash', () => {
+    const v6 = partialChecksum6(tcp6({ payload: pattern(3000) }));
+    for (const gsoType of [GSO_UDP_L4, GSO_TCPV4]) {
       const r = codec.segment(v6, { flags: NEEDS_CSUM, gsoType, gsoSize: 1000, csumStart: 40, csumOffset: 16 }, 0);
       assert.notEqual(r.verdict, 'forward');
     }
@@ -408,7 +404,7 @@ describe('Coalesce: merging received TCP segments into one TUN GSO write', () =>
     });
   }
 
-  it('writes an IPv6 packet in the batch alone and untouched', () => {
+  it('writes an IPv6 packet with SYN|FIN|RST set alone and untouched', () => {
     const v6 = Buffer.alloc(40 + 20 + 100, 7);
     v6[0] = 0x60;
     v6.writeUInt16BE(120, 4);
@@ -474,5 +470,280 @@ describe('Coalesce: merging received UDP datagrams into one USO write (when the 
     const w = codec.coalesce(short, true).writes;
     assert.equal(w.length, 2);
     assert.deepEqual(segmentsOf(w[0]!.packet, w[0]!.vnet), short.slice(0, 2));
+  });
+});
+
+// ---------------------------------------------------------------- IPv6
+
+/** The vnet header the kernel hands over with an IPv6 TSO/USO super-packet (csum_start past any extension headers). */
+const tso6 = (pkt: Buffer, gsoSize: number, gsoType = GSO_TCPV6): VnetIn => {
+  const p = parse6(pkt);
+  return { flags: NEEDS_CSUM, gsoType, gsoSize, csumStart: p.l4Off, csumOffset: p.l4Hdr === 8 && gsoType === GSO_UDP_L4 ? 6 : 16 };
+};
+
+/**
+ * Segment i of the IPv6 super-packet `orig` (valid checksum): payload length;
+ * TCP sequence + i*gso, FIN/PSH only on the last, CWR only on the first; UDP
+ * length; full L4 checksum over the IPv6 pseudo-header. Everything else
+ * (traffic class, flow label, hop limit, extension headers, options) copied.
+ */
+function expectedSegment6(orig: Buffer, i: number, n: number, gso: number): Buffer {
+  const p = parse6(orig);
+  const hdr = Buffer.from(orig.subarray(0, p.l4Off + p.l4Hdr));
+  const payload = p.payload.subarray(i * gso, i + 1 < n ? (i + 1) * gso : p.payload.length);
+  const seg = Buffer.concat([hdr, payload]);
+  seg.writeUInt16BE(seg.length - 40, 4);
+  if (p.l4Hdr !== 8) {
+    seg.writeUInt32BE((p.seq + i * gso) >>> 0, p.l4Off + 4);
+    let flags = p.flags;
+    if (i + 1 < n) flags &= ~(TCP.FIN | TCP.PSH);
+    if (i > 0) flags &= ~TCP.CWR;
+    seg[p.l4Off + 13] = flags;
+  } else {
+    seg.writeUInt16BE(8 + payload.length, p.l4Off + 4);
+  }
+  return fixL4Checksum6(seg);
+}
+
+function checkSplit6(orig: Buffer, gso: number, o: { prefix?: number; gsoType?: number } = {}): Buffer[] {
+  const superPacket = partialChecksum6(Buffer.from(orig));
+  const isUdp = parse6(orig).l4Hdr === 8 && o.gsoType === GSO_UDP_L4;
+  const segs = segmentsOf(superPacket, tso6(superPacket, gso, o.gsoType ?? (isUdp ? GSO_UDP_L4 : GSO_TCPV6)), o.prefix ?? 0);
+  const payload = parse6(orig).payload.length;
+  const n = Math.max(1, Math.ceil(payload / gso));
+  assert.equal(segs.length, n, `ceil(${payload} / ${gso}) segments`);
+  segs.forEach((s, i) => {
+    assert.ok(l4ChecksumOk6(s), `segment ${i}: L4 checksum verifies over the IPv6 pseudo-header`);
+    assert.deepEqual(s, expectedSegment6(orig, i, n, gso), `segment ${i} byte for byte`);
+  });
+  return segs;
+}
+
+/** In-order segments of one IPv6 TCP flow. */
+function flow6(sizes: number[], o: Tcp6Fields & { lastPsh?: boolean } = {}): Buffer[] {
+  let seq = o.seq ?? 1_000_000;
+  return sizes.map((len, i) => {
+    const last = i + 1 === sizes.length;
+    const p = tcp6({ ...o, seq, flags: o.lastPsh && last ? TCP.ACK | TCP.PSH : (o.flags ?? TCP.ACK), payload: pattern(len, i) });
+    seq = (seq + len) >>> 0;
+    return p;
+  });
+}
+
+const kMaxTcp6Payload = 65535 - 60;
+
+describe('Segment: IPv6 TCP super-packets (TSO6)', () => {
+  it('cuts a 64 KiB TCPv6 super-packet into checksummed segments with payload length, seq += gso, and a short last one', () => {
+    const orig = tcp6({ seq: 0xfffff000, options: timestamps(7, 8), payload: pattern(kMaxTcp6Payload - 12) });
+    const segs = checkSplit6(orig, 1428);
+    assert.equal(segs.length, Math.ceil((kMaxTcp6Payload - 12) / 1428));
+    assert.equal(parse6(segs.at(-1)!).payload.length, (kMaxTcp6Payload - 12) % 1428);
+    assert.ok(segs.slice(0, -1).every((s) => parse6(s).payloadLen === 32 + 1428));
+  });
+
+  it('puts FIN and PSH only on the last segment and CWR only on the first (TCPv6 with the ECN bit)', () => {
+    const flags = TCP.ACK | TCP.PSH | TCP.FIN | TCP.CWR | TCP.ECE;
+    const segs = checkSplit6(tcp6({ flags, payload: pattern(4000) }), 1428, { gsoType: GSO_TCPV6 | GSO_ECN });
+    assert.deepEqual(
+      segs.map((s) => parse6(s).flags),
+      [TCP.ACK | TCP.CWR | TCP.ECE, TCP.ACK | TCP.ECE, TCP.ACK | TCP.PSH | TCP.FIN | TCP.ECE],
+    );
+  });
+
+  it('keeps traffic class, flow label, hop limit and hop-by-hop + destination options headers in every segment', () => {
+    const orig = tcp6({ trafficClass: 0x28, flowLabel: 0xabcde, hopLimit: 9, ext: [[0, optionsHeader(8)], [60, optionsHeader(16)]], payload: pattern(6000) });
+    const segs = checkSplit6(orig, 1400, { prefix: 22 });
+    for (const s of segs) {
+      assert.equal(parse6(s).firstWord, orig.readUInt32BE(0));
+      assert.equal(parse6(s).l4Off, 64);
+      assert.deepEqual(s.subarray(6, 64), orig.subarray(6, 64));
+    }
+  });
+
+  it('cuts under a routing header whose segments are all visited (segments left 0: the header\'s destination is final)', () => {
+    checkSplit6(tcp6({ ext: [[43, routingHeader(0)]], payload: pattern(5000) }), 1400);
+  });
+
+  it('never crashes on random IPv6 bytes and descriptors, and anything it accepts has valid checksums', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.constantFrom(0, 4, 5, 0x84), fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 6, 17, 60), (bytes, gsoType, gsoSize, next) => {
+        const pkt = Buffer.from(bytes);
+        if (pkt.length >= 41) {
+          pkt[0] = 0x60; // reach past the version and length checks more often
+          pkt.writeUInt16BE(Math.min(pkt.readUInt16BE(4), pkt.length - 40), 4);
+          pkt[6] = next;
+        }
+        const r = codec.segment(pkt, { flags: NEEDS_CSUM, gsoType, gsoSize, csumStart: 40, csumOffset: 16 }, 0);
+        if (r.verdict !== 'forward') return;
+        for (const s of r.segments ?? []) assert.ok(l4ChecksumOk6(s));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('turns a TCPv6 super-packet smaller than gso into the same packet with its checksum completed', () => {
+    const orig = tcp6({ payload: pattern(500), flags: TCP.ACK | TCP.PSH | TCP.FIN });
+    assert.deepEqual(checkSplit6(orig, 1428), [orig]);
+  });
+
+  it('drops IPv6 super-packets it cannot cut: gso 0, a fragment header, a routing header with segments left, a chain past the end', () => {
+    const good = partialChecksum6(tcp6({ payload: pattern(3000) }));
+    const fragment = Buffer.alloc(8);
+    const cases: [string, Buffer, VnetIn][] = [
+      ['gso_size 0', good, tso6(good, 0)],
+      ['a payload length beyond the buffer', good.subarray(0, good.length - 1), tso6(good, 1000)],
+      ['a fragment header', partialChecksum6(tcp6({ ext: [[44, fragment]], payload: pattern(3000) })), tso6(good, 1000)],
+      ['a routing header with segments left', partialChecksum6(tcp6({ ext: [[43, routingHeader(1)]], payload: pattern(3000) })), tso6(good, 1000)],
+    ];
+    const past = Buffer.from(good);
+    past[6] = 0;
+    past[41] = 255; // hop-by-hop of 2 KiB
+    cases.push(['a hop-by-hop header past the end', past, tso6(good, 1000)]);
+    for (const [what, pkt, vnet] of cases) {
+      const r = codec.segment(pkt, vnet, 22);
+      assert.notEqual(r.verdict, 'forward', what);
+      assert.equal(r.segments, undefined, what);
+    }
+  });
+
+  it('gives back the original payload when the segment payloads are concatenated (random sizes, gso, options, extension headers)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: kMaxTcp6Payload - 12 - 24 }),
+        fc.integer({ min: 64, max: 9000 }),
+        fc.boolean(),
+        fc.constantFrom(0, 8, 24),
+        fc.constantFrom(0, 22),
+        (len, gso, withTs, extLen, prefix) => {
+          const ext: [number, Buffer][] = extLen === 0 ? [] : extLen === 8 ? [[0, optionsHeader(8)]] : [[0, optionsHeader(8)], [60, optionsHeader(16)]];
+          const orig = tcp6({ payload: pattern(len, gso), ext, ...(withTs ? { options: timestamps(gso, len) } : {}) });
+          const segs = checkSplit6(orig, gso, { prefix });
+          assert.deepEqual(Buffer.concat(segs.map((s) => parse6(s).payload)), parse6(orig).payload);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('Segment: IPv6 UDP super-packets (USO6)', () => {
+  it('sets each segment\'s UDP length and payload length and checksums every segment over the IPv6 pseudo-header', () => {
+    const segs = checkSplit6(udp6({ payload: pattern(65535 - 48) }), 1452, { gsoType: GSO_UDP_L4 });
+    assert.ok(segs.slice(0, -1).every((s) => parse6(s).udpLen === 1460 && s.length === 1500));
+    assert.equal(parse6(segs.at(-1)!).udpLen, 8 + ((65535 - 48) % 1452));
+  });
+});
+
+describe('Coalesce: IPv6 TCP segments into one TCPV6 TUN write', () => {
+  it('merges in-order full segments of one IPv6 flow into one NEEDS_CSUM TCPV6 write with the payload length patched', () => {
+    const pkts = flow6([1428, 1428, 1428, 900], { options: timestamps(5, 6) });
+    const { writes } = codec.coalesce(pkts);
+    assert.equal(writes.length, 1);
+    const w = writes[0]!;
+    assert.deepEqual(w.vnet, { flags: NEEDS_CSUM, gsoType: GSO_TCPV6, hdrLen: 72, gsoSize: 1428, csumStart: 40, csumOffset: 16 });
+    const p = parse6(w.packet);
+    assert.equal(p.payloadLen, w.packet.length - 40);
+    assert.equal(p.l4Check, pseudoSum6(w.packet, w.packet.length - 40), 'folded pseudo-header sum, not inverted');
+    assert.deepEqual(p.payload, Buffer.concat(pkts.map((x) => parse6(x).payload)));
+    const done = Buffer.from(w.packet);
+    done.writeUInt16BE(~sum16(done.subarray(40)) & 0xffff, 56);
+    assert.ok(l4ChecksumOk6(done), 'finishing the partial checksum as the kernel does gives a valid one');
+  });
+
+  it('round-trips: segment a TCPv6 super-packet, coalesce the segments, and get the super-packet back (partial checksum)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1440 }),
+        fc.integer({ min: 2, max: 65 }),
+        fc.integer({ min: 1, max: 1440 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        (gso, count, lastRaw, withTs, psh, seq) => {
+          const optLen = withTs ? 12 : 0;
+          const n = Math.min(count, Math.floor((65535 - 60 - optLen) / gso));
+          fc.pre(n >= 2);
+          const len = (n - 1) * gso + (((lastRaw - 1) % gso) + 1);
+          const orig = tcp6({ seq, flowLabel: seq & 0xfffff, flags: psh ? TCP.ACK | TCP.PSH : TCP.ACK, payload: pattern(len, gso), ...(withTs ? { options: timestamps(seq, 3) } : {}) });
+          const segs = checkSplit6(orig, gso);
+          assert.equal(segs.length, n);
+          const { writes } = codec.coalesce(segs);
+          assert.equal(writes.length, 1);
+          assert.equal(writes[0]!.vnet.gsoType, GSO_TCPV6);
+          assert.equal(writes[0]!.vnet.gsoSize, gso);
+          assert.deepEqual(writes[0]!.packet, partialChecksum6(Buffer.from(orig)));
+          assert.deepEqual(segmentsOf(writes[0]!.packet, writes[0]!.vnet), segs);
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  it('ends a run at PSH and at a short segment, and never appends a longer one', () => {
+    const first = flow6([1000, 1000], { lastPsh: true });
+    const rest = flow6([1000, 600, 1000], { seq: 1_002_000 });
+    const { writes } = codec.coalesce([...first, ...rest]);
+    assert.equal(writes.length, 3);
+    assert.equal(parse6(writes[0]!.packet).flags, TCP.ACK | TCP.PSH);
+    assert.deepEqual(segmentsOf(writes[0]!.packet, writes[0]!.vnet), first);
+    assert.deepEqual(segmentsOf(writes[1]!.packet, writes[1]!.vnet), rest.slice(0, 2));
+    assert.deepEqual(writes[2]!.packet, rest[2]);
+  });
+
+  const pair6 = (b: Tcp6Fields) => [tcp6({ seq: 1000, payload: pattern(1000) }), tcp6({ seq: 2000, payload: pattern(1000, 1), ...b })];
+  const never6: [string, Buffer[]][] = [
+    ['a different flow label', pair6({ flowLabel: 0x12346 })],
+    ['a different hop limit', pair6({ hopLimit: 63 })],
+    ['a different traffic class (ECN CE)', pair6({ trafficClass: 3 })],
+    ['a sequence gap', pair6({ seq: 2001 })],
+    ['a different ACK number', pair6({ ack: 78 })],
+    ['different TCP options (timestamps)', [tcp6({ options: timestamps(1, 2), payload: pattern(1000) }), tcp6({ seq: 2000, options: timestamps(2, 2), payload: pattern(1000) })]],
+    ['a different window', pair6({ window: 503 })],
+    ['different addresses', pair6({ src: [0xfd, 0, 0, 0x10, 0x02, 0x44, 0, 1, 0, 0, 0, 0, 0, 0, 0, 6] })],
+    ['different ports', pair6({ dport: 5202 })],
+    ['a hop-by-hop header', flow6([1000, 1000], { ext: [[0, optionsHeader(8)]] })],
+    ['a destination options header', flow6([1000, 1000], { ext: [[60, optionsHeader(8)]] })],
+    ['a routing header', flow6([1000, 1000], { ext: [[43, routingHeader(0)]] })],
+    ['a fragment header', flow6([1000, 1000], { ext: [[44, Buffer.alloc(8)]] })],
+    ['FIN on the second segment', pair6({ flags: TCP.ACK | TCP.FIN })],
+    ['CWR on the first segment', [tcp6({ flags: TCP.ACK | TCP.CWR, payload: pattern(1000) }), tcp6({ seq: 2000, payload: pattern(1000) })]],
+    ['IPv4 and IPv6 segments of the "same" stream', [tcp4({ seq: 1000, payload: pattern(1000) }), tcp6({ seq: 2000, payload: pattern(1000) })]],
+  ];
+  for (const [what, pkts] of never6) {
+    it(`never merges IPv6 segments across ${what}: each is written alone with a zero vnet header`, () => {
+      assertAllAlone(pkts);
+    });
+  }
+
+  it('ends a run before an IPv6 packet with extension headers, writes it alone, and goes on', () => {
+    const plain = flow6([1000, 1000, 1000, 1000]);
+    const withExt = tcp6({ seq: 1_002_000, ext: [[0, optionsHeader(8)]], payload: pattern(1000, 2) });
+    const { writes } = codec.coalesce([plain[0]!, plain[1]!, withExt, plain[3]!]);
+    assert.equal(writes.length, 3);
+    assert.deepEqual(segmentsOf(writes[0]!.packet, writes[0]!.vnet), plain.slice(0, 2));
+    assert.deepEqual(writes[1]!, { vnet: zeroVnet, packet: withExt });
+    assert.deepEqual(writes[2]!, { vnet: zeroVnet, packet: plain[3] });
+  });
+});
+
+describe('Coalesce: IPv6 UDP datagrams into one UDP_L4 write (when the TUN took USO)', () => {
+  it('merges equal IPv6 datagrams of one flow, and segmenting the write gives them back', () => {
+    const pkts = [0, 1, 2, 3].map((i) => udp6({ payload: pattern(i < 3 ? 1200 : 77, i) }));
+    const { writes } = codec.coalesce(pkts, true);
+    assert.equal(writes.length, 1);
+    const w = writes[0]!;
+    assert.deepEqual(w.vnet, { flags: NEEDS_CSUM, gsoType: GSO_UDP_L4, hdrLen: 48, gsoSize: 1200, csumStart: 40, csumOffset: 6 });
+    assert.equal(parse6(w.packet).udpLen, w.packet.length - 40);
+    assert.equal(parse6(w.packet).l4Check, pseudoSum6(w.packet, w.packet.length - 40));
+    assert.deepEqual(segmentsOf(w.packet, w.vnet), pkts);
+    assert.equal(codec.coalesce(pkts, false).writes.length, 4, 'not without USO');
+    for (const pair of [
+      [udp6({ payload: pattern(100) }), udp6({ flowLabel: 1, payload: pattern(100) })],
+      [udp6({ payload: pattern(100) }), udp6({ hopLimit: 1, payload: pattern(100) })],
+      [udp6({ ext: [[0, optionsHeader(8)]], payload: pattern(100) }), udp6({ ext: [[0, optionsHeader(8)]], payload: pattern(100) })],
+    ]) {
+      const alone = codec.coalesce(pair, true).writes;
+      assert.deepEqual(alone, pair.map((packet) => ({ vnet: zeroVnet, packet })));
+    }
   });
 });
