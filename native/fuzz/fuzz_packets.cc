@@ -37,6 +37,9 @@
 //     payload bytes and add up to the super-packet's payload; a packet
 //     without a route gets a valid ICMP error that fits its buffer.
 //
+//   input[0] & 0xc0 == 0x80: the offload layer alone, IPv4 and IPv6
+//     (Segment, CompleteChecksum, Coalescer; native/fuzz/fuzz_offload.cc).
+//
 // Buffers are heap copies of exactly the bytes in play, so ASan sees any
 // read or write past them.
 #include <stdlib.h>
@@ -140,7 +143,8 @@ void CheckMerged(const struct iovec* iov, size_t k, bool udp) {
     FUZZ_CHECK(h.flags == 0 && h.gso_type == 0 && h.gso_size == 0);
     return;
   }
-  FUZZ_CHECK((h.gso_type == kGsoTcpv4 || (udp && h.gso_type == kGsoUdpL4)) && h.gso_size > 0);
+  FUZZ_CHECK((h.gso_type == kGsoTcpv4 || h.gso_type == kGsoTcpv6 || (udp && h.gso_type == kGsoUdpL4)) &&
+             h.gso_size > 0);
   size_t total = 0;
   for (size_t j = 1; j < k; j++) total += iov[j].iov_len;
   FUZZ_CHECK(total <= kMaxPacket);
@@ -324,9 +328,16 @@ void Send(const uint8_t* data, size_t size) {
 
 }  // namespace
 
+namespace weft::fuzz {
+// The offload layer alone, IPv4 and IPv6 (fuzz_offload.cc): input[0] & 0xc0 == 0x80.
+void FuzzOffload(const uint8_t* data, size_t size);
+}  // namespace weft::fuzz
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  if (data[0] & 1) {
+  if ((data[0] & 0xc0) == 0x80) {
+    weft::fuzz::FuzzOffload(data, size);
+  } else if (data[0] & 1) {
     Send(data, size);
   } else {
     Receive(data, size);

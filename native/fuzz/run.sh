@@ -37,7 +37,7 @@ exe="$work/fuzz_packets"
 "$cxx" -std=c++20 -Wall -Wextra -Werror -g -O1 -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -o "$exe" "$core/checksum.cc" "$core/codec.cc" "$core/counters.cc" "$core/decap.cc" "$core/encap.cc" \
-  "$core/offload.cc" "$core/table.cc" "$here/fuzz_packets.cc"
+  "$core/offload.cc" "$core/table.cc" "$here/fuzz_packets.cc" "$here/fuzz_offload.cc"
 
 # Inputs that once failed must pass (a plain run over files, no fuzzing).
 regressions=("$here"/regressions/*)

@@ -10,7 +10,10 @@ writes inputs in native/fuzz/fuzz_packets.cc's format:
   send, no offload                                   [1][vnet 0..][b] inner
   send, TCP/UDP GSO with a small gso_size            [1][vnet gso][b] inner
 and, per capture, one GRO-style receive of up to 8 consecutive equal-size
-datagrams. Nothing is written into the repository: OUT_DIR is a temp dir.
+datagrams; plus synthetic IPv4/IPv6 TCP/UDP packets (IPv6 with and without
+extension headers) for the offload target (fuzz_offload.cc):
+  segment (TSO/USO read, NEEDS_CSUM)                 [0x80][vnet] packet
+  coalesce (a flow cut from a template, some edits)  [0x81][udp][count][gso][cut][m][edits] template Nothing is written into the repository: OUT_DIR is a temp dir.
 """
 import os
 import struct
@@ -50,6 +53,29 @@ def vnet(flags=0, gso_type=0, hdr_len=0, gso_size=0, csum_start=0, csum_offset=0
     return struct.pack('<BBHHHH', flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)
 
 
+def offload_templates():
+    """(packet, l4 offset, proto) for IPv4/IPv6 TCP/UDP with a few payload bytes."""
+    src4, dst4 = bytes([10, 244, 1, 5]), bytes([10, 244, 2, 7])
+    src6 = bytes.fromhex('fd000010024400010000000000000005')
+    dst6 = bytes.fromhex('fd000010024400020000000000000007')
+    ts = bytes([1, 1, 8, 10]) + struct.pack('>II', 7, 9)
+    out = []
+    for proto in (6, 17):
+        for opts in (b'', ts):
+            if proto == 17 and opts:
+                continue
+            l4 = (struct.pack('>HHIIBBHHH', 40000, 5201, 1000, 77, (20 + len(opts)) // 4 << 4, 0x10, 502, 0, 0) + opts
+                  if proto == 6 else struct.pack('>HHHH', 40000, 5201, 8 + 64, 0))
+            payload = bytes((i * 31) & 0xFF for i in range(64))
+            v4 = struct.pack('>BBHHHBBH4s4s', 0x45, 0, 20 + len(l4) + 64, 0x1234, 0x4000, 64, proto, 0, src4, dst4)
+            out.append((v4 + l4 + payload, 20, proto))
+            for ext in (b'', bytes([proto, 0, 1, 4, 0, 0, 0, 0]), bytes([60, 0, 1, 4, 0, 0, 0, 0, proto, 0, 1, 4, 0, 0, 0, 0])):
+                first = proto if not ext else 0
+                v6 = struct.pack('>IHBB16s16s', 0x60012345, len(ext) + len(l4) + 64, first, 64, src6, dst6)
+                out.append((v6 + ext + l4 + payload, 40 + len(ext), proto))
+    return out
+
+
 def main():
     src, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
@@ -87,6 +113,15 @@ def main():
             if len(group) > 1 and size < 65536:
                 write(b'\x00\x03' + struct.pack('>H', size) + b''.join(group[:8]))
                 break
+    for pkt, off, proto in offload_templates():
+        v6 = pkt[0] >> 4 == 6
+        gso_type = 5 if proto == 17 else (4 if v6 else 1)
+        csum = 6 if proto == 17 else 16
+        write(b'\x80' + vnet(1, gso_type, 0, 24, off, csum) + pkt)
+        write(b'\x80' + vnet(1, 0, 0, 0, off, csum) + pkt)
+        for udp in (0, 1):
+            write(bytes([0x81, udp, 6, 0, 64, 10, 0]) + pkt)
+            write(bytes([0x81, udp, 5, 0, 64, 0, 1, 2, 0, 7, 1]) + pkt)  # one edit: packet 2, byte 7 (hop limit / TTL)
     print(f'{n} seeds from {src}')
 
 
