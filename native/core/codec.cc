@@ -19,10 +19,53 @@ Verdict CheckIpv4(const uint8_t* pkt, size_t len, size_t* ip_len) {
 
 Verdict CheckIpv6(const uint8_t* pkt, size_t len, size_t* ip_len) {
   if (len < kIpv6HeaderLen || (pkt[0] >> 4) != 6) return kDropMalformed;
-  const size_t total = kIpv6HeaderLen + Load16(pkt + 4);
-  if (total > len) return kDropMalformed;
+  const size_t payload = Load16(pkt + ipv6::kPayloadLen);
+  const size_t total = kIpv6HeaderLen + payload;
+  if (payload == 0 || total > len) return kDropMalformed;
+  uint8_t proto = 0;
+  size_t l4_off = 0;
+  const Verdict v = Ipv6Upper(pkt, total, &proto, &l4_off);
+  if (v != kForward) return v;
   *ip_len = total;
   return kForward;
+}
+
+Verdict Ipv6Upper(const uint8_t* pkt, size_t ip_len, uint8_t* proto, size_t* l4_off) {
+  uint8_t next = pkt[ipv6::kNextHeader];
+  size_t off = kIpv6HeaderLen;
+  for (size_t n = 0;; n++) {
+    size_t hlen;
+    switch (next) {
+      case ipv6::kHopByHop:
+        if (n != 0) return kDropMalformed;  // RFC 8200 4.3: only right after the IPv6 header
+        [[fallthrough]];
+      case ipv6::kRouting:
+      case ipv6::kDestOpts:
+        if (off + 2 > ip_len) return kDropMalformed;
+        hlen = (static_cast<size_t>(pkt[off + 1]) + 1) * 8;
+        break;
+      case ipv6::kAuth:
+        if (off + 2 > ip_len) return kDropMalformed;
+        hlen = (static_cast<size_t>(pkt[off + 1]) + 2) * 4;
+        break;
+      case ipv6::kFragment:
+        if (off + 8 > ip_len) return kDropMalformed;
+        if ((Load16(pkt + off + 2) & 0xfff8) != 0) {  // not the first fragment: no L4 header here
+          *proto = ipv6::kFragment;
+          *l4_off = off;
+          return kForward;
+        }
+        hlen = 8;
+        break;
+      default:
+        *proto = next;
+        *l4_off = off;
+        return kForward;
+    }
+    if (n + 1 >= ipv6::kMaxExtHeaders || off + hlen > ip_len) return kDropMalformed;
+    next = pkt[off];
+    off += hlen;
+  }
 }
 
 Verdict DecrementTtl(uint8_t* ip) {
@@ -107,6 +150,47 @@ size_t BuildNetUnreachable(const uint8_t* offender, size_t len, uint32_t src_ip,
   icmp[1] = 0;  // net unreachable
   std::memcpy(icmp + 8, offender, quoted);
   Store16(icmp + 2, Checksum(icmp, 8 + quoted));
+  return total;
+}
+
+}  // namespace weft
+
+namespace weft {
+
+uint16_t Ipv6L4Checksum(const uint8_t src[16], const uint8_t dst[16], uint8_t proto, const uint8_t* l4, size_t len) {
+  uint32_t sum = ChecksumAdd(0, src, 16);
+  sum = ChecksumAdd(sum, dst, 16);
+  sum += static_cast<uint32_t>(len >> 16) + static_cast<uint32_t>(len & 0xffff) + proto;
+  return static_cast<uint16_t>(~ChecksumFold(ChecksumAdd(sum, l4, len)));
+}
+
+size_t BuildNoRoute6(const uint8_t* offender, size_t len, const uint8_t src[16], uint8_t* out, size_t cap) {
+  static const uint8_t kUnspecified[16] = {};
+  const uint8_t* osrc = offender + ipv6::kSrc;
+  if (offender[ipv6::kDst] == 0xff || osrc[0] == 0xff || std::memcmp(osrc, kUnspecified, 16) == 0) return 0;
+  uint8_t proto = 0;
+  size_t l4 = 0;
+  if (Ipv6Upper(offender, len, &proto, &l4) != kForward) return 0;
+  // Never an error about an error (types 0..127); an ICMPv6 header cut short counts as one.
+  if (proto == kProtoIcmpv6 && (l4 >= len || offender[l4] < 128)) return 0;
+  size_t quoted = len;
+  if (quoted > kIcmp6MaxLen - kIpv6HeaderLen - 8) quoted = kIcmp6MaxLen - kIpv6HeaderLen - 8;
+  const size_t total = kIpv6HeaderLen + 8 + quoted;
+  if (total > cap) return 0;
+
+  uint8_t* ip = out;
+  std::memset(ip, 0, kIpv6HeaderLen + 8);
+  ip[0] = 0x60;
+  Store16(ip + ipv6::kPayloadLen, static_cast<uint16_t>(8 + quoted));
+  ip[ipv6::kNextHeader] = kProtoIcmpv6;
+  ip[ipv6::kHopLimit] = kIcmp6HopLimit;
+  std::memcpy(ip + ipv6::kSrc, src, 16);
+  std::memcpy(ip + ipv6::kDst, osrc, 16);
+  uint8_t* icmp = ip + kIpv6HeaderLen;
+  icmp[0] = kIcmp6DestUnreachable;
+  icmp[1] = kIcmp6NoRoute;
+  std::memcpy(icmp + 8, offender, quoted);
+  Store16(icmp + 2, Ipv6L4Checksum(ip + ipv6::kSrc, ip + ipv6::kDst, kProtoIcmpv6, icmp, 8 + quoted));
   return total;
 }
 

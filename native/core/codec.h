@@ -47,8 +47,16 @@ inline constexpr Verdict kForward = 0xffffffffu;
 // not part of the packet).
 Verdict CheckIpv4(const uint8_t* pkt, size_t len, size_t* ip_len);
 
-// The same for an IPv6 header: version 6 and 40 + payload length <= len.
+// The same for an IPv6 header: version 6, a non-zero payload length (no
+// jumbograms) with 40 + payload length <= len, and an extension header
+// chain that ends inside the packet within ipv6::kMaxExtHeaders headers,
+// hop-by-hop options only first (Ipv6Upper).
 Verdict CheckIpv6(const uint8_t* pkt, size_t len, size_t* ip_len);
+
+// Walks the extension headers of the IPv6 packet `pkt[0, ip_len)`: on
+// kForward, `*proto` is the upper-layer protocol (or ipv6::kFragment for a
+// non-first fragment, whose L4 header is elsewhere) and `*l4_off` its offset.
+Verdict Ipv6Upper(const uint8_t* pkt, size_t ip_len, uint8_t* proto, size_t* l4_off);
 
 // Decrements the IPv4 TTL in place and patches the header checksum
 // (RFC 1624). Returns kDropTtlExpired, leaving the packet as it was, when the
@@ -77,5 +85,28 @@ Verdict VxlanDecap(const uint8_t* payload, size_t len, uint32_t vni, const uint8
 // must be sent (the offender is ICMP, a non-first fragment, or `cap` is too
 // small). `offender` must have passed CheckIpv4 with length `len`.
 size_t BuildNetUnreachable(const uint8_t* offender, size_t len, uint32_t src_ip, uint8_t* out, size_t cap);
+
+// Hop limit of the ICMPv6 errors weft writes back: the kernel's default
+// (net.ipv6.conf.*.hop_limit), which its icmp6_send uses for them.
+inline constexpr uint8_t kIcmp6HopLimit = 64;
+// ICMPv6 destination unreachable, code 0 "no route to destination": what a
+// Linux router answers (ip6_pkt_discard) for a destination with no route.
+inline constexpr uint8_t kIcmp6DestUnreachable = 1;
+inline constexpr uint8_t kIcmp6NoRoute = 0;
+// An ICMPv6 error fits the IPv6 minimum MTU (RFC 4443 2.4(c)).
+inline constexpr size_t kIcmp6MaxLen = 1280;
+
+// Builds ICMPv6 destination unreachable / no route (type 1 code 0) from
+// `src` (16 bytes) back to the offender's source, RFC 4443: hop limit
+// kIcmp6HopLimit, as much of the offender as fits in 1280 bytes, checksum
+// over the pseudo-header. Returns the length written to `out`, or 0 when none
+// must be sent (RFC 4443 2.4(e): the offender is an ICMPv6 error, its
+// destination is multicast, its source is unspecified or multicast; or `cap`
+// is too small). `offender` must have passed CheckIpv6 with length `len`.
+size_t BuildNoRoute6(const uint8_t* offender, size_t len, const uint8_t src[16], uint8_t* out, size_t cap);
+
+// The ICMPv6 (and any upper-layer over IPv6) checksum of `l4[0, len)` with
+// the pseudo-header of `src`, `dst` and `proto` (RFC 8200 8.1).
+uint16_t Ipv6L4Checksum(const uint8_t src[16], const uint8_t dst[16], uint8_t proto, const uint8_t* l4, size_t len);
 
 }  // namespace weft

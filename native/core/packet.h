@@ -22,6 +22,7 @@ inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 inline constexpr uint8_t kProtoIcmp = 1;
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr uint8_t kProtoIcmpv6 = 58;
 
 inline uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 inline uint32_t Load32(const uint8_t* p) {
@@ -95,6 +96,25 @@ inline constexpr size_t kCheck = 6;
 // The netmask of an IPv4 prefix length (0..32), host order.
 inline constexpr uint32_t PrefixMask(uint32_t prefix_len) {
   return prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
+}
+
+// True when the first `prefix_len` bits (0..128) of `a` and `b` are equal.
+inline bool SamePrefix6(const uint8_t* a, const uint8_t* b, uint32_t prefix_len) {
+  size_t i = 0;
+  for (; prefix_len >= 8; prefix_len -= 8, i++) {
+    if (a[i] != b[i]) return false;
+  }
+  if (prefix_len == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xff00u >> prefix_len);
+  return ((a[i] ^ b[i]) & mask) == 0;
+}
+
+// Copies the first `prefix_len` bits of `a` to `out` (16 bytes), the rest zero.
+inline void MaskPrefix6(const uint8_t* a, uint32_t prefix_len, uint8_t* out) {
+  for (size_t i = 0; i < 16; i++) {
+    const uint32_t bits = prefix_len >= 8 * (i + 1) ? 8 : (prefix_len > 8 * i ? prefix_len - 8 * i : 0);
+    out[i] = static_cast<uint8_t>(a[i] & static_cast<uint8_t>(0xff00u >> bits));
+  }
 }
 
 // The IPv4 header length in bytes (IHL * 4) of the header at `ip`.

@@ -311,11 +311,14 @@ const arbIpv4 = fc
   })
   .map((r) => ipv4({ ihl: r.ihl, ttl: r.ttl, proto: r.proto, src: [...r.src], dst: [...r.dst], payload: Buffer.from(r.payload) }));
 
-const arbIpv6 = fc.uint8Array({ maxLength: 1500 }).chain((payload) =>
+// A non-empty payload (no jumbograms) behind no extension header: next
+// header 59 ("no next header"), 6 or 17 (extension chains are tested natively).
+const arbIpv6 = fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 1500 }), fc.constantFrom(59, 6, 17)).chain(([payload, nh]) =>
   fc.uint8Array({ minLength: 40, maxLength: 40 }).map((h) => {
     const p = Buffer.concat([Buffer.from(h), Buffer.from(payload)]);
     p[0] = 0x60 | (p[0]! & 0x0f);
     p.writeUInt16BE(payload.length, 4);
+    p[6] = nh;
     return p;
   }),
 );
