@@ -155,11 +155,7 @@ export class LeaseManager {
 
   #fits(l: LeaseSubnets, reservation: boolean): boolean {
     const c = this.#o.config;
-    const v4 = !c.enableIPv4
-      ? l.subnet.prefixLen === 0
-      : reservation
-        ? isUsableReservation(c, l.subnet)
-        : isCompatibleSubnet(c, l.subnet);
+    const v4 = !c.enableIPv4 ? l.subnet.prefixLen === 0 : reservation ? isUsableReservation(c, l.subnet) : isCompatibleSubnet(c, l.subnet);
     return v4 && isCompatibleSubnet6(c, l.ipv6Subnet);
   }
 

@@ -27,7 +27,16 @@ import { join } from 'node:path';
 import { ErrorCode, WeftError, invalidOption } from '../errors';
 import { DEFAULT_PREFIX, configKey, parseSubnetKey, subnetKeyOfPath, subnetKeyPath } from './keys';
 import { type LeaseAttrs, decodeLeaseAttrs, encodeLeaseAttrs } from './lease-json';
-import { type LeaseRef, type LeaseSnapshot, type LeaseStore, type StoreEvent, type StoreWatch, type StoredLease, type WatchOptions, leaseSubnets } from './lease-store';
+import {
+  type LeaseRef,
+  type LeaseSnapshot,
+  type LeaseStore,
+  type StoreEvent,
+  type StoreWatch,
+  type StoredLease,
+  type WatchOptions,
+  leaseSubnets,
+} from './lease-store';
 
 export interface EmbeddedStoreOptions {
   /** Directory holding `weft.db` (created 0755 if missing). */

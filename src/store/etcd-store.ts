@@ -33,7 +33,16 @@ import { dirname } from 'node:path';
 import { ErrorCode, WeftError, invalidOption } from '../errors';
 import { DEFAULT_PREFIX, configKey, parseSubnetKey, subnetKeyOfPath, subnetKeyPath, subnetsPrefix } from './keys';
 import { type LeaseAttrs, decodeLeaseAttrs, encodeLeaseAttrs } from './lease-json';
-import { type LeaseRef, type LeaseSnapshot, type LeaseStore, type StoreEvent, type StoreWatch, type StoredLease, type WatchOptions, leaseSubnets } from './lease-store';
+import {
+  type LeaseRef,
+  type LeaseSnapshot,
+  type LeaseStore,
+  type StoreEvent,
+  type StoreWatch,
+  type StoredLease,
+  type WatchOptions,
+  leaseSubnets,
+} from './lease-store';
 
 export interface EtcdStoreOptions {
   /** `http://127.0.0.1:2379,…` split already; flannel's `--etcd-endpoints`. */
@@ -282,7 +291,14 @@ export class EtcdStore implements LeaseStore {
         if (closed || rev < last) return; // one txn can change several keys at one revision
         last = rev;
         const lease = this.#toLease(kv);
-        if (lease) onEvent({ type: 'put', subnet: lease.subnet, ...(lease.ipv6Subnet ? { ipv6Subnet: lease.ipv6Subnet } : {}), lease, revision: rev });
+        if (lease)
+          onEvent({
+            type: 'put',
+            subnet: lease.subnet,
+            ...(lease.ipv6Subnet ? { ipv6Subnet: lease.ipv6Subnet } : {}),
+            lease,
+            revision: rev,
+          });
       });
       w.on('delete', (kv) => {
         const rev = Number(kv.mod_revision);

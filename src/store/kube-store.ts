@@ -224,7 +224,8 @@ export class KubeStore implements LeaseStore {
     const { cidr, cidr6, error } = podCidrOf(node, name);
     if (error) throw new WeftError(ErrorCode.STORE, error);
     // flannel retries this (the controller manager may not have assigned it yet).
-    if (!node.spec?.podCIDR && !cidr && !cidr6) throw new WeftError(ErrorCode.STORE, `node "${name}" pod cidr not assigned`, { recoverable: true });
+    if (!node.spec?.podCIDR && !cidr && !cidr6)
+      throw new WeftError(ErrorCode.STORE, `node "${name}" pod cidr not assigned`, { recoverable: true });
     let subnet: Cidr = NO_IPV4_SUBNET;
     if (config.enableIPv4) {
       if (!cidr) throw new WeftError(ErrorCode.STORE, `node "${name}" pod cidr not assigned`, { recoverable: true });
@@ -239,7 +240,10 @@ export class KubeStore implements LeaseStore {
       subnet = parsed;
     }
     if (!config.ipv6) return { subnet };
-    if (!cidr6) throw new WeftError(ErrorCode.STORE, `node "${name}" has no IPv6 podCIDR (missing IPv6 address on n.Spec.PodCIDRs)`, { recoverable: true });
+    if (!cidr6)
+      throw new WeftError(ErrorCode.STORE, `node "${name}" has no IPv6 podCIDR (missing IPv6 address on n.Spec.PodCIDRs)`, {
+        recoverable: true,
+      });
     const ipv6Subnet = parseCidr6(cidr6);
     if (!ipv6Subnet) throw new WeftError(ErrorCode.STORE, `node "${name}" has a podCIDR that is not a CIDR: ${JSON.stringify(cidr6)}`);
     if (!cidr6Contains(config.ipv6.network, ipv6Subnet)) {
@@ -297,7 +301,10 @@ export class KubeStore implements LeaseStore {
   async acquireIfAbsent(subnet: LeaseRef, attrs: LeaseAttrs): Promise<boolean> {
     const { cidr, cidr6 } = podCidrOf(await this.#ownNode(), await this.nodeName());
     const want = leaseSubnets(subnet);
-    const own = { subnet: (cidr && parseCidr(cidr)) || NO_IPV4_SUBNET, ...(want.ipv6Subnet && cidr6 ? { ipv6Subnet: parseCidr6(cidr6) } : {}) };
+    const own = {
+      subnet: (cidr && parseCidr(cidr)) || NO_IPV4_SUBNET,
+      ...(want.ipv6Subnet && cidr6 ? { ipv6Subnet: parseCidr6(cidr6) } : {}),
+    };
     if (leaseId(own) !== leaseId(want)) return false;
     await this.put(subnet, attrs);
     return true;
@@ -494,14 +501,25 @@ export class KubeStore implements LeaseStore {
       if (type === 'DELETED') {
         if (!before) return;
         known.delete(name);
-        onEvent({ type: 'delete', subnet: before.subnet, ...(before.ipv6Subnet ? { ipv6Subnet: before.ipv6Subnet } : {}), revision: ++this.#seq });
+        onEvent({
+          type: 'delete',
+          subnet: before.subnet,
+          ...(before.ipv6Subnet ? { ipv6Subnet: before.ipv6Subnet } : {}),
+          revision: ++this.#seq,
+        });
         return;
       }
       const after = this.#leaseOf(node);
       if (!after) return; // not (or no longer validly) managed: flannel ignores it
       if (before && before.key === after.key) return; // podCIDR-only or unrelated change
       known.set(name, after);
-      onEvent({ type: 'put', subnet: after.subnet, ...(after.ipv6Subnet ? { ipv6Subnet: after.ipv6Subnet } : {}), lease: after.lease, revision: ++this.#seq });
+      onEvent({
+        type: 'put',
+        subnet: after.subnet,
+        ...(after.ipv6Subnet ? { ipv6Subnet: after.ipv6Subnet } : {}),
+        lease: after.lease,
+        revision: ++this.#seq,
+      });
     };
     const relist = async (): Promise<void> => {
       const l = await this.#listNodes();
