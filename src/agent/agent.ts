@@ -172,8 +172,9 @@ export class Agent extends EventEmitter {
         ...(this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
       });
     } catch (err) {
-      if (this.#o.publicIpv6 === undefined && !(this.#o.iface ?? []).some((i) => i.includes(':'))) throw err;
-      ifaceError = err;
+      if (!(err instanceof WeftError) || err.code !== ErrorCode.INVALID_OPTION || err.option === 'public-ip') throw err;
+      ifaceError = err; // thrown once the config says IPv4 is wanted
+      this.#log.debug('no IPv4 interface; an IPv6-only config may not need one', { err: err.message });
       iface = { name: '', address: '0.0.0.0', publicIp: '0.0.0.0', mtu: 1500 };
     }
     this.#iface = iface;
