@@ -46,6 +46,8 @@ export interface AgentOptions {
   iface?: string[];
   ifaceRegex?: string[];
   publicIp?: string;
+  /** flanneld --public-ipv6: the IPv6 address published in the lease (EnableIPv6); default the interface's global IPv6 address. */
+  publicIpv6?: string;
   /** Default /run/flannel/subnet.env. */
   subnetFile?: string;
   /** What weft created, for restarts and `weft cleanup`; default `<subnetFile>.weft.json`. */

@@ -37,9 +37,10 @@ import { ErrorCode, WeftError } from '../errors';
 import { type CommandRunner, runCommand } from '../host/exec';
 import type { RuleSync } from '../host/iptables';
 import { type SubnetEnvValues, readSubnetEnv } from '../host/subnet-env';
-import { LeaseManager, type OwnLease } from '../lease/lease-manager';
+import { LeaseManager, type OwnLease, describeLease } from '../lease/lease-manager';
 import type { PeerEvent } from '../lease/lease-watcher';
 import { formatCidr } from '../net/cidr';
+import { formatCidr6 } from '../net/cidr6';
 import { leaseAttrsFor, vtepMacOf } from '../store/lease-json';
 import { type AgentLogger, type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions, silentLogger } from './agent-options';
 import { type OpenedStore, chooseVtepMac, hostGwCheck, openStore, parseSeed, readNetworkConfig } from './agent-setup';
@@ -76,7 +77,18 @@ export interface AgentStatus {
   readonly storeError: string | undefined;
   readonly backend: string | undefined;
   readonly iface: ExternalInterface | undefined;
-  readonly lease: { subnet: string; publicIp: string; vtepMac?: string; expiresAt: number | null; reservation: boolean } | undefined;
+  readonly lease:
+    | {
+        /** `0.0.0.0/0` on an IPv6-only node. */
+        subnet: string;
+        ipv6Subnet?: string;
+        publicIp: string;
+        publicIpv6?: string;
+        vtepMac?: string;
+        expiresAt: number | null;
+        reservation: boolean;
+      }
+    | undefined;
   readonly peers: number;
   readonly tableSize: number;
   readonly renewals: number;
@@ -149,15 +161,28 @@ export class Agent extends EventEmitter {
     const seedText = this.#o.networkConfig;
     parseSeed(seedText); // an invalid --net-config-path fails before anything is touched
     this.#stage = 'choosing the external interface';
-    let iface = selectInterface({
-      ...(this.#o.iface ? { iface: this.#o.iface } : {}),
-      ...(this.#o.ifaceRegex ? { ifaceRegex: this.#o.ifaceRegex } : {}),
-      ...(this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
-    });
+    // The IPv4 choice, before the config is known (a restart re-attaches with it). An
+    // IPv6-only node may have no IPv4 interface: its choice waits for the config.
+    let iface: ExternalInterface;
+    let ifaceError: unknown;
+    try {
+      iface = selectInterface({
+        ...(this.#o.iface ? { iface: this.#o.iface } : {}),
+        ...(this.#o.ifaceRegex ? { ifaceRegex: this.#o.ifaceRegex } : {}),
+        ...(this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof WeftError) || err.code !== ErrorCode.INVALID_OPTION || err.option === 'public-ip') throw err;
+      ifaceError = err; // thrown once the config says IPv4 is wanted
+      this.#log.debug('no IPv4 interface; an IPv6-only config may not need one', { err: err.message });
+      iface = { name: '', address: '0.0.0.0', publicIp: '0.0.0.0', mtu: 1500 };
+    }
     this.#iface = iface;
-    this.#log.info('using interface', { iface: iface.name, address: iface.address, publicIp: iface.publicIp, mtu: iface.mtu });
     const state = readNodeState(o.stateFile);
-    if (!(await this.#takeOver(iface)) && !(await this.#takeFromFdStore(state, iface))) await this.#reattachEarly(state, iface);
+    if (ifaceError === undefined) {
+      this.#log.info('using interface', { iface: iface.name, address: iface.address, publicIp: iface.publicIp, mtu: iface.mtu });
+      if (!(await this.#takeOver(iface)) && !(await this.#takeFromFdStore(state, iface))) await this.#reattachEarly(state, iface);
+    }
 
     this.#stage = 'opening the store';
     // A store that cannot be opened for now (an embedded database locked by
@@ -177,7 +202,26 @@ export class Agent extends EventEmitter {
     const config = await this.#health.retry('read the network config', () => readNetworkConfig(opened, seedText, (m) => this.#log.warn(m)));
     this.#config = config;
     const type = config.backend.type;
-    this.#log.info('network config', { network: formatCidr(config.network), subnetLen: config.subnetLen, backend: type });
+    this.#log.info('network config', {
+      ...(config.enableIPv4 ? { network: formatCidr(config.network), subnetLen: config.subnetLen } : {}),
+      ...(config.ipv6 ? { ipv6Network: formatCidr6(config.ipv6.network), ipv6SubnetLen: config.ipv6.subnetLen } : {}),
+      backend: type,
+    });
+    if (ifaceError !== undefined && config.enableIPv4) throw ifaceError;
+    if (config.enableIPv6 || !config.enableIPv4) {
+      // The families are known now: pick the IPv6 address (or, IPv6-only, the interface) as flanneld does.
+      iface = selectInterface({
+        ...(this.#o.iface ? { iface: this.#o.iface } : {}),
+        ...(this.#o.ifaceRegex ? { ifaceRegex: this.#o.ifaceRegex } : {}),
+        ...(config.enableIPv4 && iface.publicIp !== iface.address ? { publicIp: iface.publicIp } : {}),
+        ...(config.enableIPv4 && this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
+        ...(this.#o.publicIpv6 ? { publicIpv6: this.#o.publicIpv6 } : {}),
+        ipv4: config.enableIPv4,
+        ipv6: config.enableIPv6,
+      });
+      this.#iface = iface;
+      this.#log.info('using interface (IPv6)', { iface: iface.name, address6: iface.address6, publicIpv6: iface.publicIpv6 });
+    }
     if (type === 'host-gw') hostGwCheck(iface.publicIp, iface.address);
 
     const prevEnv = await readSubnetEnv(o.subnetFile);
@@ -194,6 +238,7 @@ export class Agent extends EventEmitter {
       type,
       iface.publicIp,
       config.backend.type === 'vxlan' ? { vni: config.backend.vni, vtepMac: vtepMac! } : undefined,
+      { publicIpv6: config.enableIPv6 ? iface.publicIpv6 : undefined, ipv4: config.enableIPv4 },
     );
 
     this.#stage = 'acquiring a lease';
@@ -202,7 +247,8 @@ export class Agent extends EventEmitter {
       store,
       config,
       attrs,
-      ...(prevEnv?.subnet ? { previousSubnet: prevEnv.subnet } : {}),
+      ...(prevEnv?.subnet && config.enableIPv4 ? { previousSubnet: prevEnv.subnet } : {}),
+      ...(prevEnv?.ipv6Subnet && config.enableIPv6 ? { previousIpv6Subnet: prevEnv.ipv6Subnet } : {}),
       ttlSec: o.ttlSec,
       renewMarginMs: o.renewMarginMs,
       retryIntervalMs: Math.min(60_000, Math.max(500, (o.ttlSec * 1000) / 8)),
@@ -210,13 +256,13 @@ export class Agent extends EventEmitter {
       onRenew: (l) => {
         this.#renewals++;
         this.#health.ok();
-        this.#log.debug('lease renewed', { subnet: formatCidr(l.subnet), expiresAt: l.expiresAt && new Date(l.expiresAt).toISOString() });
+        this.#log.debug('lease renewed', { subnet: describeLease(l), expiresAt: l.expiresAt && new Date(l.expiresAt).toISOString() });
       },
       onLeaseChange: (next, prev) =>
         this.#die(
           new WeftError(
             ErrorCode.STORE,
-            `our lease ${formatCidr(prev.subnet)} was deleted and its subnet taken; re-acquired ${formatCidr(next.subnet)}: restart to reprogram this node with it`,
+            `our lease ${describeLease(prev)} was deleted and its subnet taken; re-acquired ${describeLease(next)}: restart to reprogram this node with it`,
           ),
         ),
       onError: (err, during) => this.#health.failed(err, during),
@@ -227,11 +273,13 @@ export class Agent extends EventEmitter {
     });
     this.#manager = manager;
     const hadLease = await this.#health.retry('list leases', async () =>
-      (await store.list()).leases.some((l) => l.attrs.publicIp === iface.publicIp),
+      (await store.list()).leases.some((l) =>
+        config.enableIPv4 ? l.attrs.publicIp === iface.publicIp : l.attrs.publicIpv6 !== null && l.attrs.publicIpv6 === attrs.publicIpv6,
+      ),
     );
     const lease = await this.#health.retry('acquire a lease', () => manager.acquire());
     this.#log.info('acquired lease', {
-      subnet: formatCidr(lease.subnet),
+      subnet: describeLease(lease),
       publicIp: iface.publicIp,
       reservation: lease.reservation,
       reused: hadLease,
@@ -251,7 +299,7 @@ export class Agent extends EventEmitter {
     this.#phase = 'ready';
     this.#stage = 'ready';
     this.#startMonitors();
-    this.#log.info('ready', { subnet: formatCidr(lease.subnet), peers: manager.peers().length, tableSize: this.#backend!.size() });
+    this.#log.info('ready', { subnet: describeLease(lease), peers: manager.peers().length, tableSize: this.#backend!.size() });
     this.emit('ready');
     if (opened.afterReady) void this.#afterReady(opened.afterReady);
     void this.#listenForSuccessor();
@@ -373,7 +421,8 @@ export class Agent extends EventEmitter {
       this.#backend = new HostGwNodeBackend({
         dev: iface.name,
         mtu: iface.mtu,
-        network: config.network,
+        network: config.enableIPv4 ? config.network : undefined,
+        network6: config.ipv6?.network,
         run: this.#run,
         onError: (err) => this.#log.warn('host-gw route check failed', { err: err.message }),
       });
@@ -381,14 +430,17 @@ export class Agent extends EventEmitter {
       const shape: DataPlaneShape = {
         backend: b.type,
         device: s.device,
-        network: formatCidr(config.network),
-        subnet: formatCidr(lease.subnet),
+        network: config.enableIPv4 ? formatCidr(config.network) : '',
+        subnet: config.enableIPv4 ? formatCidr(lease.subnet) : '',
+        ...(config.ipv6 && lease.ipv6Subnet
+          ? { ipv6Network: formatCidr6(config.ipv6.network), ipv6Subnet: formatCidr6(lease.ipv6Subnet) }
+          : {}),
         port: backendPort(b)!,
         ...(b.type === 'vxlan' ? { vni: b.vni, vtepMac: s.vtepMac! } : {}),
         mtu: overlayMtu(b.type, iface.mtu, b.type === 'vxlan' ? b.mtu : 0),
         tablePath: s.tablePath,
       };
-      const want = dataPlaneOptions(shape, iface.address, this.#tuning(o.persist));
+      const want = dataPlaneOptions(shape, iface.address, this.#tuning(o.persist), iface.address6);
       const early = this.#backend;
       const kept = early?.dataPlane && !early.dataPlane.closed && sameDataPlane(early.dataPlane.options, early.dataPlane.vtepMac, want);
       if (early && !kept) {
@@ -413,8 +465,8 @@ export class Agent extends EventEmitter {
     }
     this.#stage = 'installing iptables rules';
     const rules = await installRuleSets({
-      network: config.network,
-      subnet: lease.subnet,
+      ...(config.enableIPv4 ? { network: config.network, subnet: lease.subnet } : {}),
+      ...(config.ipv6 && lease.ipv6Subnet ? { ipv6Network: config.ipv6.network, ipv6Subnet: lease.ipv6Subnet } : {}),
       previous: s.prevEnv,
       ipMasq: o.ipMasq,
       forwardRules: o.forwardRules,
@@ -431,8 +483,11 @@ export class Agent extends EventEmitter {
       {
         version: 1,
         backend: b.type,
-        network: formatCidr(config.network),
-        subnet: formatCidr(lease.subnet),
+        network: config.enableIPv4 ? formatCidr(config.network) : '',
+        subnet: config.enableIPv4 ? formatCidr(lease.subnet) : '',
+        ...(config.ipv6 && lease.ipv6Subnet
+          ? { ipv6Network: formatCidr6(config.ipv6.network), ipv6Subnet: formatCidr6(lease.ipv6Subnet) }
+          : {}),
         iface: iface.name,
         ipMasq: o.ipMasq,
         forwardRules: o.forwardRules,
@@ -442,7 +497,12 @@ export class Agent extends EventEmitter {
         ...(dp ? { port: dp.options.port, mtu: dp.options.mtu } : {}),
         ...(b.type === 'vxlan' ? { vni: b.vni } : {}),
       },
-      { network: config.network, subnet: lease.subnet, mtu: this.#backend.mtu, ipMasq: o.ipMasq },
+      {
+        ...(config.enableIPv4 ? { network: config.network, subnet: lease.subnet } : {}),
+        ...(config.ipv6 && lease.ipv6Subnet ? { ipv6Network: config.ipv6.network, ipv6Subnet: lease.ipv6Subnet } : {}),
+        mtu: this.#backend.mtu,
+        ipMasq: o.ipMasq,
+      },
     );
   }
 
@@ -489,14 +549,14 @@ export class Agent extends EventEmitter {
     this.#rules = [];
     await this.#backend?.destroy().catch(() => undefined);
     this.#backend = undefined;
-    if (!hadLease) await withTimeout(this.#opened!.store.delete(lease.subnet), 2000, 'delete lease').catch(() => undefined);
+    if (!hadLease) await withTimeout(this.#opened!.store.delete(lease), 2000, 'delete lease').catch(() => undefined);
   }
 
   #onPeer(e: PeerEvent): void {
     this.emit('peer', e);
     if (this.#handedOff) return; // the successor programs its table now
     this.#health.ok();
-    const subnet = formatCidr(e.lease.subnet);
+    const subnet = describeLease(e.lease);
     this.#peerChain = this.#peerChain.then(async () => {
       const backend = this.#backend;
       if (!backend) return;
@@ -559,7 +619,9 @@ export class Agent extends EventEmitter {
       iface: this.#iface,
       lease: lease && {
         subnet: formatCidr(lease.subnet),
+        ...(lease.ipv6Subnet ? { ipv6Subnet: formatCidr6(lease.ipv6Subnet) } : {}),
         publicIp: lease.attrs.publicIp,
+        ...(lease.attrs.publicIpv6 !== null ? { publicIpv6: lease.attrs.publicIpv6 } : {}),
         ...(mac ? { vtepMac: mac } : {}),
         expiresAt: lease.expiresAt,
         reservation: lease.reservation,

@@ -6,14 +6,31 @@
 import { type DataPlaneBackend, type DataPlaneOptions, type ResolvedOptions, kOverhead } from '../dataplane/options';
 import type { DataPlane } from '../dataplane/dataplane';
 import { formatCidr } from '../net/cidr';
+import { type Cidr6, formatCidr6 } from '../net/cidr6';
 import type { NodeState } from './node-state';
+
+/**
+ * The IPv6 options of DataPlane.open (the v6path contract: `publicIpv6`,
+ * `ipv6Network`, `ipv6Subnet`; network/subnet/publicIp optional for an
+ * IPv6-only node). Declared here until options.ts carries them, so the agent
+ * compiles against either.
+ */
+export interface DataPlaneIpv6Options {
+  publicIpv6?: string;
+  ipv6Network?: string;
+  ipv6Subnet?: string;
+}
 
 /** What identifies a node's data plane: the state file records exactly this. */
 export interface DataPlaneShape {
   backend: DataPlaneBackend;
   device: string;
+  /** IPv4 Network and lease subnet; empty strings on an IPv6-only node. */
   network: string;
   subnet: string;
+  /** Dual stack / IPv6-only: the IPv6Network and the IPv6 lease subnet. */
+  ipv6Network?: string | undefined;
+  ipv6Subnet?: string | undefined;
   port: number;
   /** vxlan only. */
   vni?: number | undefined;
@@ -48,6 +65,7 @@ export function shapeOfState(state: NodeState | undefined): DataPlaneShape | und
     device: state.device,
     network: state.network,
     subnet: state.subnet,
+    ...(state.ipv6Network && state.ipv6Subnet ? { ipv6Network: state.ipv6Network, ipv6Subnet: state.ipv6Subnet } : {}),
     port: state.port,
     vni: state.vni,
     vtepMac: state.vtepMac,
@@ -59,11 +77,13 @@ export function shapeOfState(state: NodeState | undefined): DataPlaneShape | und
 /** The shape of an open data plane, as a successor re-creates it. */
 export function shapeOf(dp: DataPlane): DataPlaneShape {
   const o = dp.options;
+  const v6 = ipv6Of(o);
   return {
     backend: o.backend,
     device: o.device,
-    network: formatCidr(o.network),
-    subnet: formatCidr(o.subnet),
+    network: o.network ? formatCidr(o.network) : '',
+    subnet: o.subnet ? formatCidr(o.subnet) : '',
+    ...(v6.ipv6Network && v6.ipv6Subnet ? { ipv6Network: v6.ipv6Network, ipv6Subnet: v6.ipv6Subnet } : {}),
     port: o.port,
     ...(o.backend === 'vxlan' ? { vni: o.vni, vtepMac: dp.vtepMac } : {}),
     mtu: o.mtu,
@@ -71,13 +91,44 @@ export function shapeOf(dp: DataPlane): DataPlaneShape {
   };
 }
 
-export function dataPlaneOptions(shape: DataPlaneShape, publicIp: string, t: DataPlaneTuning): DataPlaneOptions {
+/** The IPv6 fields of resolved options (printed), whatever form the data plane keeps them in. */
+function ipv6Of(o: ResolvedOptions): DataPlaneIpv6Options {
+  const r = o as unknown as Record<string, unknown>;
+  const text = (v: unknown): string | undefined =>
+    v === undefined || v === null
+      ? undefined
+      : typeof v === 'string'
+        ? v
+        : typeof v === 'object' && 'ip' in v
+          ? formatCidr6(v as Cidr6)
+          : String(v);
+  const out: DataPlaneIpv6Options = {};
+  const pub = r.publicIpv6;
+  if (typeof pub === 'string') out.publicIpv6 = pub;
+  const net = text(r.ipv6Network);
+  const sub = text(r.ipv6Subnet);
+  if (net) out.ipv6Network = net;
+  if (sub) out.ipv6Subnet = sub;
+  return out;
+}
+
+export function dataPlaneOptions(
+  shape: DataPlaneShape,
+  publicIp: string,
+  t: DataPlaneTuning,
+  publicIpv6?: string,
+): DataPlaneOptions & DataPlaneIpv6Options {
+  const v4 = shape.network !== '' && shape.subnet !== '';
+  const v6 = shape.ipv6Network && shape.ipv6Subnet && publicIpv6;
   return {
     backend: shape.backend,
     device: shape.device,
-    publicIp,
-    network: shape.network,
-    subnet: shape.subnet,
+    // IPv6-only: DataPlane.open takes no IPv4 fields (the v6path contract).
+    ...((v4 ? { publicIp, network: shape.network, subnet: shape.subnet } : {}) as Pick<
+      DataPlaneOptions,
+      'publicIp' | 'network' | 'subnet'
+    >),
+    ...(v6 ? { publicIpv6, ipv6Network: shape.ipv6Network!, ipv6Subnet: shape.ipv6Subnet! } : {}),
     port: shape.port,
     ...(shape.backend === 'vxlan' ? { vni: shape.vni!, vtepMac: shape.vtepMac! } : {}),
     mtu: shape.mtu,
@@ -90,13 +141,17 @@ export function dataPlaneOptions(shape: DataPlaneShape, publicIp: string, t: Dat
 }
 
 /** Does an open data plane already do what `want` asks (so a restart keeps it)? */
-export function sameDataPlane(have: ResolvedOptions, haveMac: string | undefined, want: DataPlaneOptions): boolean {
+export function sameDataPlane(have: ResolvedOptions, haveMac: string | undefined, want: DataPlaneOptions & DataPlaneIpv6Options): boolean {
+  const v6 = ipv6Of(have);
   return (
     have.backend === want.backend &&
     have.device === want.device &&
-    have.publicIp === want.publicIp &&
-    formatCidr(have.network) === want.network &&
-    formatCidr(have.subnet) === want.subnet &&
+    (have.publicIp ?? undefined) === (want.publicIp ?? undefined) &&
+    (have.network ? formatCidr(have.network) : undefined) === (want.network ?? undefined) &&
+    (have.subnet ? formatCidr(have.subnet) : undefined) === (want.subnet ?? undefined) &&
+    v6.publicIpv6 === want.publicIpv6 &&
+    v6.ipv6Network === want.ipv6Network &&
+    v6.ipv6Subnet === want.ipv6Subnet &&
     have.port === want.port &&
     have.mtu === want.mtu &&
     have.tablePath === want.tablePath &&

@@ -5,9 +5,19 @@
 // leaves nothing behind.
 
 import type { CommandRunner } from '../host/exec';
-import { type IptablesRule, RuleSync, forwardRules, masqRules, removeRules, supportsRandomFully } from '../host/iptables';
+import {
+  type IptablesRule,
+  RuleSync,
+  forwardRules,
+  forwardRules6,
+  masqRules,
+  masqRules6,
+  removeRules,
+  supportsRandomFully,
+} from '../host/iptables';
 import { type SubnetEnv, type SubnetEnvValues, writeSubnetEnv } from '../host/subnet-env';
 import type { Cidr } from '../net/cidr';
+import type { Cidr6 } from '../net/cidr6';
 import type { AgentLogger } from './agent-options';
 import { type NodeState, writeNodeState } from './node-state';
 
@@ -16,32 +26,60 @@ export interface RuleSets {
   forward: IptablesRule[];
 }
 
+/** The families a node programs: IPv4 Network/subnet and, dual stack or IPv6-only, the IPv6 ones. */
+export interface NodeNets {
+  network?: Cidr | undefined;
+  subnet?: Cidr | undefined;
+  ipv6Network?: Cidr6 | undefined;
+  ipv6Subnet?: Cidr6 | undefined;
+}
+
 export async function ruleSets(
-  network: Cidr,
-  subnet: Cidr,
+  nets: NodeNets,
   randomFullyDisabled: boolean,
   run: CommandRunner,
 ): Promise<RuleSets & { randomFully: boolean }> {
   const randomFully = !randomFullyDisabled && (await supportsRandomFully(run));
-  return { masq: masqRules(network, subnet, { randomFully }), forward: forwardRules(network), randomFully };
+  const masq: IptablesRule[] = [];
+  const forward: IptablesRule[] = [];
+  if (nets.network && nets.subnet) {
+    masq.push(...masqRules(nets.network, nets.subnet, { randomFully }));
+    forward.push(...forwardRules(nets.network));
+  }
+  if (nets.ipv6Network && nets.ipv6Subnet) {
+    masq.push(...masqRules6(nets.ipv6Network, nets.ipv6Subnet, { randomFully }));
+    forward.push(...forwardRules6(nets.ipv6Network));
+  }
+  return { masq, forward, randomFully };
 }
 
-/** flanneld at startup: masquerade rules of a previous Network/subnet (from subnet.env) are removed. */
-export async function removeStaleMasq(
-  prev: SubnetEnvValues | undefined,
-  network: Cidr,
-  subnet: Cidr,
-  run: CommandRunner,
-): Promise<boolean> {
-  if (!prev?.network || !prev.subnet) return false;
-  if (prev.network.ip === network.ip && prev.network.prefixLen === network.prefixLen && prev.subnet.ip === subnet.ip) return false;
-  for (const randomFully of [true, false]) await removeRules(masqRules(prev.network, prev.subnet, { randomFully }), run);
-  return true;
+/** flanneld at startup: masquerade rules of a previous Network/subnet (from subnet.env) are removed, per family. */
+export async function removeStaleMasq(prev: SubnetEnvValues | undefined, nets: NodeNets, run: CommandRunner): Promise<boolean> {
+  let removed = false;
+  if (
+    prev?.network &&
+    prev.subnet &&
+    !(nets.network && sameCidr(prev.network, nets.network) && nets.subnet && prev.subnet.ip === nets.subnet.ip)
+  ) {
+    for (const randomFully of [true, false]) await removeRules(masqRules(prev.network, prev.subnet, { randomFully }), run);
+    removed = true;
+  }
+  if (
+    prev?.ipv6Network &&
+    prev.ipv6Subnet &&
+    !(nets.ipv6Network && sameCidr(prev.ipv6Network, nets.ipv6Network) && nets.ipv6Subnet && prev.ipv6Subnet.ip === nets.ipv6Subnet.ip)
+  ) {
+    for (const randomFully of [true, false]) await removeRules(masqRules6(prev.ipv6Network, prev.ipv6Subnet, { randomFully }), run);
+    removed = true;
+  }
+  return removed;
 }
 
-export interface RuleOptions {
-  network: Cidr;
-  subnet: Cidr;
+function sameCidr<T extends { ip: unknown; prefixLen: number }>(a: T, b: T): boolean {
+  return a.ip === b.ip && a.prefixLen === b.prefixLen;
+}
+
+export interface RuleOptions extends NodeNets {
   /** subnet.env of the previous run, whose masquerade rules go if its subnet differs. */
   previous: SubnetEnvValues | undefined;
   ipMasq: boolean;
@@ -53,20 +91,24 @@ export interface RuleOptions {
 }
 
 /**
- * Installs the node's iptables rules and starts their periodic checks. On a
- * failure the sets already installed are removed again before it rejects.
+ * Installs the node's iptables (and ip6tables) rules and starts their
+ * periodic checks. On a failure the sets already installed are removed again
+ * before it rejects.
  */
 export async function installRuleSets(o: RuleOptions): Promise<{ syncs: RuleSync[]; randomFully: boolean }> {
-  if (await removeStaleMasq(o.previous, o.network, o.subnet, o.run)) o.log.info('removed masquerade rules of the previous subnet');
-  const sets = await ruleSets(o.network, o.subnet, o.randomFullyDisabled, o.run);
-  const wanted = [...(o.ipMasq ? [sets.masq] : []), ...(o.forwardRules ? [sets.forward] : [])];
+  if (await removeStaleMasq(o.previous, o, o.run)) o.log.info('removed masquerade rules of the previous subnet');
+  const sets = await ruleSets(o, o.randomFullyDisabled, o.run);
+  const split = (rules: IptablesRule[]): IptablesRule[][] =>
+    [rules.filter((r) => r.family !== 6), rules.filter((r) => r.family === 6)].filter((l) => l.length > 0);
+  const wanted = [...(o.ipMasq ? split(sets.masq) : []), ...(o.forwardRules ? split(sets.forward) : [])];
   const syncs: RuleSync[] = [];
   try {
     for (const rules of wanted) {
       const sync = new RuleSync(rules, {
         intervalMs: o.resyncMs,
         run: o.run,
-        onResync: () => o.log.warn('iptables rules were missing and have been reinstalled', { chain: rules[1]?.chain }),
+        onResync: () =>
+          o.log.warn('iptables rules were missing and have been reinstalled', { chain: rules[1]?.chain, family: rules[0]?.family ?? 4 }),
         onError: (err) => o.log.warn('iptables rule check failed', { err: err.message }),
       });
       syncs.push(sync);

@@ -7,12 +7,22 @@
 // link-local (a link-local one only when it has nothing else). Public IP
 // defaults to that address. Reads /proc and os.networkInterfaces() only:
 // nothing here changes the host.
+//
+// IPv6 (EnableIPv6), as flanneld's ipmatch.LookupExtIface: dual stack picks
+// the interface as above and takes its first global IPv6 address (link-local
+// fe80::/10 never), which --public-ipv6 overrides; --public-ipv6 must then
+// be on the same interface as the IPv4 choice, and without --iface the IPv6
+// default route must use the same interface as the IPv4 one. IPv6-only
+// (EnableIPv4 false): --iface (name or IPv6 address), else the interface
+// holding --public-ipv6, else the one of the IPv6 default route; the IPv4
+// address and public IP are then 0.0.0.0.
 
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { kernelIpv4Of, kernelLinkOf } from '../host/kernel-links';
 import { ErrorCode, WeftError } from '../errors';
 import { isIPv4 } from '../net/ip';
+import { formatIPv6, isIPv6, parseIPv6 } from '../net/ip6';
 
 export interface ExternalInterface {
   /** Interface name, e.g. `eth0`. */
@@ -22,12 +32,59 @@ export interface ExternalInterface {
   /** The address published in the lease (`--public-ip`, else `address`). */
   readonly publicIp: string;
   readonly mtu: number;
+  /** With IPv6: the interface's global IPv6 address (bound and sent from). */
+  readonly address6?: string;
+  /** With IPv6: the IPv6 address published in the lease (`--public-ipv6`, else `address6`). */
+  readonly publicIpv6?: string;
 }
 
 export interface InterfaceChoice {
   iface?: readonly string[];
   ifaceRegex?: readonly string[];
   publicIp?: string;
+  publicIpv6?: string;
+  /** The config's EnableIPv4 (default true) and EnableIPv6 (default false). */
+  ipv4?: boolean;
+  ipv6?: boolean;
+}
+
+/** Global IPv6 addresses of an interface (link-local fe80::/10 left out), in Go's printed form. */
+export function ipv6Of(name: string): string[] {
+  const addrs = networkInterfaces()[name] ?? [];
+  const out: string[] = [];
+  for (const a of addrs) {
+    if (a.family !== 'IPv6') continue;
+    const v = parseIPv6(a.address);
+    if (v === undefined || v >> 118n === 0x3fan || v === 1n) continue; // fe80::/10, ::1
+    out.push(formatIPv6(v));
+  }
+  return out;
+}
+
+function interfaceOwning6(ip: string): string | undefined {
+  const want = parseIPv6(ip);
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (addrs?.some((a) => a.family === 'IPv6' && parseIPv6(a.address) === want)) return name;
+  }
+  return undefined;
+}
+
+/** The interface of the IPv6 default route with the lowest metric (from /proc/net/ipv6_route). */
+export function defaultRoute6Interface(): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/ipv6_route', 'utf8');
+  } catch {
+    return undefined;
+  }
+  let best: { name: string; metric: number } | undefined;
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || f[0] !== '0'.repeat(32) || f[1] !== '00' || f[9] === 'lo') continue;
+    const metric = parseInt(f[5]!, 16);
+    if (!best || metric < best.metric) best = { name: f[9]!, metric };
+  }
+  return best?.name;
 }
 
 function usage(option: string, message: string): WeftError {
@@ -92,6 +149,59 @@ function finish(name: string, address: string | undefined, choice: InterfaceChoi
 
 /** Chooses the external interface; a WeftError(INVALID_OPTION) naming the flag when none fits. */
 export function selectInterface(choice: InterfaceChoice): ExternalInterface {
+  if (choice.publicIpv6 !== undefined && !isIPv6(choice.publicIpv6)) {
+    throw usage('public-ipv6', `--public-ipv6 must be an IPv6 address, got ${JSON.stringify(choice.publicIpv6)}`);
+  }
+  const ipv4 = choice.ipv4 ?? true;
+  if (!ipv4) return selectInterface6(choice);
+  const chosen = selectInterface4(choice);
+  if (!choice.ipv6) return chosen;
+  let address6: string | undefined;
+  if (choice.publicIpv6 !== undefined) {
+    const owner = interfaceOwning6(choice.publicIpv6);
+    if (owner !== undefined && owner !== chosen.name) {
+      throw usage('public-ipv6', `v6 interface ${owner} must be the same with v4 interface ${chosen.name}`);
+    }
+    if (owner !== undefined) address6 = formatIPv6(parseIPv6(choice.publicIpv6)!);
+  }
+  if (!choice.iface?.length && !choice.ifaceRegex?.length && choice.publicIp === undefined) {
+    const v6dev = defaultRoute6Interface();
+    if (v6dev !== undefined && v6dev !== chosen.name) {
+      throw usage('iface', `v6 default route interface ${v6dev} must be the same with v4 default route interface ${chosen.name}`);
+    }
+  }
+  address6 ??= ipv6Of(chosen.name)[0];
+  if (!address6) throw usage('iface', `failed to find IPv6 address for interface ${chosen.name}`);
+  const publicIpv6 = choice.publicIpv6 !== undefined ? formatIPv6(parseIPv6(choice.publicIpv6)!) : address6;
+  return Object.freeze({ ...chosen, address6, publicIpv6 });
+}
+
+/** IPv6-only: --iface (name or IPv6 address), else --public-ipv6's interface, else the IPv6 default route's. */
+function selectInterface6(choice: InterfaceChoice): ExternalInterface {
+  let name: string | undefined;
+  let address6: string | undefined;
+  for (const value of choice.iface ?? []) {
+    if (isIPv6(value)) {
+      name = interfaceOwning6(value);
+      if (name) address6 = formatIPv6(parseIPv6(value)!);
+    } else if (exists(value)) name = value;
+    if (name) break;
+  }
+  if (!name && choice.iface?.length)
+    throw usage('iface', `no usable interface found for ${choice.iface.map((i) => `--iface ${i}`).join(', ')}`);
+  if (!name && choice.publicIpv6 !== undefined) {
+    name = interfaceOwning6(choice.publicIpv6);
+    if (name) address6 = formatIPv6(parseIPv6(choice.publicIpv6)!);
+  }
+  name ??= defaultRoute6Interface();
+  if (!name) throw usage('iface', 'failed to get default v6 interface: give --iface or --public-ipv6 (an address of this host)');
+  address6 ??= ipv6Of(name)[0];
+  if (!address6) throw usage('iface', `failed to find IPv6 address for interface ${name}`);
+  const publicIpv6 = choice.publicIpv6 !== undefined ? formatIPv6(parseIPv6(choice.publicIpv6)!) : address6;
+  return Object.freeze({ name, address: '0.0.0.0', publicIp: '0.0.0.0', mtu: mtuOf(name), address6, publicIpv6 });
+}
+
+function selectInterface4(choice: InterfaceChoice): ExternalInterface {
   if (choice.publicIp !== undefined && !isIPv4(choice.publicIp)) {
     throw usage('public-ip', `--public-ip must be an IPv4 address, got ${JSON.stringify(choice.publicIp)}`);
   }

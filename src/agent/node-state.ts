@@ -31,8 +31,12 @@ export interface NodeState {
   readonly port?: number;
   readonly vni?: number;
   readonly mtu?: number;
+  /** IPv4 Network and subnet (empty strings on an IPv6-only node). */
   readonly network: string;
   readonly subnet: string;
+  /** Dual stack / IPv6-only: the IPv6Network and the IPv6 lease subnet. */
+  readonly ipv6Network?: string;
+  readonly ipv6Subnet?: string;
   /** The external interface (host-gw routes go through it). */
   readonly iface: string;
   readonly ipMasq: boolean;

@@ -30,6 +30,12 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'iface', kind: 'list', arg: 'NAME|IP', help: 'external interface, by name or address; tried in order' },
   { name: 'iface-regex', kind: 'list', arg: 'REGEX', help: 'regex matched against interface addresses, then names; after --iface' },
   { name: 'public-ip', kind: 'string', arg: 'IP', help: 'IPv4 address published to peers (default: the interface address)' },
+  {
+    name: 'public-ipv6',
+    kind: 'string',
+    arg: 'IP',
+    help: "IPv6 address published to peers with EnableIPv6 (default: the interface's global IPv6 address)",
+  },
   { name: 'subnet-file', kind: 'string', def: '/run/flannel/subnet.env', arg: 'PATH', help: 'where to write the subnet environment' },
   { name: 'state-file', kind: 'string', arg: 'PATH', help: 'weft state (VtepMAC, what to clean up); default <subnet-file>.weft.json' },
   {
@@ -196,6 +202,7 @@ export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values']
   if (list(v, 'iface').length > 0) o.iface = list(v, 'iface');
   if (list(v, 'iface-regex').length > 0) o.ifaceRegex = list(v, 'iface-regex');
   if (str(v, 'public-ip')) o.publicIp = str(v, 'public-ip')!;
+  if (str(v, 'public-ipv6')) o.publicIpv6 = str(v, 'public-ipv6')!;
   if (str(v, 'state-file')) o.stateFile = str(v, 'state-file')!;
   if (num(v, 'queues') !== undefined) o.queues = num(v, 'queues')!;
   if (str(v, 'table-path')) o.tablePath = str(v, 'table-path')!;

@@ -9,7 +9,9 @@
 
 import { ErrorCode, WeftError, describe } from '../errors';
 import { type Cidr, cidrContainsIp, maskOf, parseCidr } from '../net/cidr';
+import { type Cidr6, cidr6ContainsIp, mask6Of, parseCidr6 } from '../net/cidr6';
 import { formatIPv4, parseIPv4 } from '../net/ip';
+import { formatIPv6, parseIPv6 } from '../net/ip6';
 import { type JsonValue, foldFields, goField, isJsonObject, jsonTypeName } from './go-json';
 
 export type BackendType = 'udp' | 'vxlan' | 'host-gw';
@@ -48,15 +50,30 @@ export interface HostGwBackendConfig {
 
 export type BackendConfig = UdpBackendConfig | VxlanBackendConfig | HostGwBackendConfig;
 
-/** A validated network config; every number is resolved, the object is frozen. */
+/** The IPv6 half of a dual-stack or IPv6-only config (EnableIPv6). */
+export interface Ipv6NetworkConfig {
+  readonly network: Cidr6;
+  readonly subnetLen: number;
+  /** First and last allocatable subnet addresses (aligned to subnetLen). */
+  readonly subnetMin: bigint;
+  readonly subnetMax: bigint;
+}
+
+/**
+ * A validated network config; every number is resolved, the object is frozen.
+ * With EnableIPv4 false (IPv6-only) the IPv4 fields hold flannel's zero
+ * values (network 0.0.0.0/0, subnetLen/Min/Max 0) and mean nothing: check
+ * `enableIPv4` first. `ipv6` is present exactly when EnableIPv6 is true.
+ */
 export interface NetworkConfig {
   readonly network: Cidr;
   readonly subnetLen: number;
   /** First and last allocatable subnet addresses (host order, aligned to subnetLen). */
   readonly subnetMin: number;
   readonly subnetMax: number;
-  readonly enableIPv4: true;
-  readonly enableIPv6: false;
+  readonly enableIPv4: boolean;
+  readonly enableIPv6: boolean;
+  readonly ipv6?: Ipv6NetworkConfig;
   readonly enableNFTables: boolean;
   readonly backend: BackendConfig;
 }
@@ -103,6 +120,26 @@ function decodeIp(option: string, value: JsonValue): number {
   return ip;
 }
 
+/** flannel's ip.IP6Net UnmarshalJSON: quotes trimmed, then net.ParseCIDR (host bits masked). */
+function decodeNetwork6(value: JsonValue): Cidr6 {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  const cidr = parseCidr6(text);
+  if (cidr) return cidr;
+  // Go would take an IPv4 CIDR as a v4-mapped one; weft names the mistake instead.
+  if (parseCidr(text)) throw configError('IPv6Network', 'invalid IPv6 CIDR format');
+  throw configError('IPv6Network', `invalid CIDR address: ${text}`);
+}
+
+/** flannel's ip.IP6 UnmarshalJSON: quotes trimmed, then net.ParseIP (an IPv4 text becomes v4-mapped, as in Go). */
+function decodeIp6(option: string, value: JsonValue): bigint {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  const v4 = parseIPv4(text);
+  if (v4 !== undefined) return 0xffff00000000n | BigInt(v4);
+  const ip = parseIPv6(text);
+  if (ip === undefined) throw configError(option, 'Invalid IP address format');
+  return ip;
+}
+
 /** Parses and validates flannel network config JSON (text or an already-parsed value). */
 export function parseNetworkConfig(input: string | Buffer | JsonValue): NetworkConfig {
   let root: JsonValue;
@@ -123,24 +160,52 @@ export function parseNetworkConfig(input: string | Buffer | JsonValue): NetworkC
   const f = foldFields(root, kFields);
 
   // Decoding, in Go struct field order.
-  const enableIPv4 = typed('Config', 'EnableIPv4', 'EnableIPv4', f.EnableIPv4, 'bool') ?? true;
-  const enableIPv6 = typed('Config', 'EnableIPv6', 'EnableIPv6', f.EnableIPv6, 'bool') ?? false;
+  const enableIPv4 = (typed('Config', 'EnableIPv4', 'EnableIPv4', f.EnableIPv4, 'bool') as boolean | undefined) ?? true;
+  const enableIPv6 = (typed('Config', 'EnableIPv6', 'EnableIPv6', f.EnableIPv6, 'bool') as boolean | undefined) ?? false;
   const enableNFTables = typed('Config', 'EnableNFTables', 'EnableNFTables', f.EnableNFTables, 'bool') ?? false;
   const network = f.Network === undefined ? undefined : decodeNetwork(f.Network);
-  typed('Config', 'IPv6Network', 'IPv6Network', f.IPv6Network, 'string');
-  let subnetMin = f.SubnetMin === undefined ? 0 : decodeIp('SubnetMin', f.SubnetMin);
-  let subnetMax = f.SubnetMax === undefined ? 0 : decodeIp('SubnetMax', f.SubnetMax);
-  typed('Config', 'IPv6SubnetMin', 'IPv6SubnetMin', f.IPv6SubnetMin, 'string');
-  typed('Config', 'IPv6SubnetMax', 'IPv6SubnetMax', f.IPv6SubnetMax, 'string');
-  let subnetLen = (typed('Config', 'SubnetLen', 'SubnetLen', f.SubnetLen, 'int') as number | undefined) ?? 0;
-  typed('Config', 'IPv6SubnetLen', 'IPv6SubnetLen', f.IPv6SubnetLen, 'int');
+  const ipv6Network = f.IPv6Network === undefined || f.IPv6Network === null ? undefined : decodeNetwork6(f.IPv6Network);
+  const subnetMin = f.SubnetMin === undefined ? 0 : decodeIp('SubnetMin', f.SubnetMin);
+  const subnetMax = f.SubnetMax === undefined ? 0 : decodeIp('SubnetMax', f.SubnetMax);
+  const ipv6SubnetMin = f.IPv6SubnetMin === undefined || f.IPv6SubnetMin === null ? 0n : decodeIp6('IPv6SubnetMin', f.IPv6SubnetMin);
+  const ipv6SubnetMax = f.IPv6SubnetMax === undefined || f.IPv6SubnetMax === null ? 0n : decodeIp6('IPv6SubnetMax', f.IPv6SubnetMax);
+  const subnetLen = (typed('Config', 'SubnetLen', 'SubnetLen', f.SubnetLen, 'int') as number | undefined) ?? 0;
+  const ipv6SubnetLen = (typed('Config', 'IPv6SubnetLen', 'IPv6SubnetLen', f.IPv6SubnetLen, 'int') as number | undefined) ?? 0;
   const backendType = parseBackendType(f.Backend);
 
-  // weft carries IPv4 only (etcd mode needs IPv4 anyway: flannel-facts §2).
-  if (enableIPv6) throw configError('EnableIPv6', 'EnableIPv6 is not supported by weft: IPv4 networks only');
-  if (!enableIPv4) throw configError('EnableIPv4', 'EnableIPv4 must be true: weft supports IPv4 networks only');
+  // flanneld: GetIPFamily(false, false) fails with "none defined stack".
+  if (!enableIPv4 && !enableIPv6) throw configError('EnableIPv4', 'none defined stack: EnableIPv4 and EnableIPv6 are both false');
+  // CheckNetworkConfig: the IPv4 part, then the IPv6 part, then the backend's own options.
+  const v4 = enableIPv4 ? checkIpv4(network, subnetLen, subnetMin, subnetMax) : kNoIpv4;
+  const ipv6 = enableIPv6 ? checkIpv6(ipv6Network, ipv6SubnetLen, ipv6SubnetMin, ipv6SubnetMax) : undefined;
+  const backend = parseBackend(backendType, f.Backend);
+  if (ipv6 && backend.type === 'udp') {
+    // flannel's udp backend is IPv4-only (a udp4 socket, IPv4 TTL handling); so is weft's.
+    throw configError('Backend.Type', 'the udp backend carries IPv4 only: use vxlan or host-gw with EnableIPv6');
+  }
+  return Object.freeze({
+    ...v4,
+    enableIPv4,
+    enableIPv6,
+    ...(ipv6 ? { ipv6 } : {}),
+    enableNFTables: enableNFTables as boolean,
+    backend: Object.freeze(backend),
+  });
+}
 
-  // CheckNetworkConfig, IPv4 part, with flannel's messages.
+/** flannel's zero IPv4 values, kept when EnableIPv4 is false. */
+const kNoIpv4 = Object.freeze({ network: Object.freeze({ ip: 0, prefixLen: 0 }), subnetLen: 0, subnetMin: 0, subnetMax: 0 });
+
+/** CheckNetworkConfig, IPv4 part, with flannel's messages (flannel-facts §1). */
+function checkIpv4(
+  network: Cidr | undefined,
+  len: number,
+  min: number,
+  max: number,
+): { network: Cidr; subnetLen: number; subnetMin: number; subnetMax: number } {
+  let subnetLen = len;
+  let subnetMin = min;
+  let subnetMax = max;
   if (network === undefined || (network.ip === 0 && network.prefixLen === 0)) {
     throw configError('Network', 'please define a correct Network parameter in the flannel config');
   }
@@ -173,18 +238,46 @@ export function parseNetworkConfig(input: string | Buffer | JsonValue): NetworkC
     throw configError('SubnetMax', `SubnetMax is not on a SubnetLen boundary: ${formatIPv4(subnetMax)}`);
   }
   // Like flannel, SubnetMin > SubnetMax is not an error: it just leaves no free subnet.
+  return { network: Object.freeze({ ...network }), subnetLen, subnetMin, subnetMax };
+}
 
-  const backend = parseBackend(backendType, f.Backend);
-  return Object.freeze({
-    network: Object.freeze({ ...network }),
-    subnetLen,
-    subnetMin,
-    subnetMax,
-    enableIPv4: true,
-    enableIPv6: false,
-    enableNFTables: enableNFTables as boolean,
-    backend: Object.freeze(backend),
-  });
+/** CheckNetworkConfig, IPv6 part, with flannel's messages (flannel-facts §1). */
+function checkIpv6(network: Cidr6 | undefined, len: number, min: bigint, max: bigint): Ipv6NetworkConfig {
+  if (network === undefined || (network.ip === 0n && network.prefixLen === 0)) {
+    throw configError('IPv6Network', 'please define a correct IPv6Network parameter in the flannel config');
+  }
+  let subnetLen = len;
+  if (subnetLen < 0) throw configError('IPv6SubnetLen', `IPv6SubnetLen must not be negative, got ${subnetLen}`); // weft: flannel's is unsigned
+  if (subnetLen > 0) {
+    if (subnetLen > 126) throw configError('IPv6SubnetLen', 'SubnetLen must be less than /127');
+    if (subnetLen < network.prefixLen + 2) {
+      throw configError('IPv6SubnetLen', 'network must be able to accommodate at least four subnets');
+    }
+  } else {
+    if (network.prefixLen > 124) {
+      throw configError('IPv6Network', 'IPv6Network is too small. Minimum useful network prefix is /124');
+    }
+    subnetLen = network.prefixLen <= 62 ? 64 : network.prefixLen + 2;
+  }
+  const size = 1n << BigInt(128 - subnetLen);
+  let subnetMin = min;
+  let subnetMax = max;
+  if (subnetMin === 0n) subnetMin = network.ip + size;
+  else if (!cidr6ContainsIp(network, subnetMin)) {
+    throw configError('IPv6SubnetMin', 'IPv6SubnetMin is not in the range of the IPv6Network');
+  }
+  if (subnetMax === 0n) subnetMax = network.ip + (1n << BigInt(128 - network.prefixLen)) - size;
+  else if (!cidr6ContainsIp(network, subnetMax)) {
+    throw configError('IPv6SubnetMax', 'IPv6SubnetMax is not in the range of the IPv6Network');
+  }
+  const mask = mask6Of(subnetLen);
+  if ((subnetMin & mask) !== subnetMin) {
+    throw configError('IPv6SubnetMin', `IPv6SubnetMin is not on a SubnetLen boundary: ${formatIPv6(subnetMin)}`);
+  }
+  if ((subnetMax & mask) !== subnetMax) {
+    throw configError('IPv6SubnetMax', `IPv6SubnetMax is not on a SubnetLen boundary: ${formatIPv6(subnetMax)}`);
+  }
+  return Object.freeze({ network: Object.freeze({ ...network }), subnetLen, subnetMin, subnetMax });
 }
 
 /** flannel parseBackendType: absent Backend → udp; present without Type → "" (rejected later). */

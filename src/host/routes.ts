@@ -4,10 +4,14 @@
 // destination with another gateway, as flannel deletes-then-adds), read
 // back with `ip -j`. HostGwRoutes keeps the desired set and, like flannel's
 // routeCheck, re-adds any of its routes missing from the kernel every 10 s.
+// IPv6 leases get the same route through `ip -6` (peer IPv6 subnet via its
+// PublicIPv6), as flannel's host-gw does for dual stack.
 
 import { ErrorCode, WeftError } from '../errors';
 import { type Cidr, formatCidr, parseCidr } from '../net/cidr';
+import { type Cidr6, formatCidr6, parseCidr6 } from '../net/cidr6';
 import { isIPv4 } from '../net/ip';
+import { isIPv6 } from '../net/ip6';
 import { type CommandRunner, mustRun, runCommand } from './exec';
 
 export interface HostRoute {
@@ -15,6 +19,15 @@ export interface HostRoute {
   readonly gateway: string;
   readonly dev: string;
 }
+
+/** An IPv6 route (host-gw dual stack). */
+export interface HostRoute6 {
+  readonly dst: Cidr6;
+  readonly gateway: string;
+  readonly dev: string;
+}
+
+export type AnyRoute = HostRoute | HostRoute6;
 
 interface IpJsonRoute {
   dst?: string;
@@ -40,17 +53,44 @@ export async function listRoutes(run: CommandRunner = runCommand, dev?: string):
   return routes;
 }
 
-export async function replaceRoute(route: HostRoute, run: CommandRunner = runCommand): Promise<void> {
-  if (!isIPv4(route.gateway))
-    throw new WeftError(ErrorCode.HOST, `route gateway must be an IPv4 address, got ${JSON.stringify(route.gateway)}`);
-  await mustRun(run, 'ip', ['route', 'replace', formatCidr(route.dst), 'via', route.gateway, 'dev', route.dev]);
+/** IPv6 routes of the main table with a gateway (`ip -j -6 route show`), optionally only those on `dev`. */
+export async function listRoutes6(run: CommandRunner = runCommand, dev?: string): Promise<HostRoute6[]> {
+  const out = await mustRun(run, 'ip', ['-j', '-6', 'route', 'show']);
+  let parsed: IpJsonRoute[];
+  try {
+    parsed = JSON.parse(out.trim() === '' ? '[]' : out) as IpJsonRoute[];
+  } catch (err) {
+    throw new WeftError(ErrorCode.HOST, `cannot parse \`ip -j -6 route show\` output: ${(err as Error).message}`, { cause: err });
+  }
+  const routes: HostRoute6[] = [];
+  for (const r of parsed) {
+    if (!r.dst || !r.gateway || !r.dev || (dev !== undefined && r.dev !== dev)) continue;
+    const dst = parseCidr6(r.dst.includes('/') ? r.dst : `${r.dst}/128`, { strict: true });
+    if (dst) routes.push({ dst, gateway: r.gateway, dev: r.dev });
+  }
+  return routes;
+}
+
+const isV6 = (dst: Cidr | Cidr6): dst is Cidr6 => typeof dst.ip === 'bigint';
+
+/** The destination as `ip` prints it. */
+export function routeDst(dst: Cidr | Cidr6): string {
+  return isV6(dst) ? formatCidr6(dst) : formatCidr(dst);
+}
+
+export async function replaceRoute(route: AnyRoute, run: CommandRunner = runCommand): Promise<void> {
+  const v6 = isV6(route.dst);
+  if (v6 ? !isIPv6(route.gateway) : !isIPv4(route.gateway))
+    throw new WeftError(ErrorCode.HOST, `route gateway must be an IPv${v6 ? 6 : 4} address, got ${JSON.stringify(route.gateway)}`);
+  await mustRun(run, 'ip', [...(v6 ? ['-6'] : []), 'route', 'replace', routeDst(route.dst), 'via', route.gateway, 'dev', route.dev]);
 }
 
 /** Deletes the route to dst via gateway on dev; a route already gone is not an error. */
-export async function deleteRoute(route: HostRoute, run: CommandRunner = runCommand): Promise<void> {
-  const r = await run('ip', ['route', 'del', formatCidr(route.dst), 'via', route.gateway, 'dev', route.dev]);
+export async function deleteRoute(route: AnyRoute, run: CommandRunner = runCommand): Promise<void> {
+  const v6 = isV6(route.dst);
+  const r = await run('ip', [...(v6 ? ['-6'] : []), 'route', 'del', routeDst(route.dst), 'via', route.gateway, 'dev', route.dev]);
   if (r.code !== 0 && !/No such process|not found|Cannot find device/i.test(r.stderr)) {
-    throw new WeftError(ErrorCode.HOST, `ip route del ${formatCidr(route.dst)} failed: ${r.stderr.trim()}`);
+    throw new WeftError(ErrorCode.HOST, `ip route del ${routeDst(route.dst)} failed: ${r.stderr.trim()}`);
   }
 }
 
@@ -67,7 +107,7 @@ export interface HostGwRoutesOptions {
 export class HostGwRoutes {
   readonly #opts: HostGwRoutesOptions;
   readonly #run: CommandRunner;
-  readonly #desired = new Map<string, HostRoute>();
+  readonly #desired = new Map<string, AnyRoute>();
   #timer: NodeJS.Timeout | undefined;
   #chain: Promise<void> = Promise.resolve();
 
@@ -77,20 +117,20 @@ export class HostGwRoutes {
   }
 
   /** Adds or moves the route for a peer subnet. */
-  async set(dst: Cidr, gateway: string): Promise<void> {
-    const route = { dst, gateway, dev: this.#opts.dev };
-    this.#desired.set(formatCidr(dst), route);
+  async set(dst: Cidr | Cidr6, gateway: string): Promise<void> {
+    const route = { dst, gateway, dev: this.#opts.dev } as AnyRoute;
+    this.#desired.set(routeDst(dst), route);
     await this.#serial(() => replaceRoute(route, this.#run));
   }
 
-  async delete(dst: Cidr): Promise<void> {
-    const route = this.#desired.get(formatCidr(dst));
+  async delete(dst: Cidr | Cidr6): Promise<void> {
+    const route = this.#desired.get(routeDst(dst));
     if (!route) return;
-    this.#desired.delete(formatCidr(dst));
+    this.#desired.delete(routeDst(dst));
     await this.#serial(() => deleteRoute(route, this.#run));
   }
 
-  routes(): HostRoute[] {
+  routes(): AnyRoute[] {
     return [...this.#desired.values()];
   }
 
@@ -98,9 +138,14 @@ export class HostGwRoutes {
   async reconcile(): Promise<number> {
     let added = 0;
     await this.#serial(async () => {
-      const present = new Set((await listRoutes(this.#run, this.#opts.dev)).map((r) => `${formatCidr(r.dst)} ${r.gateway}`));
-      for (const r of this.#desired.values()) {
-        if (present.has(`${formatCidr(r.dst)} ${r.gateway}`)) continue;
+      const want = [...this.#desired.values()];
+      const listed: AnyRoute[] = [
+        ...(await listRoutes(this.#run, this.#opts.dev)),
+        ...(want.some((r) => isV6(r.dst)) ? await listRoutes6(this.#run, this.#opts.dev) : []),
+      ];
+      const present = new Set(listed.map((r) => `${routeDst(r.dst)} ${r.gateway}`));
+      for (const r of want) {
+        if (present.has(`${routeDst(r.dst)} ${r.gateway}`)) continue;
         await replaceRoute(r, this.#run);
         added++;
       }

@@ -5,7 +5,11 @@
 // KEY=value with no quoting:
 //   FLANNEL_NETWORK=10.244.0.0/16
 //   FLANNEL_SUBNET=10.244.3.1/24      (subnet address + 1, subnet prefix)
+//   FLANNEL_IPV6_NETWORK=fd00:10:244::/56   (EnableIPv6 only)
+//   FLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64 (EnableIPv6 only; subnet address + 1)
 //   FLANNEL_MTU=1450
+// The two IPv4 lines are left out on an IPv6-only node (EnableIPv4 false),
+// as flanneld's WriteSubnetFile does.
 //   FLANNEL_IPMASQ=false
 
 import { randomBytes } from 'node:crypto';
@@ -14,27 +18,34 @@ import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCode, WeftError } from '../errors';
 import { type Cidr, formatCidr, parseCidr } from '../net/cidr';
+import { type Cidr6, formatCidr6, parseCidr6 } from '../net/cidr6';
 import { formatIPv4 } from '../net/ip';
+import { formatIPv6 } from '../net/ip6';
 
 export const DEFAULT_SUBNET_FILE = '/run/flannel/subnet.env';
 
 export interface SubnetEnv {
-  readonly network: Cidr;
-  /** The lease subnet (written as its first host address). */
-  readonly subnet: Cidr;
+  /** IPv4 Network and lease subnet (the subnet written as its first host address); absent on an IPv6-only node. */
+  readonly network?: Cidr | undefined;
+  readonly subnet?: Cidr | undefined;
   readonly mtu: number;
   readonly ipMasq: boolean;
-  /** Dual-stack lines, written only when given (weft itself is IPv4-only). */
-  readonly ipv6Network?: string;
-  readonly ipv6Subnet?: string;
+  /** EnableIPv6: the IPv6Network and the IPv6 lease subnet (written as its first host address). */
+  readonly ipv6Network?: Cidr6 | undefined;
+  readonly ipv6Subnet?: Cidr6 | undefined;
 }
 
 /** The file's exact bytes. */
 export function formatSubnetEnv(env: SubnetEnv): string {
-  let out = `FLANNEL_NETWORK=${formatCidr(env.network)}\n`;
-  out += `FLANNEL_SUBNET=${formatIPv4((env.subnet.ip + 1) >>> 0)}/${env.subnet.prefixLen}\n`;
-  if (env.ipv6Network !== undefined) out += `FLANNEL_IPV6_NETWORK=${env.ipv6Network}\n`;
-  if (env.ipv6Subnet !== undefined) out += `FLANNEL_IPV6_SUBNET=${env.ipv6Subnet}\n`;
+  let out = '';
+  if (env.network && env.subnet) {
+    out += `FLANNEL_NETWORK=${formatCidr(env.network)}\n`;
+    out += `FLANNEL_SUBNET=${formatIPv4((env.subnet.ip + 1) >>> 0)}/${env.subnet.prefixLen}\n`;
+  }
+  if (env.ipv6Network && env.ipv6Subnet) {
+    out += `FLANNEL_IPV6_NETWORK=${formatCidr6(env.ipv6Network)}\n`;
+    out += `FLANNEL_IPV6_SUBNET=${formatIPv6(env.ipv6Subnet.ip + 1n)}/${env.ipv6Subnet.prefixLen}\n`;
+  }
   out += `FLANNEL_MTU=${env.mtu}\n`;
   out += `FLANNEL_IPMASQ=${env.ipMasq ? 'true' : 'false'}\n`;
   return out;
@@ -79,6 +90,10 @@ export interface SubnetEnvValues {
   readonly subnet?: Cidr;
   readonly mtu?: number;
   readonly ipMasq?: boolean;
+  /** FLANNEL_IPV6_NETWORK (first entry of a comma list). */
+  readonly ipv6Network?: Cidr6;
+  /** FLANNEL_IPV6_SUBNET masked to its network. */
+  readonly ipv6Subnet?: Cidr6;
 }
 
 /** Parses subnet.env text as flanneld and the CNI plugin do. Unknown or malformed lines are skipped. */
@@ -96,6 +111,10 @@ export function parseSubnetEnv(text: string): SubnetEnvValues {
   if (n) out.network = n;
   const s = raw.FLANNEL_SUBNET === undefined ? undefined : parseCidr(raw.FLANNEL_SUBNET);
   if (s) out.subnet = s;
+  const n6 = raw.FLANNEL_IPV6_NETWORK === undefined ? undefined : parseCidr6(raw.FLANNEL_IPV6_NETWORK.split(',')[0]!);
+  if (n6) out.ipv6Network = n6;
+  const s6 = raw.FLANNEL_IPV6_SUBNET === undefined ? undefined : parseCidr6(raw.FLANNEL_IPV6_SUBNET);
+  if (s6) out.ipv6Subnet = s6;
   if (raw.FLANNEL_MTU !== undefined && /^\d+$/.test(raw.FLANNEL_MTU)) out.mtu = Number(raw.FLANNEL_MTU);
   if (raw.FLANNEL_IPMASQ !== undefined) out.ipMasq = raw.FLANNEL_IPMASQ === 'true';
   return out;

@@ -8,6 +8,13 @@
 //      is deleted (reservations are never deleted);
 //   2. else the previous subnet from subnet.env, if free and compatible;
 //   3. else a random one among the first 100 free ones; none → out of subnets.
+//   Dual stack (EnableIPv6): the IPv6 subnet goes the same way beside the
+//   IPv4 one (a reused lease must fit both; the IPv6 subnet is picked
+//   independently), and the key names both. IPv6-only (EnableIPv4 false):
+//   the IPv4 half is flannel's empty 0.0.0.0/0 and step 1 matches by
+//   PublicIPv6 — flanneld v0.28 matches by the (then 0.0.0.0) IPv4 PublicIP,
+//   so its second IPv6-only node would reuse the first one's lease; weft
+//   gives each node its own.
 //   The create is acquireIfAbsent; losing the race retries from step 1.
 //   A store that assigns the subnet itself (LeaseStore.assignedSubnet, the
 //   Kubernetes podCIDR) skips all of this: its subnet is put without TTL.
@@ -26,10 +33,20 @@
 import type { NetworkConfig } from '../config/network-config';
 import { ErrorCode, WeftError, invalidOption } from '../errors';
 import { type Cidr, formatCidr } from '../net/cidr';
+import { type Cidr6, cidr6Overlaps, formatCidr6 } from '../net/cidr6';
+import { NO_IPV4_SUBNET, hasIpv4Subnet } from '../store/keys';
 import { type LeaseAttrs, sameLeaseAttrs } from '../store/lease-json';
-import { type LeaseStore, type StoreEvent, type StoreWatch, type StoredLease, subnetId } from '../store/lease-store';
+import { type LeaseStore, type LeaseSubnets, type StoreEvent, type StoreWatch, type StoredLease, leaseId } from '../store/lease-store';
 import { LeaseWatcher, type PeerEvent } from './lease-watcher';
-import { TakenSet, isCompatibleSubnet, isUsableReservation, pickFreeSubnet } from './subnet-allocator';
+import {
+  TakenSet,
+  isCompatibleSubnet,
+  isCompatibleSubnet4,
+  isCompatibleSubnet6,
+  isUsableReservation,
+  pickFreeSubnet,
+  pickFreeSubnet6,
+} from './subnet-allocator';
 
 /** flannel's subnetTTL. */
 export const DEFAULT_LEASE_TTL_SEC = 24 * 60 * 60;
@@ -37,7 +54,10 @@ export const DEFAULT_RENEW_MARGIN_MINUTES = 60;
 export const RACE_RETRIES = 10;
 
 export interface OwnLease {
+  /** NO_IPV4_SUBNET (0.0.0.0/0) on an IPv6-only node. */
   readonly subnet: Cidr;
+  /** Present with EnableIPv6. */
+  readonly ipv6Subnet?: Cidr6;
   readonly attrs: LeaseAttrs;
   /** Held as a key without TTL; never renewed. */
   readonly reservation: boolean;
@@ -52,6 +72,8 @@ export interface LeaseManagerOptions {
   attrs: LeaseAttrs;
   /** FLANNEL_SUBNET from the previous subnet.env, tried before a random subnet. */
   previousSubnet?: Cidr;
+  /** FLANNEL_IPV6_SUBNET from the previous subnet.env. */
+  previousIpv6Subnet?: Cidr6;
   ttlSec?: number;
   /** `--subnet-lease-renew-margin`, minutes 1..1439 (default 60). */
   renewMarginMinutes?: number;
@@ -115,42 +137,73 @@ export class LeaseManager {
 
   /** Runs flannel's acquisition algorithm and returns the lease. */
   async acquire(): Promise<OwnLease> {
-    const lease = await this.#acquire(this.#o.previousSubnet);
+    const o = this.#o;
+    const previous: LeaseSubnets | undefined =
+      o.previousSubnet || o.previousIpv6Subnet
+        ? { subnet: o.previousSubnet ?? NO_IPV4_SUBNET, ...(o.previousIpv6Subnet ? { ipv6Subnet: o.previousIpv6Subnet } : {}) }
+        : undefined;
+    const lease = await this.#acquire(previous);
     this.#setLease(lease);
     return lease;
   }
 
-  async #acquire(previous: Cidr | undefined): Promise<OwnLease> {
+  /** Is this stored lease ours by its public address (flannel step 1)? */
+  #isOurs(l: StoredLease): boolean {
+    const { config, attrs } = this.#o;
+    return config.enableIPv4 ? l.attrs.publicIp === attrs.publicIp : attrs.publicIpv6 !== null && l.attrs.publicIpv6 === attrs.publicIpv6;
+  }
+
+  #fits(l: LeaseSubnets, reservation: boolean): boolean {
+    const c = this.#o.config;
+    const v4 = !c.enableIPv4 ? l.subnet.prefixLen === 0 : reservation ? isUsableReservation(c, l.subnet) : isCompatibleSubnet(c, l.subnet);
+    return v4 && isCompatibleSubnet6(c, l.ipv6Subnet);
+  }
+
+  async #acquire(previous: LeaseSubnets | undefined): Promise<OwnLease> {
     const { store, config, attrs } = this.#o;
     if (store.assignedSubnet) {
-      // The store decides (Kubernetes: the node's podCIDR); publishing is a put.
-      const subnet = await store.assignedSubnet(config.network);
-      await store.put(subnet, attrs, null);
-      return this.#own(subnet, null);
+      // The store decides (Kubernetes: the node's podCIDRs); publishing is a put.
+      const subnets = await store.assignedSubnet(config);
+      await store.put(subnets, attrs, null);
+      return this.#own(subnets, null);
     }
     for (let attempt = 0; attempt < RACE_RETRIES; attempt++) {
       const snap = await store.list();
       const taken = new TakenSet(config.subnetLen, []);
+      const taken6: Cidr6[] = [];
+      const take = (l: StoredLease): void => {
+        if (hasIpv4Subnet(l.subnet)) taken.add(l.subnet);
+        if (l.ipv6Subnet) taken6.push(l.ipv6Subnet);
+      };
       let reused: StoredLease | undefined;
       for (const l of snap.leases) {
-        if (l.attrs.publicIp !== attrs.publicIp || reused) {
-          taken.add(l.subnet);
+        if (!this.#isOurs(l) || reused) {
+          take(l);
           continue;
         }
-        const fits = l.reservation ? isUsableReservation(config, l.subnet) : isCompatibleSubnet(config, l.subnet);
-        if (fits) reused = l;
+        if (this.#fits(l, l.reservation)) reused = l;
         else if (l.reservation)
-          taken.add(l.subnet); // an unusable reservation stays, and stays taken
-        else await store.delete(l.subnet); // flannel: a stale lease of ours that no longer fits
+          take(l); // an unusable reservation stays, and stays taken
+        else await store.delete(l); // flannel: a stale lease of ours that no longer fits
       }
       if (reused) {
         const ttl = reused.reservation ? null : this.#ttl;
-        await store.put(reused.subnet, attrs, ttl);
-        return this.#own(reused.subnet, ttl);
+        await store.put(reused, attrs, ttl);
+        return this.#own(reused, ttl);
       }
-      let candidate: Cidr | undefined;
-      if (previous && isCompatibleSubnet(config, previous) && !taken.overlaps(previous)) candidate = previous;
-      else candidate = pickFreeSubnet(config, taken, this.#o.random);
+      let candidate: LeaseSubnets | undefined;
+      const prevFree =
+        previous &&
+        isCompatibleSubnet4(config, previous.subnet) &&
+        isCompatibleSubnet6(config, previous.ipv6Subnet) &&
+        !(hasIpv4Subnet(previous.subnet) && taken.overlaps(previous.subnet)) &&
+        !(previous.ipv6Subnet && taken6.some((t) => cidr6Overlaps(t, previous!.ipv6Subnet!)));
+      if (prevFree) candidate = previous;
+      else {
+        const v4 = config.enableIPv4 ? pickFreeSubnet(config, taken, this.#o.random) : NO_IPV4_SUBNET;
+        const v6 = config.ipv6 ? pickFreeSubnet6(config, taken6, this.#o.random) : undefined;
+        if (v4 && (!config.ipv6 || v6)) candidate = { subnet: v4, ...(v6 ? { ipv6Subnet: v6 } : {}) };
+      }
       if (!candidate) throw new WeftError(ErrorCode.OUT_OF_SUBNETS, 'out of subnets');
       if (await store.acquireIfAbsent(candidate, attrs, this.#ttl)) return this.#own(candidate, this.#ttl);
       previous = undefined; // someone else took it between list and create
@@ -158,9 +211,10 @@ export class LeaseManager {
     throw new WeftError(ErrorCode.STORE, 'max retries reached trying to acquire a subnet', { recoverable: true });
   }
 
-  #own(subnet: Cidr, ttl: number | null): OwnLease {
+  #own(subnets: LeaseSubnets, ttl: number | null): OwnLease {
     return Object.freeze({
-      subnet,
+      subnet: subnets.subnet,
+      ...(subnets.ipv6Subnet ? { ipv6Subnet: subnets.ipv6Subnet } : {}),
       attrs: this.#o.attrs,
       reservation: ttl === null,
       expiresAt: ttl === null ? null : Date.now() + ttl * 1000,
@@ -169,7 +223,7 @@ export class LeaseManager {
 
   #setLease(lease: OwnLease): void {
     this.#lease = lease;
-    for (const e of this.#watcher.setOwnSubnet(lease.subnet)) this.#o.onPeer?.(e);
+    for (const e of this.#watcher.setOwnSubnet(lease)) this.#o.onPeer?.(e);
   }
 
   /**
@@ -198,8 +252,8 @@ export class LeaseManager {
     const own = this.#lease;
     if (!own) return;
     if (event.type === 'resync') this.#checkOwn(event.leases);
-    else if (subnetId(event.subnet) === subnetId(own.subnet)) {
-      if (event.type === 'delete' || event.lease.attrs.publicIp !== own.attrs.publicIp) this.#enqueue(() => this.#reacquire());
+    else if (leaseId(event) === leaseId(own)) {
+      if (event.type === 'delete' || !this.#isOurs(event.lease)) this.#enqueue(() => this.#reacquire());
       else this.#ownPut(event.lease);
     }
   }
@@ -208,8 +262,8 @@ export class LeaseManager {
   #checkOwn(leases: readonly StoredLease[]): void {
     const own = this.#lease;
     if (!own) return;
-    const found = leases.find((l) => subnetId(l.subnet) === subnetId(own.subnet));
-    if (!found || found.attrs.publicIp !== own.attrs.publicIp) this.#enqueue(() => this.#reacquire());
+    const found = leases.find((l) => leaseId(l) === leaseId(own));
+    if (!found || !this.#isOurs(found)) this.#enqueue(() => this.#reacquire());
     else this.#ownPut(found);
   }
 
@@ -234,12 +288,12 @@ export class LeaseManager {
     if (this.#stopped || !previous) return;
     try {
       let next: OwnLease;
-      if (await this.#o.store.acquireIfAbsent(previous.subnet, this.#o.attrs, this.#ttl)) next = this.#own(previous.subnet, this.#ttl);
+      if (await this.#o.store.acquireIfAbsent(previous, this.#o.attrs, this.#ttl)) next = this.#own(previous, this.#ttl);
       else next = await this.#acquire(undefined);
       if (this.#stopped) return;
       this.#setLease(next);
       this.#schedule();
-      if (subnetId(next.subnet) === subnetId(previous.subnet)) {
+      if (leaseId(next) === leaseId(previous)) {
         this.#o.onRenew?.(next);
         return;
       }
@@ -256,7 +310,7 @@ export class LeaseManager {
     const own = this.#lease;
     if (this.#stopped || !own) return;
     const snap = await this.#o.store.list();
-    if (!snap.leases.some((l) => subnetId(l.subnet) === subnetId(own.subnet) && sameLeaseAttrs(l.attrs, own.attrs))) {
+    if (!snap.leases.some((l) => leaseId(l) === leaseId(own) && sameLeaseAttrs(l.attrs, own.attrs))) {
       await this.#reacquire();
     }
   }
@@ -282,9 +336,9 @@ export class LeaseManager {
     const own = this.#lease;
     if (this.#stopped || !own || own.reservation) return;
     try {
-      await this.#o.store.put(own.subnet, own.attrs, this.#ttl);
+      await this.#o.store.put(own, own.attrs, this.#ttl);
       if (this.#lease !== own) return; // re-acquired meanwhile
-      this.#lease = this.#own(own.subnet, this.#ttl);
+      this.#lease = this.#own(own, this.#ttl);
       this.#schedule();
       this.#o.onRenew?.(this.#lease);
     } catch (err) {
@@ -307,11 +361,17 @@ export class LeaseManager {
   /** Stops, then deletes our lease from the store (`weft cleanup`, tests). */
   async release(): Promise<void> {
     await this.stop();
-    if (this.#lease) await this.#o.store.delete(this.#lease.subnet);
+    if (this.#lease) await this.#o.store.delete(this.#lease);
   }
 
-  /** For logs: `10.244.3.0/24`. */
+  /** For logs: `10.244.3.0/24`, `10.244.3.0/24 fd00:10:244:3::/64`. */
   describe(): string {
-    return this.#lease ? formatCidr(this.#lease.subnet) : '(no lease)';
+    return this.#lease ? describeLease(this.#lease) : '(no lease)';
   }
+}
+
+/** A lease's subnets for logs: `10.244.3.0/24`, `10.244.3.0/24 fd00:10:244:3::/64`, `fd00:10:244:3::/64`. */
+export function describeLease(l: LeaseSubnets): string {
+  const parts = [...(hasIpv4Subnet(l.subnet) ? [formatCidr(l.subnet)] : []), ...(l.ipv6Subnet ? [formatCidr6(l.ipv6Subnet)] : [])];
+  return parts.join(' ');
 }

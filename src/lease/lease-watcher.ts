@@ -1,7 +1,9 @@
 // Peer tracking with flannel's LeaseWatcher semantics (flannel-facts §2,
 // "Watching leases"), fed by LeaseStore events.
 //
-// - Events for the node's own subnet are dropped.
+// - Events for the node's own lease are dropped. Leases are known by their
+//   key (leaseId: the IPv4 subnet and, dual stack, the IPv6 one), as flannel's
+//   sameSubnet compares both families.
 // - A put replaces the cached lease for its subnet; a delete returns the
 //   cached lease, so consumers still know the old PublicIP / VtepMAC.
 // - A resync snapshot is diffed against the cache into added/removed events.
@@ -12,9 +14,8 @@
 //   produces no event, so consumers are not reprogrammed every renewal.
 
 import type { BackendType } from '../config/network-config';
-import type { Cidr } from '../net/cidr';
 import { sameLeaseAttrs } from '../store/lease-json';
-import { type StoreEvent, type StoredLease, subnetId } from '../store/lease-store';
+import { type LeaseRef, type StoreEvent, type StoredLease, leaseId } from '../store/lease-store';
 
 export type PeerEvent = { readonly type: 'added'; readonly lease: StoredLease } | { readonly type: 'removed'; readonly lease: StoredLease };
 
@@ -28,14 +29,14 @@ export class LeaseWatcher {
   readonly #cache = new Map<string, StoredLease>();
   #own: string | undefined;
 
-  constructor(opts: { backendType: BackendType; ownSubnet?: Cidr }) {
+  constructor(opts: { backendType: BackendType; ownSubnet?: LeaseRef }) {
     this.#backend = opts.backendType;
-    this.#own = opts.ownSubnet && subnetId(opts.ownSubnet);
+    this.#own = opts.ownSubnet && leaseId(opts.ownSubnet);
   }
 
-  /** Changes the subnet treated as our own; a cached peer with that subnet is reported removed. */
-  setOwnSubnet(subnet: Cidr): PeerEvent[] {
-    this.#own = subnetId(subnet);
+  /** Changes the lease treated as our own; a cached peer with those subnets is reported removed. */
+  setOwnSubnet(subnet: LeaseRef): PeerEvent[] {
+    this.#own = leaseId(subnet);
     const cached = this.#cache.get(this.#own);
     if (!cached) return [];
     this.#cache.delete(this.#own);
@@ -49,7 +50,7 @@ export class LeaseWatcher {
 
   apply(event: StoreEvent): PeerEvent[] {
     if (event.type === 'resync') return this.reset(event.leases);
-    const id = subnetId(event.subnet);
+    const id = leaseId(event);
     if (id === this.#own) return [];
     const cached = this.#cache.get(id);
     if (event.type === 'delete') {
@@ -72,7 +73,7 @@ export class LeaseWatcher {
     const out: PeerEvent[] = [];
     const next = new Map<string, StoredLease>();
     for (const lease of snapshot) {
-      const id = subnetId(lease.subnet);
+      const id = leaseId(lease);
       if (id === this.#own || !acceptsBackend(this.#backend, lease)) continue;
       next.set(id, lease);
       const cached = this.#cache.get(id);

@@ -4,6 +4,7 @@
 
 import type { NetworkConfig } from '../config/network-config';
 import { type Cidr, cidrContains, cidrOverlaps } from '../net/cidr';
+import { type Cidr6, cidr6Overlaps } from '../net/cidr6';
 
 /** flannel keeps at most this many free candidates and picks one at random. */
 export const MAX_CANDIDATES = 100;
@@ -63,6 +64,45 @@ export function pickFreeSubnet(
   random: () => number = Math.random,
 ): Cidr | undefined {
   const candidates = freeSubnets(config, taken);
+  if (candidates.length === 0) return undefined;
+  return candidates[Math.min(candidates.length - 1, Math.floor(random() * candidates.length))];
+}
+
+// IPv6: the same rules over the config's `ipv6` half (flannel-facts §2: "Same
+// for IPv6 independently"), with bigint addresses.
+
+/** flannel's isIPv6SubnetConfigCompat: without EnableIPv6 the lease must have no IPv6 subnet. */
+export function isCompatibleSubnet6(config: NetworkConfig, subnet: Cidr6 | undefined): boolean {
+  const v6 = config.ipv6;
+  if (!v6) return subnet === undefined;
+  return subnet !== undefined && subnet.prefixLen === v6.subnetLen && subnet.ip >= v6.subnetMin && subnet.ip <= v6.subnetMax;
+}
+
+/** The IPv4 half of flannel's compatibility check; an IPv6-only config wants the 0.0.0.0/0 placeholder. */
+export function isCompatibleSubnet4(config: NetworkConfig, subnet: Cidr): boolean {
+  return config.enableIPv4 ? isCompatibleSubnet(config, subnet) : subnet.prefixLen === 0;
+}
+
+/** The first `limit` free IPv6 subnets from IPv6SubnetMin to IPv6SubnetMax. */
+export function freeSubnets6(config: NetworkConfig, taken: readonly Cidr6[], limit = MAX_CANDIDATES): Cidr6[] {
+  const v6 = config.ipv6;
+  if (!v6) return [];
+  const sameLen = new Set(taken.filter((t) => t.prefixLen === v6.subnetLen).map((t) => t.ip));
+  const other = taken.filter((t) => t.prefixLen !== v6.subnetLen);
+  const step = 1n << BigInt(128 - v6.subnetLen);
+  const out: Cidr6[] = [];
+  // Bounded like flannel's walk: at most `limit` free ones, and the taken ones skipped on the way.
+  for (let ip = v6.subnetMin, seen = 0; ip <= v6.subnetMax && out.length < limit && seen <= taken.length + limit; ip += step, seen++) {
+    const candidate = { ip, prefixLen: v6.subnetLen };
+    if (sameLen.has(ip) || other.some((o) => cidr6Overlaps(o, candidate))) continue;
+    out.push(candidate);
+  }
+  return out;
+}
+
+/** One free IPv6 subnet chosen uniformly among the first 100, or undefined when none is left. */
+export function pickFreeSubnet6(config: NetworkConfig, taken: readonly Cidr6[], random: () => number = Math.random): Cidr6 | undefined {
+  const candidates = freeSubnets6(config, taken);
   if (candidates.length === 0) return undefined;
   return candidates[Math.min(candidates.length - 1, Math.floor(random() * candidates.length))];
 }

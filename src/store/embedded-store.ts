@@ -25,10 +25,18 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, WeftError, invalidOption } from '../errors';
-import type { Cidr } from '../net/cidr';
 import { DEFAULT_PREFIX, configKey, parseSubnetKey, subnetKeyOfPath, subnetKeyPath } from './keys';
 import { type LeaseAttrs, decodeLeaseAttrs, encodeLeaseAttrs } from './lease-json';
-import type { LeaseSnapshot, LeaseStore, StoreEvent, StoreWatch, StoredLease, WatchOptions } from './lease-store';
+import {
+  type LeaseRef,
+  type LeaseSnapshot,
+  type LeaseStore,
+  type StoreEvent,
+  type StoreWatch,
+  type StoredLease,
+  type WatchOptions,
+  leaseSubnets,
+} from './lease-store';
 
 export interface EmbeddedStoreOptions {
   /** Directory holding `weft.db` (created 0755 if missing). */
@@ -215,8 +223,8 @@ export class EmbeddedStore implements LeaseStore {
       return undefined; // a foreign or garbled value is not a lease we can route to
     }
     return row.expires_at === null
-      ? { subnet: parsed.subnet, attrs, reservation: true }
-      : { subnet: parsed.subnet, attrs, reservation: false, expiresAt: row.expires_at };
+      ? { ...parsed, attrs, reservation: true }
+      : { ...parsed, attrs, reservation: false, expiresAt: row.expires_at };
   }
 
   async list(): Promise<LeaseSnapshot> {
@@ -239,9 +247,14 @@ export class EmbeddedStore implements LeaseStore {
     );
   }
 
-  async acquireIfAbsent(subnet: Cidr, attrs: LeaseAttrs, ttlSec: number | null): Promise<boolean> {
+  #keyOf(ref: LeaseRef): string {
+    const s = leaseSubnets(ref);
+    return subnetKeyPath(this.#prefix, s.subnet, s.ipv6Subnet);
+  }
+
+  async acquireIfAbsent(subnet: LeaseRef, attrs: LeaseAttrs, ttlSec: number | null): Promise<boolean> {
     checkTtl(ttlSec);
-    const key = subnetKeyPath(this.#prefix, subnet);
+    const key = this.#keyOf(subnet);
     const value = encodeLeaseAttrs(attrs);
     return this.#write((now) => {
       if (this.#db.prepare(`SELECT 1 FROM kv WHERE key = ?`).get(key) !== undefined) return false;
@@ -250,15 +263,15 @@ export class EmbeddedStore implements LeaseStore {
     });
   }
 
-  async put(subnet: Cidr, attrs: LeaseAttrs, ttlSec: number | null): Promise<void> {
+  async put(subnet: LeaseRef, attrs: LeaseAttrs, ttlSec: number | null): Promise<void> {
     checkTtl(ttlSec);
-    const key = subnetKeyPath(this.#prefix, subnet);
+    const key = this.#keyOf(subnet);
     const value = encodeLeaseAttrs(attrs);
     this.#write((now) => this.#putKey(key, value, ttlSec, now));
   }
 
-  async delete(subnet: Cidr): Promise<void> {
-    const key = subnetKeyPath(this.#prefix, subnet);
+  async delete(subnet: LeaseRef): Promise<void> {
+    const key = this.#keyOf(subnet);
     this.#write(() => {
       if (this.#db.prepare(`DELETE FROM kv WHERE key = ?`).run(key).changes > 0) this.#record(key, 'delete', null, null);
     });
@@ -324,9 +337,9 @@ export class EmbeddedStore implements LeaseStore {
     const k = subnetKeyOfPath(this.#prefix, row.key);
     const parsed = k === undefined ? undefined : parseSubnetKey(k);
     if (!parsed) return undefined;
-    if (row.type === 'delete') return { type: 'delete', subnet: parsed.subnet, revision: row.revision };
+    if (row.type === 'delete') return { type: 'delete', ...parsed, revision: row.revision };
     const lease = this.#toLease(row);
-    return lease && { type: 'put', subnet: parsed.subnet, lease, revision: row.revision };
+    return lease && { type: 'put', ...parsed, lease, revision: row.revision };
   }
 
   async close(): Promise<void> {

@@ -31,10 +31,18 @@ import type { Interceptor } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ErrorCode, WeftError, invalidOption } from '../errors';
-import type { Cidr } from '../net/cidr';
 import { DEFAULT_PREFIX, configKey, parseSubnetKey, subnetKeyOfPath, subnetKeyPath, subnetsPrefix } from './keys';
 import { type LeaseAttrs, decodeLeaseAttrs, encodeLeaseAttrs } from './lease-json';
-import type { LeaseSnapshot, LeaseStore, StoreEvent, StoreWatch, StoredLease, WatchOptions } from './lease-store';
+import {
+  type LeaseRef,
+  type LeaseSnapshot,
+  type LeaseStore,
+  type StoreEvent,
+  type StoreWatch,
+  type StoredLease,
+  type WatchOptions,
+  leaseSubnets,
+} from './lease-store';
 
 export interface EtcdStoreOptions {
   /** `http://127.0.0.1:2379,…` split already; flannel's `--etcd-endpoints`. */
@@ -197,7 +205,7 @@ export class EtcdStore implements LeaseStore {
     } catch {
       return undefined; // not a lease we can route to
     }
-    return { subnet: parsed.subnet, attrs, reservation: String(kv.lease) === '0' };
+    return { ...parsed, attrs, reservation: String(kv.lease) === '0' };
   }
 
   async list(): Promise<LeaseSnapshot> {
@@ -208,8 +216,13 @@ export class EtcdStore implements LeaseStore {
     });
   }
 
-  async acquireIfAbsent(subnet: Cidr, attrs: LeaseAttrs, ttlSec: number | null): Promise<boolean> {
-    const key = subnetKeyPath(this.#prefix, subnet);
+  #keyOf(ref: LeaseRef): string {
+    const s = leaseSubnets(ref);
+    return subnetKeyPath(this.#prefix, s.subnet, s.ipv6Subnet);
+  }
+
+  async acquireIfAbsent(subnet: LeaseRef, attrs: LeaseAttrs, ttlSec: number | null): Promise<boolean> {
+    const key = this.#keyOf(subnet);
     return this.#call(`create ${key}`, async () => {
       const lease = ttlSec === null ? undefined : await this.#grant(ttlSec);
       const put = this.#client.put(key).value(encodeLeaseAttrs(attrs));
@@ -222,8 +235,8 @@ export class EtcdStore implements LeaseStore {
     });
   }
 
-  async put(subnet: Cidr, attrs: LeaseAttrs, ttlSec: number | null): Promise<void> {
-    const key = subnetKeyPath(this.#prefix, subnet);
+  async put(subnet: LeaseRef, attrs: LeaseAttrs, ttlSec: number | null): Promise<void> {
+    const key = this.#keyOf(subnet);
     await this.#call(`put ${key}`, async () => {
       const put = this.#client.put(key).value(encodeLeaseAttrs(attrs));
       if (ttlSec !== null) put.lease(await this.#grant(ttlSec));
@@ -231,8 +244,8 @@ export class EtcdStore implements LeaseStore {
     });
   }
 
-  async delete(subnet: Cidr): Promise<void> {
-    const key = subnetKeyPath(this.#prefix, subnet);
+  async delete(subnet: LeaseRef): Promise<void> {
+    const key = this.#keyOf(subnet);
     await this.#call(`delete ${key}`, () => this.#client.delete().key(key).exec());
   }
 
@@ -278,7 +291,14 @@ export class EtcdStore implements LeaseStore {
         if (closed || rev < last) return; // one txn can change several keys at one revision
         last = rev;
         const lease = this.#toLease(kv);
-        if (lease) onEvent({ type: 'put', subnet: lease.subnet, lease, revision: rev });
+        if (lease)
+          onEvent({
+            type: 'put',
+            subnet: lease.subnet,
+            ...(lease.ipv6Subnet ? { ipv6Subnet: lease.ipv6Subnet } : {}),
+            lease,
+            revision: rev,
+          });
       });
       w.on('delete', (kv) => {
         const rev = Number(kv.mod_revision);
@@ -286,7 +306,7 @@ export class EtcdStore implements LeaseStore {
         last = rev;
         const k = subnetKeyOfPath(this.#prefix, kv.key.toString());
         const parsed = k === undefined ? undefined : parseSubnetKey(k);
-        if (parsed) onEvent({ type: 'delete', subnet: parsed.subnet, revision: rev });
+        if (parsed) onEvent({ type: 'delete', ...parsed, revision: rev });
       });
       w.on('disconnected', (err: Error) => {
         // etcd3 resumes from the revision of the last header it saw, which

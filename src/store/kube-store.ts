@@ -27,12 +27,16 @@
 import { readFileSync } from 'node:fs';
 import { ErrorCode, WeftError } from '../errors';
 import { type Cidr, cidrContains, formatCidr, parseCidr } from '../net/cidr';
+import { type Cidr6, cidr6Contains, formatCidr6, parseCidr6 } from '../net/cidr6';
 import { isIPv4 } from '../net/ip';
+import { formatIPv6, parseIPv6 } from '../net/ip6';
+import { type NetworkConfig, parseNetworkConfig } from '../config/network-config';
+import { NO_IPV4_SUBNET } from './keys';
 import type { JsonValue } from '../config/go-json';
 import { KubeClient, type KubeClientOptions, KubeApiError, type Permission } from './kube-client';
 import type { LeaseAttrs } from './lease-json';
-import type { LeaseSnapshot, LeaseStore, StoreEvent, StoreWatch, StoredLease, WatchOptions } from './lease-store';
-import { subnetId } from './lease-store';
+import type { LeaseRef, LeaseSnapshot, LeaseStore, LeaseSubnets, StoreEvent, StoreWatch, StoredLease, WatchOptions } from './lease-store';
+import { leaseId, leaseSubnets } from './lease-store';
 
 import { DEFAULT_ANNOTATION_PREFIX, DEFAULT_NET_CONF_PATH } from './kube-defaults';
 
@@ -61,6 +65,8 @@ export interface Annotations {
   nodePublicIp: string;
   backendV6Data: string;
   backendPublicIpv6: string;
+  backendPublicIpv6Overwrite: string;
+  nodePublicIpv6: string;
 }
 
 const kPrefixRe = /^(?:[a-z0-9_-]+\.)+[a-z0-9_-]+\/(?:[a-z0-9_-]+-)?$/;
@@ -97,6 +103,8 @@ export function annotationKeys(prefix: string = DEFAULT_ANNOTATION_PREFIX): Anno
     nodePublicIp: `${p}node-public-ip`,
     backendV6Data: `${p}backend-v6-data`,
     backendPublicIpv6: `${p}public-ipv6`,
+    backendPublicIpv6Overwrite: `${p}public-ipv6-overwrite`,
+    nodePublicIpv6: `${p}node-public-ipv6`,
   };
 }
 
@@ -107,6 +115,7 @@ interface KubeNode {
 
 interface Known {
   subnet: Cidr;
+  ipv6Subnet?: Cidr6;
   lease: StoredLease;
   /** backend-data, backend-type and public-ip as published: what a change is measured by. */
   key: string;
@@ -120,12 +129,23 @@ const kPods: Permission = { resource: 'pods', verb: 'get' };
 
 const kStrategic = 'application/strategic-merge-patch+json';
 
-/** The IPv4 podCIDR of a node, flannel's rules: podCIDRs (1–2 entries) first, else podCIDR. */
-function podCidrOf(node: KubeNode, name: string): { cidr: string | undefined; error?: string } {
+/** The podCIDRs of a node by family, flannel's rules: podCIDRs (1–2 entries) first, else podCIDR. */
+function podCidrOf(node: KubeNode, name: string): { cidr: string | undefined; cidr6: string | undefined; error?: string } {
   const list = node.spec?.podCIDRs ?? [];
-  if (list.length > 2) return { cidr: undefined, error: `node "${name}" pod cidrs are more than 2: ${JSON.stringify(list)}` };
+  if (list.length > 2)
+    return { cidr: undefined, cidr6: undefined, error: `node "${name}" pod cidrs should be IPv4/IPv6 only or dualstack` };
   const all = list.length > 0 ? list : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
-  return { cidr: all.find((c) => !c.includes(':')) };
+  return { cidr: all.find((c) => !c.includes(':')), cidr6: all.find((c) => c.includes(':')) };
+}
+
+/** EnableIPv4 / EnableIPv6 of a net-conf.json (an invalid one is reported by the agent, which parses it too). */
+function familiesOf(text: string): { v4: boolean; v6: boolean } {
+  try {
+    const c = parseNetworkConfig(text);
+    return { v4: c.enableIPv4, v6: c.enableIPv6 };
+  } catch {
+    return { v4: true, v6: false };
+  }
 }
 
 export class KubeStore implements LeaseStore {
@@ -143,6 +163,8 @@ export class KubeStore implements LeaseStore {
   readonly #wakers = new Set<() => void>();
   /** Nodes skipped because of malformed annotations (for /metrics). */
   skippedNodes = 0;
+  /** Which families a node's lease carries (the net-conf's EnableIPv4/EnableIPv6, known once it was read). */
+  #families = { v4: true, v6: false };
 
   constructor(o: KubeStoreOptions) {
     this.#o = o;
@@ -196,22 +218,41 @@ export class KubeStore implements LeaseStore {
     for (const wake of this.#wakers) wake();
   }
 
-  async assignedSubnet(network: Cidr): Promise<Cidr> {
+  async assignedSubnet(config: NetworkConfig): Promise<LeaseSubnets> {
     const name = await this.nodeName();
     const node = await this.#ownNode();
-    const { cidr, error } = podCidrOf(node, name);
+    const { cidr, cidr6, error } = podCidrOf(node, name);
     if (error) throw new WeftError(ErrorCode.STORE, error);
     // flannel retries this (the controller manager may not have assigned it yet).
-    if (!cidr) throw new WeftError(ErrorCode.STORE, `node "${name}" pod cidr not assigned`, { recoverable: true });
-    const subnet = parseCidr(cidr);
-    if (!subnet) throw new WeftError(ErrorCode.STORE, `node "${name}" has a podCIDR that is not a CIDR: ${JSON.stringify(cidr)}`);
-    if (!cidrContains(network, subnet)) {
+    if (!node.spec?.podCIDR && !cidr && !cidr6)
+      throw new WeftError(ErrorCode.STORE, `node "${name}" pod cidr not assigned`, { recoverable: true });
+    let subnet: Cidr = NO_IPV4_SUBNET;
+    if (config.enableIPv4) {
+      if (!cidr) throw new WeftError(ErrorCode.STORE, `node "${name}" pod cidr not assigned`, { recoverable: true });
+      const parsed = parseCidr(cidr);
+      if (!parsed) throw new WeftError(ErrorCode.STORE, `node "${name}" has a podCIDR that is not a CIDR: ${JSON.stringify(cidr)}`);
+      if (!cidrContains(config.network, parsed)) {
+        throw new WeftError(
+          ErrorCode.STORE,
+          `subnet "${formatCidr(config.network)}" specified in the flannel net config doesn't contain "${cidr}" PodCIDR of the "${name}" node`,
+        );
+      }
+      subnet = parsed;
+    }
+    if (!config.ipv6) return { subnet };
+    if (!cidr6)
+      throw new WeftError(ErrorCode.STORE, `node "${name}" has no IPv6 podCIDR (missing IPv6 address on n.Spec.PodCIDRs)`, {
+        recoverable: true,
+      });
+    const ipv6Subnet = parseCidr6(cidr6);
+    if (!ipv6Subnet) throw new WeftError(ErrorCode.STORE, `node "${name}" has a podCIDR that is not a CIDR: ${JSON.stringify(cidr6)}`);
+    if (!cidr6Contains(config.ipv6.network, ipv6Subnet)) {
       throw new WeftError(
         ErrorCode.STORE,
-        `subnet "${formatCidr(network)}" specified in the flannel net config doesn't contain "${cidr}" PodCIDR of the "${name}" node`,
+        `subnet "${formatCidr6(config.ipv6.network)}" specified in the flannel net config doesn't contain "${cidr6}" IPv6 PodCIDR of the "${name}" node`,
       );
     }
-    return subnet;
+    return { subnet, ipv6Subnet };
   }
 
   /** The VtepMAC in this node's own backend-data (flannel reuses it for flannel.<VNI>), if any. */
@@ -227,26 +268,50 @@ export class KubeStore implements LeaseStore {
     return v && isIPv4(v) ? v : undefined;
   }
 
-  /** The annotation values flannel writes for `attrs` (public-ip-overwrite honoured). */
-  #annotationsFor(attrs: LeaseAttrs, current: Record<string, string>): Record<string, string> {
-    const overwrite = current[this.keys.backendPublicIpOverwrite];
-    return {
-      [this.keys.backendData]: attrs.backendData === undefined ? 'null' : JSON.stringify(attrs.backendData),
-      [this.keys.backendType]: attrs.backendType ?? '',
-      [this.keys.backendPublicIp]: overwrite && isIPv4(overwrite) ? overwrite : attrs.publicIp,
-      [this.keys.subnetKubeManaged]: 'true',
-    };
+  /** node-public-ipv6, set by an administrator: used as --public-ipv6 when given. */
+  async nodePublicIpv6(): Promise<string | undefined> {
+    const v = (await this.#ownNode()).metadata?.annotations?.[this.keys.nodePublicIpv6];
+    const ip = v === undefined ? undefined : parseIPv6(v);
+    return ip === undefined ? undefined : formatIPv6(ip);
   }
 
-  async acquireIfAbsent(subnet: Cidr, attrs: LeaseAttrs): Promise<boolean> {
-    const own = podCidrOf(await this.#ownNode(), await this.nodeName()).cidr;
-    if (!own || parseCidr(own) === undefined || subnetId(parseCidr(own)!) !== subnetId(subnet)) return false;
+  /**
+   * The annotation values flannel writes for `attrs` (the overwrite
+   * annotations honoured). As flannel's vxlan: backend-data / public-ip only
+   * with IPv4 data (not on an IPv6-only node), backend-v6-data / public-ipv6
+   * only with IPv6 data (host-gw: with a PublicIPv6).
+   */
+  #annotationsFor(attrs: LeaseAttrs, current: Record<string, string>): Record<string, string> {
+    const out: Record<string, string> = { [this.keys.backendType]: attrs.backendType ?? '' };
+    const vxlan = attrs.backendType === 'vxlan';
+    if (!vxlan || attrs.backendData !== undefined) {
+      const overwrite = current[this.keys.backendPublicIpOverwrite];
+      out[this.keys.backendData] = attrs.backendData === undefined ? 'null' : JSON.stringify(attrs.backendData);
+      out[this.keys.backendPublicIp] = overwrite && isIPv4(overwrite) ? overwrite : attrs.publicIp;
+    }
+    if ((vxlan && attrs.backendV6Data !== undefined) || (attrs.backendType === 'host-gw' && attrs.publicIpv6 !== null)) {
+      const overwrite = current[this.keys.backendPublicIpv6Overwrite];
+      out[this.keys.backendV6Data] = attrs.backendV6Data === undefined ? 'null' : JSON.stringify(attrs.backendV6Data);
+      out[this.keys.backendPublicIpv6] = overwrite && parseIPv6(overwrite) !== undefined ? overwrite : attrs.publicIpv6!;
+    }
+    out[this.keys.subnetKubeManaged] = 'true';
+    return out;
+  }
+
+  async acquireIfAbsent(subnet: LeaseRef, attrs: LeaseAttrs): Promise<boolean> {
+    const { cidr, cidr6 } = podCidrOf(await this.#ownNode(), await this.nodeName());
+    const want = leaseSubnets(subnet);
+    const own = {
+      subnet: (cidr && parseCidr(cidr)) || NO_IPV4_SUBNET,
+      ...(want.ipv6Subnet && cidr6 ? { ipv6Subnet: parseCidr6(cidr6) } : {}),
+    };
+    if (leaseId(own) !== leaseId(want)) return false;
     await this.put(subnet, attrs);
     return true;
   }
 
   /** Publishes our annotations: one strategic-merge patch of nodes/<n>/status with the keys that differ. */
-  async put(_subnet: Cidr, attrs: LeaseAttrs): Promise<void> {
+  async put(_subnet: LeaseRef, attrs: LeaseAttrs): Promise<void> {
     const name = await this.nodeName();
     const current = (await this.#ownNode()).metadata?.annotations ?? {};
     const want = this.#annotationsFor(attrs, current);
@@ -285,7 +350,9 @@ export class KubeStore implements LeaseStore {
   async getConfig(): Promise<string | undefined> {
     const path = this.#o.netConfPath ?? DEFAULT_NET_CONF_PATH;
     try {
-      return readFileSync(path, 'utf8');
+      const text = readFileSync(path, 'utf8');
+      this.#families = familiesOf(text);
+      return text;
     } catch (err) {
       throw new WeftError(ErrorCode.USAGE, `failed to read net conf ${path}: ${(err as Error).message}`, { option: 'net-config-path' });
     }
@@ -312,31 +379,70 @@ export class KubeStore implements LeaseStore {
       }
       return undefined;
     };
-    const { cidr, error } = podCidrOf(node, name);
+    const { cidr, cidr6, error } = podCidrOf(node, name);
     if (error) return skip(error);
-    if (!cidr) return skip(`node "${name}" pod cidr not assigned`);
-    const subnet = parseCidr(cidr);
-    if (!subnet) return skip(`podCIDR ${JSON.stringify(cidr)} is not a CIDR`);
-    const ip = a[this.keys.backendPublicIp] ?? '';
-    if (!isIPv4(ip)) return skip(`${this.keys.backendPublicIp} ${JSON.stringify(ip)} is not an IPv4 address`);
+    const v4 = this.#families.v4;
+    const v6 = this.#families.v6;
+    let subnet: Cidr = NO_IPV4_SUBNET;
+    let ip = '0.0.0.0';
+    let rawData = 'null';
+    if (v4) {
+      if (!cidr) return skip(`node "${name}" pod cidr not assigned`);
+      const parsed = parseCidr(cidr);
+      if (!parsed) return skip(`podCIDR ${JSON.stringify(cidr)} is not a CIDR`);
+      subnet = parsed;
+      ip = a[this.keys.backendPublicIp] ?? '';
+      if (!isIPv4(ip)) return skip(`${this.keys.backendPublicIp} ${JSON.stringify(ip)} is not an IPv4 address`);
+      rawData = a[this.keys.backendData] ?? 'null';
+    }
+    let ipv6Subnet: Cidr6 | undefined;
+    let ip6: string | null = null;
+    let rawData6 = 'null';
+    if (v6) {
+      if (!cidr6) return skip(`missing IPv6 address on n.Spec.PodCIDRs of node "${name}"`);
+      ipv6Subnet = parseCidr6(cidr6);
+      if (!ipv6Subnet) return skip(`podCIDR ${JSON.stringify(cidr6)} is not a CIDR`);
+      const text = a[this.keys.backendPublicIpv6] ?? '';
+      const parsed = parseIPv6(text);
+      if (parsed === undefined) return skip(`${this.keys.backendPublicIpv6} ${JSON.stringify(text)} is not an IPv6 address`);
+      ip6 = formatIPv6(parsed);
+      rawData6 = a[this.keys.backendV6Data] ?? 'null';
+    }
     const type = a[this.keys.backendType] ?? '';
-    const rawData = a[this.keys.backendData] ?? 'null';
     let data: JsonValue;
+    let data6: JsonValue;
     try {
       data = JSON.parse(rawData) as JsonValue;
     } catch {
       return skip(`${this.keys.backendData} is not JSON: ${JSON.stringify(rawData.slice(0, 80))}`);
     }
+    try {
+      data6 = JSON.parse(rawData6) as JsonValue;
+    } catch {
+      return skip(`${this.keys.backendV6Data} is not JSON: ${JSON.stringify(rawData6.slice(0, 80))}`);
+    }
     this.#skipped.delete(name);
     let attrs: LeaseAttrs = {
       publicIp: ip,
-      publicIpv6: null,
+      publicIpv6: ip6,
       ...(type ? { backendType: type } : {}),
       ...(data !== null ? { backendData: data } : {}),
+      ...(data6 !== null ? { backendV6Data: data6 } : {}),
     };
-    // Our own node, published with public-ip-overwrite: it is still the lease we hold.
-    if (name === this.#nodeName && this.#published && a[this.keys.backendPublicIpOverwrite] === ip) attrs = this.#published;
-    return { subnet, lease: { subnet, attrs, reservation: true }, key: `${rawData}\n${type}\n${ip}` };
+    // Our own node, published with an overwrite annotation: it is still the lease we hold.
+    if (
+      name === this.#nodeName &&
+      this.#published &&
+      (a[this.keys.backendPublicIpOverwrite] === ip || (ip6 !== null && a[this.keys.backendPublicIpv6Overwrite] === ip6))
+    )
+      attrs = this.#published;
+    const six = ipv6Subnet ? { ipv6Subnet } : {};
+    return {
+      subnet,
+      ...six,
+      lease: { subnet, ...six, attrs, reservation: true },
+      key: `${rawData}\n${type}\n${ip}\n${rawData6}\n${ip6 ?? ''}`,
+    };
   }
 
   #index(nodes: KubeNode[]): Map<string, Known> {
@@ -395,14 +501,25 @@ export class KubeStore implements LeaseStore {
       if (type === 'DELETED') {
         if (!before) return;
         known.delete(name);
-        onEvent({ type: 'delete', subnet: before.subnet, revision: ++this.#seq });
+        onEvent({
+          type: 'delete',
+          subnet: before.subnet,
+          ...(before.ipv6Subnet ? { ipv6Subnet: before.ipv6Subnet } : {}),
+          revision: ++this.#seq,
+        });
         return;
       }
       const after = this.#leaseOf(node);
       if (!after) return; // not (or no longer validly) managed: flannel ignores it
       if (before && before.key === after.key) return; // podCIDR-only or unrelated change
       known.set(name, after);
-      onEvent({ type: 'put', subnet: after.subnet, lease: after.lease, revision: ++this.#seq });
+      onEvent({
+        type: 'put',
+        subnet: after.subnet,
+        ...(after.ipv6Subnet ? { ipv6Subnet: after.ipv6Subnet } : {}),
+        lease: after.lease,
+        revision: ++this.#seq,
+      });
     };
     const relist = async (): Promise<void> => {
       const l = await this.#listNodes();

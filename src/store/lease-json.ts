@@ -16,11 +16,13 @@
 import { ErrorCode, WeftError } from '../errors';
 import { type JsonValue, foldFields, goJsonStringify, isJsonObject } from '../config/go-json';
 import { isIPv4 } from '../net/ip';
+import { formatIPv6, parseIPv6 } from '../net/ip6';
 import { normalizeMac } from '../net/mac';
 
 export interface LeaseAttrs {
   /** Dotted IPv4; `0.0.0.0` when the node has none. */
   readonly publicIp: string;
+  /** IPv6 as Go prints it (RFC 5952); null when the node publishes none. */
   readonly publicIpv6: string | null;
   /** `vxlan`, `host-gw`…; absent for udp (flannel's udp backend sets none). */
   readonly backendType?: string;
@@ -60,11 +62,18 @@ export function decodeLeaseAttrs(text: string | Buffer): LeaseAttrs {
   // ip.IP4 UnmarshalJSON trims quotes and parses; missing means 0.0.0.0.
   const publicIp = f.PublicIP === undefined || f.PublicIP === null ? '0.0.0.0' : String(f.PublicIP);
   if (!isIPv4(publicIp)) throw leaseError(`PublicIP ${JSON.stringify(f.PublicIP)} is not an IPv4 address`);
-  const v6 = f.PublicIPv6;
-  if (v6 !== undefined && v6 !== null && typeof v6 !== 'string') throw leaseError('PublicIPv6 must be a string or null');
+  const v6raw = f.PublicIPv6;
+  if (v6raw !== undefined && v6raw !== null && typeof v6raw !== 'string') throw leaseError('PublicIPv6 must be a string or null');
+  // ip.IP6 UnmarshalJSON: net.ParseIP; kept in Go's printed form so equal addresses compare equal.
+  let v6: string | null = null;
+  if (typeof v6raw === 'string') {
+    const parsed = parseIPv6(v6raw);
+    if (parsed === undefined) throw leaseError(`PublicIPv6 ${JSON.stringify(v6raw)} is not an IPv6 address`);
+    v6 = formatIPv6(parsed);
+  }
   const bt = f.BackendType;
   if (bt !== undefined && bt !== null && typeof bt !== 'string') throw leaseError('BackendType must be a string');
-  const attrs: { -readonly [K in keyof LeaseAttrs]: LeaseAttrs[K] } = { publicIp, publicIpv6: v6 ?? null };
+  const attrs: { -readonly [K in keyof LeaseAttrs]: LeaseAttrs[K] } = { publicIp, publicIpv6: v6 };
   if (typeof bt === 'string' && bt !== '') attrs.backendType = bt;
   if (f.BackendData !== undefined) attrs.backendData = f.BackendData;
   if (f.BackendV6Data !== undefined) attrs.backendV6Data = f.BackendV6Data;
@@ -79,32 +88,65 @@ export function vxlanBackendData(vni: number, vtepMac: string): JsonValue {
   return { VNI: vni, VtepMAC: mac };
 }
 
-/** The peer's VtepMAC from BackendData (key matched case-insensitively, as Go), normalized; undefined when absent or bad. */
-export function vtepMacOf(attrs: LeaseAttrs): string | undefined {
-  const data = attrs.backendData;
+function macIn(data: JsonValue | undefined): string | undefined {
   if (!isJsonObject(data)) return undefined;
   const mac = foldFields(data, ['VtepMAC'] as const).VtepMAC;
   return typeof mac === 'string' ? normalizeMac(mac) : undefined;
 }
 
-/** The attrs a node of the given backend publishes (flannel-facts §2 "Per backend what gets written"). */
+/** The peer's VtepMAC from BackendData (key matched case-insensitively, as Go), normalized; undefined when absent or bad. */
+export function vtepMacOf(attrs: LeaseAttrs): string | undefined {
+  return macIn(attrs.backendData);
+}
+
+/** The peer's IPv6 VtepMAC (of its flannel-v6.<VNI>, or weft's one device) from BackendV6Data. */
+export function vtepMacV6Of(attrs: LeaseAttrs): string | undefined {
+  return macIn(attrs.backendV6Data);
+}
+
+/**
+ * The attrs a node of the given backend publishes (flannel-facts §2 "Per
+ * backend what gets written"). `publicIp` is `0.0.0.0` on an IPv6-only node;
+ * with `publicIpv6` a vxlan node also writes BackendV6Data. weft's one TUN
+ * device carries both families, so both data objects carry the same VtepMAC
+ * (flanneld's two kernel devices have two).
+ */
 export function leaseAttrsFor(
   backend: 'udp' | 'vxlan' | 'host-gw',
   publicIp: string,
   vxlan?: { vni: number; vtepMac: string },
+  opts: { publicIpv6?: string | undefined; ipv4?: boolean } = {},
 ): LeaseAttrs {
   if (!isIPv4(publicIp))
     throw new WeftError(ErrorCode.INVALID_OPTION, `publicIp must be an IPv4 address, got ${JSON.stringify(publicIp)}`, {
       option: 'publicIp',
     });
+  let publicIpv6: string | null = null;
+  if (opts.publicIpv6 !== undefined) {
+    const v6 = parseIPv6(opts.publicIpv6);
+    if (v6 === undefined)
+      throw new WeftError(ErrorCode.INVALID_OPTION, `publicIpv6 must be an IPv6 address, got ${JSON.stringify(opts.publicIpv6)}`, {
+        option: 'publicIpv6',
+      });
+    publicIpv6 = formatIPv6(v6);
+  }
+  const ipv4 = opts.ipv4 ?? true;
   switch (backend) {
     case 'udp':
-      return Object.freeze({ publicIp, publicIpv6: null });
+      return Object.freeze({ publicIp, publicIpv6 });
     case 'host-gw':
-      return Object.freeze({ publicIp, publicIpv6: null, backendType: 'host-gw' });
-    case 'vxlan':
+      return Object.freeze({ publicIp, publicIpv6, backendType: 'host-gw' });
+    case 'vxlan': {
       if (!vxlan) throw new WeftError(ErrorCode.INVALID_OPTION, 'vtepMac is required for a vxlan lease', { option: 'vtepMac' });
-      return Object.freeze({ publicIp, publicIpv6: null, backendType: 'vxlan', backendData: vxlanBackendData(vxlan.vni, vxlan.vtepMac) });
+      const data = vxlanBackendData(vxlan.vni, vxlan.vtepMac);
+      return Object.freeze({
+        publicIp,
+        publicIpv6,
+        backendType: 'vxlan',
+        ...(ipv4 ? { backendData: data } : {}),
+        ...(publicIpv6 !== null ? { backendV6Data: data } : {}),
+      });
+    }
   }
 }
 

@@ -18,7 +18,10 @@ describe('store keys', () => {
   it('parses bare keys, full paths and dual-stack keys as flannel ParseSubnetKey', () => {
     assert.deepEqual(parseSubnetKey('10.5.52.0-24'), { subnet: cidr('10.5.52.0/24') });
     assert.deepEqual(parseSubnetKey('/coreos.com/network/subnets/10.244.0.128-25'), { subnet: cidr('10.244.0.128/25') });
-    assert.deepEqual(parseSubnetKey('10.5.52.0-24&fc00:0:0:3400::-64'), { subnet: cidr('10.5.52.0/24'), ipv6: 'fc00:0:0:3400::-64' });
+    assert.deepEqual(parseSubnetKey('10.5.52.0-24&fc00:0:0:3400::-64'), {
+      subnet: cidr('10.5.52.0/24'),
+      ipv6Subnet: { ip: 0xfc000000000034000000000000000000n, prefixLen: 64 },
+    });
   });
 
   it('refuses keys flannel refuses and subnets with host bits', () => {
@@ -29,7 +32,8 @@ describe('store keys', () => {
 
   it('round-trips every aligned subnet through its key', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 31 }), (ip, len) => {
+      fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 1, max: 31 }), (ip, len) => {
+        // (0.0.0.0-0 alone names no lease: IPv4 /0 is the IPv6-only placeholder, refused without an IPv6 part)
         const subnet = { ip: len === 0 ? 0 : (ip & ((0xffffffff << (32 - len)) >>> 0)) >>> 0, prefixLen: len };
         assert.deepEqual(parseSubnetKey(makeSubnetKey(subnet))?.subnet, subnet);
       }),

@@ -4,6 +4,8 @@ import { parseNetworkConfig, type NetworkConfig } from '../../src/config/network
 import { ErrorCode, WeftError } from '../../src/errors';
 import { formatCidr } from '../../src/net/cidr';
 import { formatIPv4 } from '../../src/net/ip';
+import { formatCidr6 } from '../../src/net/cidr6';
+import { formatIPv6 } from '../../src/net/ip6';
 
 /** The resolved config in a comparable, readable shape. */
 function summary(c: NetworkConfig): Record<string, unknown> {
@@ -183,10 +185,94 @@ const invalid: Array<[string, string, string, string | undefined]> = [
   ],
   ['a negative SubnetLen', '{"Network":"10.0.0.0/16","SubnetLen":-1}', 'SubnetLen must not be negative, got -1', 'SubnetLen'],
   [
-    'EnableIPv6',
-    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48"}',
-    'EnableIPv6 is not supported by weft: IPv4 networks only',
-    'EnableIPv6',
+    'an empty IPv6Network',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"Backend":{"Type":"vxlan"}}',
+    'please define a correct IPv6Network parameter in the flannel config',
+    'IPv6Network',
+  ],
+  [
+    'IPv6SubnetLen 127',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetLen":127,"Backend":{"Type":"vxlan"}}',
+    'SubnetLen must be less than /127',
+    'IPv6SubnetLen',
+  ],
+  [
+    'an IPv6SubnetLen leaving fewer than four subnets',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetLen":57,"Backend":{"Type":"vxlan"}}',
+    'network must be able to accommodate at least four subnets',
+    'IPv6SubnetLen',
+  ],
+  [
+    'an IPv6Network smaller than /124',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/125","Backend":{"Type":"vxlan"}}',
+    'IPv6Network is too small. Minimum useful network prefix is /124',
+    'IPv6Network',
+  ],
+  [
+    'an IPv6SubnetMin outside the IPv6Network',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetMin":"fd01::","Backend":{"Type":"vxlan"}}',
+    'IPv6SubnetMin is not in the range of the IPv6Network',
+    'IPv6SubnetMin',
+  ],
+  [
+    'an IPv6SubnetMax outside the IPv6Network',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetMax":"fd01::","Backend":{"Type":"vxlan"}}',
+    'IPv6SubnetMax is not in the range of the IPv6Network',
+    'IPv6SubnetMax',
+  ],
+  [
+    'a misaligned IPv6SubnetMin',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetMin":"fd00:0:0:1::1","Backend":{"Type":"vxlan"}}',
+    'IPv6SubnetMin is not on a SubnetLen boundary: fd00:0:0:1::1',
+    'IPv6SubnetMin',
+  ],
+  [
+    'a misaligned IPv6SubnetMax',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetMax":"fd00:0:0:2:8000::","Backend":{"Type":"vxlan"}}',
+    'IPv6SubnetMax is not on a SubnetLen boundary: fd00:0:0:2:8000::',
+    'IPv6SubnetMax',
+  ],
+  [
+    'an IPv6SubnetMin that is not an address',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetMin":"fd00::zz","Backend":{"Type":"vxlan"}}',
+    'Invalid IP address format',
+    'IPv6SubnetMin',
+  ],
+  [
+    'an IPv6Network that is not a CIDR',
+    '{"EnableIPv6":true,"IPv6Network":"fd00::","Backend":{"Type":"vxlan"}}',
+    'invalid CIDR address: fd00::',
+    'IPv6Network',
+  ],
+  [
+    'an IPv4 CIDR as IPv6Network',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}',
+    'invalid IPv6 CIDR format',
+    'IPv6Network',
+  ],
+  [
+    'EnableIPv4 false without EnableIPv6',
+    '{"EnableIPv4":false,"Network":"10.0.0.0/16"}',
+    'none defined stack: EnableIPv4 and EnableIPv6 are both false',
+    'EnableIPv4',
+  ],
+  [
+    'IPv6 with the IPv4-only udp backend',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56"}',
+    'the udp backend carries IPv4 only: use vxlan or host-gw with EnableIPv6',
+    'Backend.Type',
+  ],
+  [
+    'IPv6-only without IPv6Network',
+    '{"EnableIPv4":false,"EnableIPv6":true,"Backend":{"Type":"vxlan"}}',
+    'please define a correct IPv6Network parameter in the flannel config',
+    'IPv6Network',
+  ],
+  [
+    'IPv6SubnetLen given as a string',
+    '{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/56","IPv6SubnetLen":"64","Backend":{"Type":"vxlan"}}',
+    'json: cannot unmarshal string into Go struct field Config.IPv6SubnetLen of type int',
+    'IPv6SubnetLen',
   ],
   ['a top-level array', '[]', 'json: cannot unmarshal array into Go value of type subnet.Config', undefined],
 ];
@@ -222,6 +308,49 @@ describe('network config', () => {
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.backend) && Object.isFrozen(c.network));
     assert.equal(c.enableIPv4, true);
     assert.equal(c.enableNFTables, false);
+  });
+
+  it('resolves a dual-stack config with flannel defaults: IPv6SubnetLen 64, second to last /64 of a /56', () => {
+    const c = parseNetworkConfig(
+      '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}',
+    );
+    assert.equal(c.enableIPv4, true);
+    assert.equal(c.enableIPv6, true);
+    assert.equal(formatCidr(c.network), '10.244.0.0/16');
+    assert.equal(formatCidr6(c.ipv6!.network), 'fd00:10:244::/56');
+    assert.equal(c.ipv6!.subnetLen, 64);
+    assert.equal(formatIPv6(c.ipv6!.subnetMin), 'fd00:10:244:1::');
+    assert.equal(formatIPv6(c.ipv6!.subnetMax), 'fd00:10:244:ff::');
+  });
+
+  it('derives IPv6SubnetLen as prefix + 2 for a network longer than /62, masks host bits and keeps explicit bounds', () => {
+    const c = parseNetworkConfig('{"Network":"10.0.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::7/120","Backend":{"Type":"host-gw"}}');
+    assert.equal(formatCidr6(c.ipv6!.network), 'fd00::/120');
+    assert.equal(c.ipv6!.subnetLen, 122);
+    assert.equal(formatIPv6(c.ipv6!.subnetMin), 'fd00::40');
+    assert.equal(formatIPv6(c.ipv6!.subnetMax), 'fd00::c0');
+    const e = parseNetworkConfig(
+      '{"Network":"10.0.0.0/16","enableipv6":true,"ipv6network":"fd00::/48","IPv6SubnetLen":60,"IPv6SubnetMin":"fd00:0:0:20::","IPv6SubnetMax":"fd00:0:0:40::","IPv6SubnetMax2":1,"Backend":{"Type":"vxlan"}}',
+    );
+    assert.deepEqual(
+      [e.ipv6!.subnetLen, formatIPv6(e.ipv6!.subnetMin), formatIPv6(e.ipv6!.subnetMax)],
+      [60, 'fd00:0:0:20::', 'fd00:0:0:40::'],
+    );
+  });
+
+  it('accepts an IPv6-only config (EnableIPv4 false): no IPv4 network is needed and its fields are the zero values', () => {
+    const c = parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}');
+    assert.equal(c.enableIPv4, false);
+    assert.equal(c.enableIPv6, true);
+    assert.deepEqual([c.network.ip, c.network.prefixLen, c.subnetLen, c.subnetMin, c.subnetMax], [0, 0, 0, 0, 0]);
+    assert.equal(formatCidr6(c.ipv6!.network), 'fd00:10:244::/56');
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.ipv6));
+  });
+
+  it('leaves ipv6 absent without EnableIPv6 even when IPv6 keys are given (flannel ignores them)', () => {
+    const c = parseNetworkConfig('{"Network":"10.0.0.0/16","IPv6Network":"fd00::/56","IPv6SubnetLen":200}');
+    assert.equal(c.enableIPv6, false);
+    assert.equal(c.ipv6, undefined);
   });
 
   it('does not treat SubnetMin greater than SubnetMax as an error, as flannel does not', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { formatCidr6, parseCidr6 } from '../../src/net/cidr6';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,11 +24,43 @@ describe('subnet.env', () => {
         subnet: cidr('10.5.0.64/26'),
         mtu: 1472,
         ipMasq: true,
-        ipv6Network: 'fc00::/48',
-        ipv6Subnet: 'fc00:0:0:1::1/64',
+        ipv6Network: parseCidr6('fc00::/48')!,
+        ipv6Subnet: parseCidr6('fc00:0:0:1::/64')!,
       }),
       'FLANNEL_NETWORK=10.5.0.0/24\nFLANNEL_SUBNET=10.5.0.65/26\nFLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:1::1/64\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n',
     );
+  });
+
+  it("writes flannel-facts §4's dual-stack example byte for byte (IPv6 subnet + 1, Go's compressed form)", () => {
+    assert.equal(
+      formatSubnetEnv({
+        network: cidr('10.244.0.0/16'),
+        subnet: cidr('10.244.3.0/24'),
+        ipv6Network: parseCidr6('2001:cafe:42::/56')!,
+        ipv6Subnet: parseCidr6('2001:cafe:42::/64')!,
+        mtu: 1450,
+        ipMasq: false,
+      }),
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_IPV6_NETWORK=2001:cafe:42::/56\nFLANNEL_IPV6_SUBNET=2001:cafe:42::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n',
+    );
+  });
+
+  it('leaves the IPv4 lines out on an IPv6-only node and parses the IPv6 ones back (masked)', () => {
+    const text = formatSubnetEnv({
+      ipv6Network: parseCidr6('fd00:10:244::/56')!,
+      ipv6Subnet: parseCidr6('fd00:10:244:7::/64')!,
+      mtu: 1450,
+      ipMasq: true,
+    });
+    assert.equal(
+      text,
+      'FLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:7::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+    );
+    const back = parseSubnetEnv(text);
+    assert.equal(back.network, undefined);
+    assert.equal(back.subnet, undefined);
+    assert.equal(formatCidr6(back.ipv6Network!), 'fd00:10:244::/56');
+    assert.equal(formatCidr6(back.ipv6Subnet!), 'fd00:10:244:7::/64');
   });
 
   it('is written atomically into a new 0755 directory as a 0644 file and read back', async () => {
