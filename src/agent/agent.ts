@@ -207,6 +207,18 @@ export class Agent extends EventEmitter {
       ...(config.ipv6 ? { ipv6Network: formatCidr6(config.ipv6.network), ipv6SubnetLen: config.ipv6.subnetLen } : {}),
       backend: type,
     });
+    if (config.enableIPv6 && type === 'vxlan') {
+      // The config is flannel's and valid; weft's data plane cannot carry it yet
+      // (the table and the TUN/VXLAN path are IPv4-only, issue #10). Refuse before
+      // anything is configured rather than run a node whose pods lose every IPv6 packet.
+      throw new WeftError(
+        ErrorCode.INVALID_CONFIG,
+        "EnableIPv6 with the vxlan backend: weft's vxlan data plane carries IPv4 only so far; use host-gw for IPv6",
+        {
+          option: 'EnableIPv6',
+        },
+      );
+    }
     if (ifaceError !== undefined && config.enableIPv4) throw ifaceError;
     if (config.enableIPv6 || !config.enableIPv4) {
       // The families are known now: pick the IPv6 address (or, IPv6-only, the interface) as flanneld does.
