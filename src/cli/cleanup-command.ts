@@ -10,8 +10,9 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { readNodeState, defaultStateFile } from '../agent/node-state';
 import { defaultTablePath } from '../dataplane/options';
 import { type CommandRunner, runCommand } from '../host/exec';
-import { forwardRules, masqRules, removeRules } from '../host/iptables';
-import { deleteRoute, listRoutes } from '../host/routes';
+import { forwardRules, forwardRules6, masqRules, masqRules6, removeRules } from '../host/iptables';
+import { deleteRoute, listRoutes, listRoutes6 } from '../host/routes';
+import { type Cidr6, cidr6Contains, formatCidr6, parseCidr6 } from '../net/cidr6';
 import { readSubnetEnv, removeSubnetEnv } from '../host/subnet-env';
 import { type Cidr, cidrContains, formatCidr, parseCidr } from '../net/cidr';
 import { type FlagSpec, formatFlags, parseFlags, str, usageError } from './flags';
@@ -68,8 +69,13 @@ export async function cleanupMain(argv: string[], run: CommandRunner = runComman
     const stateFile = str(p.values, 'state-file') ?? defaultStateFile(subnetFile);
     const state = readNodeState(stateFile);
     const env = await readSubnetEnv(subnetFile);
-    const network: Cidr | undefined = (state && parseCidr(state.network)) ?? env?.network;
-    const subnet: Cidr | undefined = (state && parseCidr(state.subnet)) ?? env?.subnet;
+    // An IPv6-only node has no IPv4 network (empty in the state file, absent
+    // from subnet.env); a /0 never stands for one here, so no default route is touched.
+    const v4 = (c: Cidr | undefined): Cidr | undefined => (c && c.prefixLen > 0 ? c : undefined);
+    const network = v4((state && parseCidr(state.network)) ?? env?.network);
+    const subnet = v4((state && parseCidr(state.subnet)) ?? env?.subnet);
+    const network6: Cidr6 | undefined = (state?.ipv6Network && parseCidr6(state.ipv6Network)) || env?.ipv6Network;
+    const subnet6: Cidr6 | undefined = (state?.ipv6Subnet && parseCidr6(state.ipv6Subnet)) || env?.ipv6Subnet;
 
     const devices = str(p.values, 'device')
       ? [str(p.values, 'device')!]
@@ -104,6 +110,22 @@ export async function cleanupMain(argv: string[], run: CommandRunner = runComman
           if (!cidrContains(network, r.dst) || r.dst.prefixLen !== subnet.prefixLen) continue;
           await deleteRoute(r, run);
           log.info('removed host-gw route', { dst: formatCidr(r.dst), via: r.gateway, dev: r.dev });
+        }
+      }
+    }
+    if (network6 && subnet6) {
+      try {
+        for (const randomFully of [true, false]) await removeRules(masqRules6(network6, subnet6, { randomFully }), run);
+        await removeRules(forwardRules6(network6), run);
+        log.info('removed ip6tables rules', { ipv6Network: formatCidr6(network6), ipv6Subnet: formatCidr6(subnet6) });
+      } catch (err) {
+        log.warn('cannot remove ip6tables rules', { err: (err as Error).message });
+      }
+      if (!state || state.backend === 'host-gw') {
+        for (const r of await listRoutes6(run, state?.iface)) {
+          if (!cidr6Contains(network6, r.dst) || r.dst.prefixLen !== subnet6.prefixLen) continue;
+          await deleteRoute(r, run);
+          log.info('removed host-gw IPv6 route', { dst: formatCidr6(r.dst), via: r.gateway, dev: r.dev });
         }
       }
     }

@@ -18,6 +18,7 @@ import { encodeLeaseAttrs } from '../../src/store/lease-json';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping } from '../helpers/overlay';
 import { Cluster, type Node } from '../helpers/weft-cluster';
+import { until, weftCli } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 
@@ -44,6 +45,20 @@ function ping6(n: Node, dst: string, src: string): number {
     return Number(/(\d+) received/.exec(out)?.[1] ?? 0);
   } catch (e) {
     return Number(/(\d+) received/.exec(String((e as { stdout?: string }).stdout ?? ''))?.[1] ?? 0);
+  }
+}
+
+/**
+ * Ready means a node's own lease and rules are in place; its route to a peer
+ * comes when its watcher sees that peer's lease: wait for every one.
+ */
+async function peerRoutes6(c: Cluster): Promise<void> {
+  for (const n of c.nodes) {
+    for (const peer of c.nodes) {
+      if (peer === n) continue;
+      const sub = formatCidr6(parseSubnetEnv(readFileSync(peer.subnetFile, 'utf8')).ipv6Subnet!);
+      await until(() => n.ns.ip('-6', 'route', 'show').includes(`${sub} via`), 5000, `IPv6 route to ${sub}`);
+    }
   }
 }
 
@@ -87,7 +102,8 @@ describe('three dual-stack host-gw agents on the embedded store', { skip }, () =
     });
   });
 
-  test('every pair pings over IPv4 and IPv6, through routes via the peer PublicIP / PublicIPv6', () => {
+  test('every pair pings over IPv4 and IPv6, through routes via the peer PublicIP / PublicIPv6', async () => {
+    await peerRoutes6(c);
     for (const a of c.nodes) {
       for (const b of c.nodes) {
         if (a === b) continue;
@@ -102,6 +118,17 @@ describe('three dual-stack host-gw agents on the embedded store', { skip }, () =
         /-A FLANNEL-FWD -s fd00:10:244::\/56 -m comment --comment "flanneld forward" -j ACCEPT/,
       );
     }
+  });
+  test('weft cleanup after a stop removes the IPv6 routes and ip6tables rules too (the lease stays)', async () => {
+    const n = c.nodes[0]!;
+    assert.equal((await n.agent!.stop()).code, 0);
+    assert.match(n.ns.ip('-6', 'route', 'show'), /fd00:10:244:[0-9a-f]+::\/64 via 2001:2::/, 'flannel keeps routes after a stop');
+    const r = weftCli(n.ns, ['cleanup', '--subnet-file', n.subnetFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(n.ns.ip('-6', 'route', 'show'), /fd00:10:244:[0-9a-f]+::\/64/);
+    assert.doesNotMatch(n.ns.ip('route', 'show'), /10\.244\./);
+    assert.doesNotMatch(n.ns.exec('ip6tables', '-S') + n.ns.exec('ip6tables', '-t', 'nat', '-S'), /FLANNEL|fd00:10:244/);
+    assert.ok(!existsSync(n.subnetFile), 'subnet.env removed');
   });
 });
 
@@ -134,6 +161,7 @@ describe('an IPv6-only host-gw cluster (EnableIPv4 false)', { skip }, () => {
         /^FLANNEL_IPV6_NETWORK=fd00:10:244::\/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:[0-9a-f]+::1\/64\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n$/,
       );
     const [a, b] = c.nodes as [Node, Node];
+    await peerRoutes6(c);
     assert.equal(ping6(a, pods6.get(b)!, pods6.get(a)!), 2);
     assert.equal(ping6(b, pods6.get(a)!, pods6.get(b)!), 2);
   });
