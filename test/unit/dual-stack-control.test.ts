@@ -3,17 +3,15 @@
 // dual-stack and IPv6-only allocation on the embedded store.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseNetworkConfig } from '../../src/config/network-config';
 import { forwardRules6, masqRules6, ruleText } from '../../src/host/iptables';
 import { LeaseManager } from '../../src/lease/lease-manager';
 import { freeSubnets6 } from '../../src/lease/subnet-allocator';
 import { formatCidr, parseCidr } from '../../src/net/cidr';
 import { formatCidr6, parseCidr6 } from '../../src/net/cidr6';
-import { EmbeddedStore } from '../../src/store/embedded-store';
+import type { EmbeddedStore } from '../../src/store/embedded-store';
+import { newStore as newTempStore } from './helpers/temp-store';
 import { NO_IPV4_SUBNET, makeSubnetKey, parseSubnetKey, subnetKeyPath } from '../../src/store/keys';
 import { decodeLeaseAttrs, encodeLeaseAttrs, leaseAttrsFor, vtepMacOf, vtepMacV6Of } from '../../src/store/lease-json';
 import { leaseId } from '../../src/store/lease-store';
@@ -21,19 +19,7 @@ import { leaseId } from '../../src/store/lease-store';
 const cidr = (s: string) => parseCidr(s, { strict: true })!;
 const cidr6 = (s: string) => parseCidr6(s, { strict: true })!;
 
-const dirs: string[] = [];
-const stores: EmbeddedStore[] = [];
-function newStore(): EmbeddedStore {
-  const d = mkdtempSync(join(tmpdir(), 'weft-ds-'));
-  dirs.push(d);
-  const s = new EmbeddedStore({ dataDir: d, pollIntervalMs: 20 });
-  stores.push(s);
-  return s;
-}
-after(async () => {
-  for (const s of stores) await s.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const newStore = (): EmbeddedStore => newTempStore('ds');
 
 describe('dual-stack keys', () => {
   it("writes flannel's documented dual-stack key and the IPv6-only form flannel's MakeSubnetKey gives", () => {

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseNetworkConfig } from '../../src/config/network-config';
 import { ErrorCode } from '../../src/errors';
 import { LeaseManager, validateRenewMargin, type OwnLease } from '../../src/lease/lease-manager';
 import { LeaseWatcher, type PeerEvent } from '../../src/lease/lease-watcher';
 import { freeSubnets } from '../../src/lease/subnet-allocator';
 import { formatCidr, parseCidr } from '../../src/net/cidr';
-import { EmbeddedStore } from '../../src/store/embedded-store';
+import type { EmbeddedStore } from '../../src/store/embedded-store';
+import { newStore as newTempStore } from './helpers/temp-store';
 import { encodeLeaseAttrs, leaseAttrsFor } from '../../src/store/lease-json';
 import type { LeaseStore, StoredLease } from '../../src/store/lease-store';
 
@@ -18,19 +16,7 @@ const net16 = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"
 const udp16 = parseNetworkConfig('{"Network":"10.244.0.0/16"}');
 const vx = (ip: string, mac = '0e:00:00:00:00:01') => leaseAttrsFor('vxlan', ip, { vni: 1, vtepMac: mac });
 
-const dirs: string[] = [];
-const stores: EmbeddedStore[] = [];
-function newStore(): EmbeddedStore {
-  const d = mkdtempSync(join(tmpdir(), 'weft-lm-'));
-  dirs.push(d);
-  const s = new EmbeddedStore({ dataDir: d, pollIntervalMs: 20 });
-  stores.push(s);
-  return s;
-}
-after(async () => {
-  for (const s of stores) await s.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const newStore = (): EmbeddedStore => newTempStore('lm');
 
 async function until(pred: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
