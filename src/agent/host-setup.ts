@@ -40,6 +40,11 @@ export async function ruleSets(
   run: CommandRunner,
 ): Promise<RuleSets & { randomFully: boolean }> {
   const randomFully = !randomFullyDisabled && (await supportsRandomFully(run));
+  return { ...ruleSetsFor(nets, randomFully), randomFully };
+}
+
+/** flannel's masquerade and forward rules of each family the node has. */
+export function ruleSetsFor(nets: NodeNets, randomFully: boolean): RuleSets {
   const masq: IptablesRule[] = [];
   const forward: IptablesRule[] = [];
   if (nets.network && nets.subnet) {
@@ -50,7 +55,7 @@ export async function ruleSets(
     masq.push(...masqRules6(nets.ipv6Network, nets.ipv6Subnet, { randomFully }));
     forward.push(...forwardRules6(nets.ipv6Network));
   }
-  return { masq, forward, randomFully };
+  return { masq, forward };
 }
 
 /** flanneld at startup: masquerade rules of a previous Network/subnet (from subnet.env) are removed, per family. */

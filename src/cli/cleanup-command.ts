@@ -10,8 +10,9 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { readNodeState, defaultStateFile } from '../agent/node-state';
 import { defaultTablePath } from '../dataplane/options';
 import { type CommandRunner, runCommand } from '../host/exec';
-import { forwardRules, forwardRules6, masqRules, masqRules6, removeRules } from '../host/iptables';
-import { deleteRoute, listRoutes, listRoutes6 } from '../host/routes';
+import { type NodeNets, ruleSetsFor } from '../agent/host-setup';
+import { removeRules } from '../host/iptables';
+import { type AnyRoute, deleteRoute, listRoutes, listRoutes6, routeDst } from '../host/routes';
 import { type Cidr6, cidr6Contains, formatCidr6, parseCidr6 } from '../net/cidr6';
 import { readSubnetEnv, removeSubnetEnv } from '../host/subnet-env';
 import { type Cidr, cidrContains, formatCidr, parseCidr } from '../net/cidr';
@@ -53,6 +54,14 @@ function unlinkQuiet(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The networks of a node for a log line, each family only when present. */
+function describeNets(n: NodeNets) {
+  return {
+    ...(n.network && n.subnet ? { network: formatCidr(n.network), subnet: formatCidr(n.subnet) } : {}),
+    ...(n.ipv6Network && n.ipv6Subnet ? { ipv6Network: formatCidr6(n.ipv6Network), ipv6Subnet: formatCidr6(n.ipv6Subnet) } : {}),
+  };
 }
 
 export async function cleanupMain(argv: string[], run: CommandRunner = runCommand): Promise<number> {
@@ -97,36 +106,29 @@ export async function cleanupMain(argv: string[], run: CommandRunner = runComman
         : devices.map(defaultTablePath);
     for (const t of tables) if (existsSync(t) && unlinkQuiet(t)) log.info('removed table', { path: t });
 
-    if (network && subnet) {
+    const nets = { network, subnet, ipv6Network: network6, ipv6Subnet: subnet6 };
+    if ((network && subnet) || (network6 && subnet6)) {
       try {
-        for (const randomFully of [true, false]) await removeRules(masqRules(network, subnet, { randomFully }), run);
-        await removeRules(forwardRules(network), run);
-        log.info('removed iptables rules', { network: formatCidr(network), subnet: formatCidr(subnet) });
+        for (const randomFully of [true, false]) await removeRules(ruleSetsFor(nets, randomFully).masq, run);
+        await removeRules(ruleSetsFor(nets, false).forward, run);
+        log.info('removed iptables rules', describeNets(nets));
       } catch (err) {
         log.warn('cannot remove iptables rules', { err: (err as Error).message });
       }
-      if (!state || state.backend === 'host-gw') {
-        for (const r of await listRoutes(run, state?.iface)) {
-          if (!cidrContains(network, r.dst) || r.dst.prefixLen !== subnet.prefixLen) continue;
-          await deleteRoute(r, run);
-          log.info('removed host-gw route', { dst: formatCidr(r.dst), via: r.gateway, dev: r.dev });
-        }
-      }
     }
-    if (network6 && subnet6) {
-      try {
-        for (const randomFully of [true, false]) await removeRules(masqRules6(network6, subnet6, { randomFully }), run);
-        await removeRules(forwardRules6(network6), run);
-        log.info('removed ip6tables rules', { ipv6Network: formatCidr6(network6), ipv6Subnet: formatCidr6(subnet6) });
-      } catch (err) {
-        log.warn('cannot remove ip6tables rules', { err: (err as Error).message });
-      }
-      if (!state || state.backend === 'host-gw') {
-        for (const r of await listRoutes6(run, state?.iface)) {
-          if (!cidr6Contains(network6, r.dst) || r.dst.prefixLen !== subnet6.prefixLen) continue;
-          await deleteRoute(r, run);
-          log.info('removed host-gw IPv6 route', { dst: formatCidr6(r.dst), via: r.gateway, dev: r.dev });
-        }
+    if (!state || state.backend === 'host-gw') {
+      // host-gw routes: a lease-sized prefix inside the network, of each family the node has.
+      const routes: AnyRoute[] = [
+        ...(network && subnet
+          ? (await listRoutes(run, state?.iface)).filter((r) => cidrContains(network, r.dst) && r.dst.prefixLen === subnet.prefixLen)
+          : []),
+        ...(network6 && subnet6
+          ? (await listRoutes6(run, state?.iface)).filter((r) => cidr6Contains(network6, r.dst) && r.dst.prefixLen === subnet6.prefixLen)
+          : []),
+      ];
+      for (const r of routes) {
+        await deleteRoute(r, run);
+        log.info('removed host-gw route', { dst: routeDst(r.dst), via: r.gateway, dev: r.dev });
       }
     }
     if (env) {
