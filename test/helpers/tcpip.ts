@@ -34,7 +34,8 @@ export interface Ipv4Fields {
   ipOptions?: Buffer | undefined;
 }
 
-export interface TcpFields extends Ipv4Fields {
+/** The TCP header and payload, either family's. */
+export interface TcpHeaderFields {
   sport?: number;
   dport?: number;
   seq?: number;
@@ -46,6 +47,39 @@ export interface TcpFields extends Ipv4Fields {
   /** TCP options (a multiple of 4 bytes) */
   options?: Buffer;
   payload?: Buffer;
+}
+
+export interface TcpFields extends Ipv4Fields, TcpHeaderFields {}
+
+export interface UdpHeaderFields {
+  sport?: number;
+  dport?: number;
+  payload?: Buffer;
+}
+
+/** A TCP header (checksum left 0) and its payload, for tcp4 and tcpip6's tcp6. */
+export function tcpSegment(o: TcpHeaderFields): Buffer {
+  const options = o.options ?? Buffer.alloc(0);
+  const t = Buffer.alloc(20 + options.length);
+  t.writeUInt16BE(o.sport ?? 40000, 0);
+  t.writeUInt16BE(o.dport ?? 5201, 2);
+  t.writeUInt32BE((o.seq ?? 1000) >>> 0, 4);
+  t.writeUInt32BE((o.ack ?? 77) >>> 0, 8);
+  t[12] = ((t.length / 4) << 4) | (o.reserved ?? 0);
+  t[13] = o.flags ?? TCP.ACK;
+  t.writeUInt16BE(o.window ?? 502, 14);
+  options.copy(t, 20);
+  return Buffer.concat([t, o.payload ?? Buffer.alloc(0)]);
+}
+
+/** A UDP header (checksum left 0) and its payload, for udp4 and tcpip6's udp6. */
+export function udpDatagram(o: UdpHeaderFields): Buffer {
+  const payload = o.payload ?? Buffer.alloc(0);
+  const u = Buffer.alloc(8);
+  u.writeUInt16BE(o.sport ?? 40000, 0);
+  u.writeUInt16BE(o.dport ?? 5201, 2);
+  u.writeUInt16BE(8 + payload.length, 4);
+  return Buffer.concat([u, payload]);
 }
 
 /** NOP, NOP, timestamps (kind 8): the 12 option bytes Linux puts on every data segment. */
@@ -129,32 +163,14 @@ export function pseudoSum(pkt: Buffer, l4Len: number): number {
 
 /** An IPv4 TCP packet with valid header and TCP checksums. */
 export function tcp4(o: TcpFields = {}): Buffer {
-  const options = o.options ?? Buffer.alloc(0);
-  const payload = o.payload ?? Buffer.alloc(0);
-  const t = Buffer.alloc(20 + options.length);
-  t.writeUInt16BE(o.sport ?? 40000, 0);
-  t.writeUInt16BE(o.dport ?? 5201, 2);
-  t.writeUInt32BE((o.seq ?? 1000) >>> 0, 4);
-  t.writeUInt32BE((o.ack ?? 77) >>> 0, 8);
-  t[12] = ((t.length / 4) << 4) | (o.reserved ?? 0);
-  t[13] = o.flags ?? TCP.ACK;
-  t.writeUInt16BE(o.window ?? 502, 14);
-  options.copy(t, 20);
-  const pkt = Buffer.concat([ipHeader(o, kTcp, t.length + payload.length), t, payload]);
-  fixL4Checksum(pkt);
-  return pkt;
+  const l4 = tcpSegment(o);
+  return fixL4Checksum(Buffer.concat([ipHeader(o, kTcp, l4.length), l4]));
 }
 
 /** An IPv4 UDP packet with valid header and UDP checksums. */
-export function udp4(o: Ipv4Fields & { sport?: number; dport?: number; payload?: Buffer } = {}): Buffer {
-  const payload = o.payload ?? Buffer.alloc(0);
-  const u = Buffer.alloc(8);
-  u.writeUInt16BE(o.sport ?? 40000, 0);
-  u.writeUInt16BE(o.dport ?? 5201, 2);
-  u.writeUInt16BE(8 + payload.length, 4);
-  const pkt = Buffer.concat([ipHeader(o, kUdp, 8 + payload.length), u, payload]);
-  fixL4Checksum(pkt);
-  return pkt;
+export function udp4(o: Ipv4Fields & UdpHeaderFields = {}): Buffer {
+  const l4 = udpDatagram(o);
+  return fixL4Checksum(Buffer.concat([ipHeader(o, kUdp, l4.length), l4]));
 }
 
 /** Recomputes the IPv4 header checksum after a field was edited. */

@@ -3,7 +3,7 @@
 // sum, same TCP flag and option helpers). The pseudo-header is RFC 8200 §8.1
 // written out here, never the code under test.
 
-import { kTcp, kUdp, sum16 } from './tcpip';
+import { type TcpHeaderFields, type UdpHeaderFields, kTcp, kUdp, sum16, tcpSegment, udpDatagram } from './tcpip';
 
 export interface Ipv6Fields {
   /** 16 bytes; default fd00:10:244:1::5 */
@@ -22,16 +22,7 @@ export interface Ipv6Fields {
   ext?: [number, Buffer][] | undefined;
 }
 
-export interface Tcp6Fields extends Ipv6Fields {
-  sport?: number;
-  dport?: number;
-  seq?: number;
-  ack?: number;
-  flags?: number;
-  window?: number;
-  options?: Buffer;
-  payload?: Buffer;
-}
+export interface Tcp6Fields extends Ipv6Fields, TcpHeaderFields {}
 
 export const v6 = (groups: number[]): number[] => groups.flatMap((g) => [(g >> 8) & 0xff, g & 0xff]);
 const kSrc = v6([0xfd00, 0x10, 0x244, 1, 0, 0, 0, 5]);
@@ -122,28 +113,12 @@ export function l4ChecksumOk6(pkt: Buffer): boolean {
 
 /** An IPv6 TCP packet with a valid checksum. */
 export function tcp6(o: Tcp6Fields = {}): Buffer {
-  const options = o.options ?? Buffer.alloc(0);
-  const payload = o.payload ?? Buffer.alloc(0);
-  const t = Buffer.alloc(20 + options.length);
-  t.writeUInt16BE(o.sport ?? 40000, 0);
-  t.writeUInt16BE(o.dport ?? 5201, 2);
-  t.writeUInt32BE((o.seq ?? 1000) >>> 0, 4);
-  t.writeUInt32BE((o.ack ?? 77) >>> 0, 8);
-  t[12] = (t.length / 4) << 4;
-  t[13] = o.flags ?? 0x10;
-  t.writeUInt16BE(o.window ?? 502, 14);
-  options.copy(t, 20);
-  return fixL4Checksum6(ip6(o, kTcp, Buffer.concat([t, payload])));
+  return fixL4Checksum6(ip6(o, kTcp, tcpSegment(o)));
 }
 
 /** An IPv6 UDP packet with a valid checksum. */
-export function udp6(o: Ipv6Fields & { sport?: number; dport?: number; payload?: Buffer } = {}): Buffer {
-  const payload = o.payload ?? Buffer.alloc(0);
-  const u = Buffer.alloc(8);
-  u.writeUInt16BE(o.sport ?? 40000, 0);
-  u.writeUInt16BE(o.dport ?? 5201, 2);
-  u.writeUInt16BE(8 + payload.length, 4);
-  return fixL4Checksum6(ip6(o, kUdp, Buffer.concat([u, payload])));
+export function udp6(o: Ipv6Fields & UdpHeaderFields = {}): Buffer {
+  return fixL4Checksum6(ip6(o, kUdp, udpDatagram(o)));
 }
 
 /** The header fields the tests look at. */
