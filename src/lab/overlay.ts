@@ -14,15 +14,18 @@ const kHelpers = __dirname;
 export class WeftHost {
   readonly ns: Netns;
   readonly vtepMac: string | undefined;
+  /** Dual stack: the MAC of its IPv6 frames. */
+  readonly vtepMacV6: string | undefined;
   readonly reattached: boolean;
   readonly #child: ChildProcess;
   readonly #pending = new Map<number, (msg: { ok: boolean; result?: unknown; error?: { message: string } }) => void>();
   #next = 1;
 
-  private constructor(ns: Netns, child: ChildProcess, ready: { vtepMac: string | null; reattached: boolean }) {
+  private constructor(ns: Netns, child: ChildProcess, ready: { vtepMac: string | null; vtepMacV6?: string | null; reattached: boolean }) {
     this.ns = ns;
     this.#child = child;
     this.vtepMac = ready.vtepMac ?? undefined;
+    this.vtepMacV6 = ready.vtepMacV6 ?? undefined;
     this.reattached = ready.reattached;
   }
 
@@ -42,7 +45,13 @@ export class WeftHost {
       lines.once('line', resolve);
       child.once('exit', (code) => reject(new Error(`dp-host exited with ${code}: ${stderr}`)));
     });
-    const ready = JSON.parse(first) as { ready: boolean; error?: { message: string }; vtepMac: string | null; reattached: boolean };
+    const ready = JSON.parse(first) as {
+      ready: boolean;
+      error?: { message: string };
+      vtepMac: string | null;
+      vtepMacV6?: string | null;
+      reattached: boolean;
+    };
     if (!ready.ready) throw new Error(`data plane did not open: ${ready.error?.message}`);
     const host = new WeftHost(ns, child, ready);
     lines.on('line', (line) => {
@@ -92,13 +101,13 @@ export class WeftHost {
   }
 }
 
-/** Pings `dst` from `ns` (optionally from source `src`); returns packets received. */
+/** Pings `dst` (IPv4 or IPv6) from `ns` (optionally from source `src`); returns packets received. */
 export function ping(ns: Netns, dst: string, opts: { count?: number; src?: string; size?: number } = {}): number {
   const args = ['-c', String(opts.count ?? 3), '-i', '0.2', '-W', '2'];
   if (opts.src) args.push('-I', opts.src);
   if (opts.size) args.push('-s', String(opts.size));
   try {
-    const out = ns.exec('ping', ...args, dst);
+    const out = ns.exec('ping', ...(dst.includes(':') ? ['-6'] : []), ...args, dst);
     return Number(/(\d+) received/.exec(out)?.[1] ?? 0);
   } catch (e) {
     const out = String((e as { stdout?: string }).stdout ?? '');
@@ -177,7 +186,7 @@ export function kernelVxlanNode(ns: Netns, o: KernelVxlanNodeOptions): void {
   ns.ip('link', 'add', dev, 'type', 'vxlan', 'id', vni, 'local', o.publicIp, 'dev', underlay, 'nolearning', 'dstport', '8472');
   ns.ip('link', 'set', dev, 'address', o.mac);
   if (!v6 || o.mtu !== undefined) ns.ip('link', 'set', dev, 'mtu', String(o.mtu ?? 1450));
-  if (v6) ns.exec('sysctl', '-qw', `net.ipv6.conf.${dev}.accept_ra=0`);
+  if (v6) ns.exec('sysctl', '-qw', `net/ipv6/conf/${dev}/accept_ra=0`);
   ns.ip('addr', 'add', `${o.subnet.replace(/\/\d+$/, '')}/${v6 ? 128 : 32}`, 'dev', dev, ...(v6 ? ['nodad'] : []));
   ns.ip('link', 'set', dev, 'up');
   // veth hands CHECKSUM_PARTIAL and GSO skbs to the peer namespace as they
