@@ -280,6 +280,17 @@ describe('weft dual stack (2 queues) ↔ weft dual stack', { skip }, () => {
       if (reason !== 'noRoute') assert.equal(n, 0, `weft drop counter ${reason}`);
     }
   });
+
+  test('IPv6 TCP goes through TSO6 segmentation on the way out and GRO coalescing on the way in', async () => {
+    const c = async (h: WeftHost): Promise<Record<string, number>> => (await h.stats()).counters as Record<string, number>;
+    const [a0, b0] = [await c(l!.hostA!), await c(l!.hostB!)];
+    const t = await transfer(l!.a, l!.b, pod6(2), kTransferBytes, { fromIp: pod6(1) });
+    assert.equal(t.serverSha256, t.sha256);
+    const [a1, b1] = [await c(l!.hostA!), await c(l!.hostB!)];
+    assert.ok(a1.tunRxGsoPackets! > a0.tunRxGsoPackets!, 'A read TCPv6 super-packets from its TUN and segmented them');
+    assert.ok(b1.udpRxGroBatches! > b0.udpRxGroBatches!, 'B received GRO batches on its IPv6 socket');
+    assert.ok(b1.tunTxGsoPackets! > b0.tunTxGsoPackets!, 'B wrote coalesced TCPv6 super-packets into its TUN');
+  });
 });
 
 describe('a dual-stack data plane handed over to a successor forwards both families on', { skip }, () => {
