@@ -207,16 +207,14 @@ export class Agent extends EventEmitter {
       ...(config.ipv6 ? { ipv6Network: formatCidr6(config.ipv6.network), ipv6SubnetLen: config.ipv6.subnetLen } : {}),
       backend: type,
     });
-    if (config.enableIPv6 && type === 'vxlan') {
-      // The config is flannel's and valid; weft's data plane cannot carry it yet
-      // (the table and the TUN/VXLAN path are IPv4-only, issue #10). Refuse before
-      // anything is configured rather than run a node whose pods lose every IPv6 packet.
+    if (!config.enableIPv4 && type === 'vxlan') {
+      // The config is flannel's and valid; weft's vxlan data plane carries IPv6
+      // beside IPv4 (dual stack), not alone yet. Refuse before anything is
+      // configured rather than half-apply it.
       throw new WeftError(
         ErrorCode.INVALID_CONFIG,
-        "EnableIPv6 with the vxlan backend: weft's vxlan data plane carries IPv4 only so far; use host-gw for IPv6",
-        {
-          option: 'EnableIPv6',
-        },
+        "EnableIPv4 false with the vxlan backend: weft's vxlan data plane carries IPv6 only beside IPv4 (dual stack) so far; use host-gw for an IPv6-only cluster",
+        { option: 'EnableIPv4' },
       );
     }
     if (ifaceError !== undefined && config.enableIPv4) throw ifaceError;
@@ -506,6 +504,7 @@ export class Agent extends EventEmitter {
         randomFully: rules.randomFully,
         ...(b.type !== 'host-gw' ? { device: s.device, tablePath: s.tablePath } : {}),
         ...(dp?.vtepMac ? { vtepMac: dp.vtepMac } : {}),
+        ...(dp?.options.publicIpv6 ? { publicIpv6: dp.options.publicIpv6 } : {}),
         ...(dp ? { port: dp.options.port, mtu: dp.options.mtu } : {}),
         ...(b.type === 'vxlan' ? { vni: b.vni } : {}),
       },

@@ -15,7 +15,7 @@ import type { DataPlaneBackend } from '../dataplane/options';
 import { type Cidr, cidrContains, formatCidr } from '../net/cidr';
 import { type CommandRunner, runCommand } from '../host/exec';
 import { HostGwRoutes, deleteRoute, listRoutes, listRoutes6 } from '../host/routes';
-import { type Cidr6, cidr6Contains, formatCidr6, parseCidr6 } from '../net/cidr6';
+import { type Cidr6, cidr6Contains, formatCidr6 } from '../net/cidr6';
 import { hasIpv4Subnet } from '../store/keys';
 import { vtepMacOf, vtepMacV6Of } from '../store/lease-json';
 import type { StoredLease } from '../store/lease-store';
@@ -72,15 +72,14 @@ export class DataPlaneNodeBackend implements NodeBackend {
   async addPeer(lease: StoredLease): Promise<string | undefined> {
     const reasons: string[] = [];
     let programmed = 0;
-    const o = this.dataPlane.options as unknown as { network?: Cidr; ipv6Network?: Cidr6 | string };
-    if (hasIpv4Subnet(lease.subnet) && o.network) {
+    const o = this.dataPlane.options;
+    if (hasIpv4Subnet(lease.subnet)) {
       const why = this.#addRow(lease, 4, o.network);
       if (why) reasons.push(why);
       else programmed++;
     }
-    const net6 = typeof o.ipv6Network === 'string' ? parseCidr6(o.ipv6Network) : o.ipv6Network;
-    if (lease.ipv6Subnet && net6) {
-      const why = this.#addRow(lease, 6, net6);
+    if (lease.ipv6Subnet && o.ipv6Network) {
+      const why = this.#addRow(lease, 6, o.ipv6Network);
       if (why) reasons.push(`IPv6: ${why}`);
       else programmed++;
     }

@@ -6,20 +6,8 @@
 import { type DataPlaneBackend, type DataPlaneOptions, type ResolvedOptions, kOverhead } from '../dataplane/options';
 import type { DataPlane } from '../dataplane/dataplane';
 import { formatCidr } from '../net/cidr';
-import { type Cidr6, formatCidr6 } from '../net/cidr6';
+import { formatCidr6 } from '../net/cidr6';
 import type { NodeState } from './node-state';
-
-/**
- * The IPv6 options of DataPlane.open (the v6path contract: `publicIpv6`,
- * `ipv6Network`, `ipv6Subnet`; network/subnet/publicIp optional for an
- * IPv6-only node). Declared here until options.ts carries them, so the agent
- * compiles against either.
- */
-export interface DataPlaneIpv6Options {
-  publicIpv6?: string;
-  ipv6Network?: string;
-  ipv6Subnet?: string;
-}
 
 /** What identifies a node's data plane: the state file records exactly this. */
 export interface DataPlaneShape {
@@ -31,6 +19,8 @@ export interface DataPlaneShape {
   /** Dual stack / IPv6-only: the IPv6Network and the IPv6 lease subnet. */
   ipv6Network?: string | undefined;
   ipv6Subnet?: string | undefined;
+  /** Dual-stack vxlan: the PublicIPv6 its IPv6 sockets are bound to. */
+  publicIpv6?: string | undefined;
   port: number;
   /** vxlan only. */
   vni?: number | undefined;
@@ -66,6 +56,7 @@ export function shapeOfState(state: NodeState | undefined): DataPlaneShape | und
     network: state.network,
     subnet: state.subnet,
     ...(state.ipv6Network && state.ipv6Subnet ? { ipv6Network: state.ipv6Network, ipv6Subnet: state.ipv6Subnet } : {}),
+    ...(state.publicIpv6 ? { publicIpv6: state.publicIpv6 } : {}),
     port: state.port,
     vni: state.vni,
     vtepMac: state.vtepMac,
@@ -84,6 +75,7 @@ export function shapeOf(dp: DataPlane): DataPlaneShape {
     network: o.network ? formatCidr(o.network) : '',
     subnet: o.subnet ? formatCidr(o.subnet) : '',
     ...(v6.ipv6Network && v6.ipv6Subnet ? { ipv6Network: v6.ipv6Network, ipv6Subnet: v6.ipv6Subnet } : {}),
+    ...(v6.publicIpv6 ? { publicIpv6: v6.publicIpv6 } : {}),
     port: o.port,
     ...(o.backend === 'vxlan' ? { vni: o.vni, vtepMac: dp.vtepMac } : {}),
     mtu: o.mtu,
@@ -91,46 +83,35 @@ export function shapeOf(dp: DataPlane): DataPlaneShape {
   };
 }
 
-/** The IPv6 fields of resolved options (printed), whatever form the data plane keeps them in. */
-function ipv6Of(o: ResolvedOptions): DataPlaneIpv6Options {
-  const r = o as unknown as Record<string, unknown>;
-  const text = (v: unknown): string | undefined =>
-    v === undefined || v === null
-      ? undefined
-      : typeof v === 'string'
-        ? v
-        : typeof v === 'object' && 'ip' in v
-          ? formatCidr6(v as Cidr6)
-          : String(v);
-  const out: DataPlaneIpv6Options = {};
-  const pub = r.publicIpv6;
-  if (typeof pub === 'string') out.publicIpv6 = pub;
-  const net = text(r.ipv6Network);
-  const sub = text(r.ipv6Subnet);
-  if (net) out.ipv6Network = net;
-  if (sub) out.ipv6Subnet = sub;
-  return out;
+/** The IPv6 fields of resolved options, printed as the agent's shape and options carry them. */
+function ipv6Of(o: ResolvedOptions): { publicIpv6?: string; ipv6Network?: string; ipv6Subnet?: string } {
+  return {
+    ...(o.publicIpv6 !== undefined ? { publicIpv6: o.publicIpv6 } : {}),
+    ...(o.ipv6Network ? { ipv6Network: formatCidr6(o.ipv6Network) } : {}),
+    ...(o.ipv6Subnet ? { ipv6Subnet: formatCidr6(o.ipv6Subnet) } : {}),
+  };
 }
 
 export function dataPlaneOptions(
   shape: DataPlaneShape,
   publicIp: string,
   t: DataPlaneTuning,
-  publicIpv6?: string,
-): DataPlaneOptions & DataPlaneIpv6Options {
+  publicIpv6 = shape.publicIpv6,
+): DataPlaneOptions {
   const v4 = shape.network !== '' && shape.subnet !== '';
   const v6 = shape.ipv6Network && shape.ipv6Subnet && publicIpv6;
   return {
     backend: shape.backend,
     device: shape.device,
-    // IPv6-only: DataPlane.open takes no IPv4 fields (the v6path contract).
+    // An IPv6-only node has no IPv4 fields (refused for vxlan by the agent; host-gw opens no data plane).
     ...((v4 ? { publicIp, network: shape.network, subnet: shape.subnet } : {}) as Pick<
       DataPlaneOptions,
       'publicIp' | 'network' | 'subnet'
     >),
     ...(v6 ? { publicIpv6, ipv6Network: shape.ipv6Network!, ipv6Subnet: shape.ipv6Subnet! } : {}),
     port: shape.port,
-    ...(shape.backend === 'vxlan' ? { vni: shape.vni!, vtepMac: shape.vtepMac! } : {}),
+    // weft's one device: IPv6 frames use the same VtepMAC (the lease's BackendV6Data carries it too).
+    ...(shape.backend === 'vxlan' ? { vni: shape.vni!, vtepMac: shape.vtepMac!, ...(v6 ? { vtepMacV6: shape.vtepMac! } : {}) } : {}),
     mtu: shape.mtu,
     ...(t.queues !== undefined ? { queues: t.queues } : {}),
     tablePath: shape.tablePath,
@@ -141,7 +122,7 @@ export function dataPlaneOptions(
 }
 
 /** Does an open data plane already do what `want` asks (so a restart keeps it)? */
-export function sameDataPlane(have: ResolvedOptions, haveMac: string | undefined, want: DataPlaneOptions & DataPlaneIpv6Options): boolean {
+export function sameDataPlane(have: ResolvedOptions, haveMac: string | undefined, want: DataPlaneOptions): boolean {
   const v6 = ipv6Of(have);
   return (
     have.backend === want.backend &&
@@ -156,6 +137,7 @@ export function sameDataPlane(have: ResolvedOptions, haveMac: string | undefined
     have.mtu === want.mtu &&
     have.tablePath === want.tablePath &&
     (want.backend !== 'vxlan' || (have.vni === want.vni && haveMac === want.vtepMac)) &&
+    have.vtepMacV6 === want.vtepMacV6 &&
     have.allowUnknownPeers === (want.allowUnknownPeers ?? false) &&
     have.checkInnerSource === (want.checkInnerSource ?? false) &&
     (want.queues === undefined || have.queues === want.queues)

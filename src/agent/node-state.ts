@@ -37,6 +37,8 @@ export interface NodeState {
   /** Dual stack / IPv6-only: the IPv6Network and the IPv6 lease subnet. */
   readonly ipv6Network?: string;
   readonly ipv6Subnet?: string;
+  /** Dual-stack vxlan: the PublicIPv6 the data plane's IPv6 sockets are bound to. */
+  readonly publicIpv6?: string;
   /** The external interface (host-gw routes go through it). */
   readonly iface: string;
   readonly ipMasq: boolean;

@@ -162,29 +162,3 @@ describe('a bad IPv6 config', { skip }, () => {
     assert.doesNotMatch(n.ns.exec('ip6tables-save'), /FLANNEL/);
   });
 });
-
-// weft's vxlan data plane does not carry IPv6 yet: a valid flannel dual-stack
-// vxlan config is refused up front, not half-applied (no device, no lease).
-describe('a dual-stack vxlan config', { skip }, () => {
-  let c: Cluster;
-  before(() => {
-    c = new Cluster('v6vx', 1, '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}');
-  });
-  after(() => c?.destroy());
-
-  test('is refused naming EnableIPv6 (exit 2): no device, no subnet.env, no lease', async () => {
-    const n = c.nodes[0]!;
-    const data = join(c.dir, 'data-vx');
-    const agent = c.start(n, c.embeddedArgs(data));
-    const deadline = Date.now() + 15_000;
-    while (agent.running && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(agent.exitCode, 2, agent.stderr);
-    assert.match(agent.stderr, /EnableIPv6 with the vxlan backend/);
-    assert.equal(existsSync(n.subnetFile), false);
-    assert.doesNotMatch(n.ns.ip('link', 'show'), /flannel\.1/);
-    const store = new EmbeddedStore({ dataDir: data });
-    const { leases } = await store.list();
-    await store.close();
-    assert.deepEqual(leases, []);
-  });
-});

@@ -301,7 +301,14 @@ export class KubeApiServer {
 
   addNode(
     name: string,
-    o: { podCIDR?: string; annotations?: Record<string, string>; labels?: Record<string, string>; address?: string } = {},
+    o: {
+      podCIDR?: string;
+      /** Dual stack: both podCIDRs (the first is also spec.podCIDR). */
+      podCIDRs?: string[];
+      annotations?: Record<string, string>;
+      labels?: Record<string, string>;
+      address?: string;
+    } = {},
   ): KubeNode {
     const node: KubeNode = {
       apiVersion: 'v1',
@@ -314,7 +321,11 @@ export class KubeApiServer {
         annotations: { ...(o.annotations ?? {}) },
         labels: { 'kubernetes.io/hostname': name, ...(o.labels ?? {}) },
       },
-      spec: o.podCIDR ? { podCIDR: o.podCIDR, podCIDRs: [o.podCIDR] } : {},
+      spec: o.podCIDRs
+        ? { podCIDR: o.podCIDRs[0]!, podCIDRs: [...o.podCIDRs] }
+        : o.podCIDR
+          ? { podCIDR: o.podCIDR, podCIDRs: [o.podCIDR] }
+          : {},
       status: { conditions: [], addresses: o.address ? [{ type: 'InternalIP', address: o.address }] : [] },
     };
     this.nodes.set(name, node);
