@@ -252,6 +252,22 @@ describe('weft dual stack ↔ kernel flannel.1 + flannel-v6.1 (interop)', { skip
   });
 });
 
+describe('a dual-stack data plane that cannot bind its IPv6 underlay', { skip }, () => {
+  let l: Lab | undefined;
+  before(() => {
+    l = makeLab('db');
+  });
+  after(() => teardown(l));
+
+  test('fails to open, naming publicIpv6 and the address, and leaves no device behind', async () => {
+    await assert.rejects(
+      WeftHost.start(l!.a, { ...weftOptions(1), publicIpv6: '2001:2::77' }),
+      /cannot bind UDP \[2001:2::77\]:8472 \(2001:2::77 is not an address of this host\).*option publicIpv6\)/,
+    );
+    assert.throws(() => l!.a.ip('link', 'show', 'flannel.1'), /does not exist/);
+  });
+});
+
 describe('weft dual stack (2 queues) ↔ weft dual stack', { skip }, () => {
   let l: Lab | undefined;
   before(async () => {
