@@ -239,6 +239,7 @@ describe('weft dual stack ↔ kernel flannel.1 + flannel-v6.1 (interop)', { skip
       assert.ok(sent.length >= 2 && kernel.length >= 2, `weft ${sent.length}, kernel ${kernel.length} frames`);
       for (const f of sent) {
         assert.equal(f.dport, 8472);
+        assert.notEqual(f.sport, 8472, "from the queue's IPv6 sender, on a port of its own (as IPv4)");
         assert.notEqual(f.udpChecksum, 0);
         assert.equal(ipv6L4Checksum(f.ipSrc, f.ipDst, 17, f.udp), 0, 'outer UDP checksum');
         assert.equal(f.flowLabel, kernel[0]!.flowLabel, 'flow label as the kernel sends it');
