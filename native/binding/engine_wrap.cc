@@ -37,7 +37,8 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
 //           networkPrefixLen, bindIp, port, socketBuffer, backend, vni,
 //           ownMac: Buffer(6), checkPeers, checkInnerSource,
 //           ipv6?, bindIp6?, deviceAddr6?, network6?: Buffer(16), network6PrefixLen?, mtu6?, ownMac6?: Buffer(6),
-//           adoptTun?, adoptUdp?, adoptSend?, adoptUdp6?: fds handed over, owned by the engine from here on }
+//           adoptTun?, adoptUdp?, adoptSend?, adoptUdp6?, adoptSend6?: fds handed over, owned by the engine from here
+//           on }
 EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) {
@@ -53,15 +54,17 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     return v.IsUndefined() || FdsFromJs(v, out);
   };
   const bool fds_ok = fds("adoptTun", &config.adopt.tun) && fds("adoptUdp", &config.adopt.udp) &&
-                      fds("adoptSend", &config.adopt.send) && fds("adoptUdp6", &config.adopt.udp6);
+                      fds("adoptSend", &config.adopt.send) && fds("adoptUdp6", &config.adopt.udp6) &&
+                      fds("adoptSend6", &config.adopt.send6);
   const auto close_adopted = [&config] {
-    for (const auto* list : {&config.adopt.tun, &config.adopt.udp, &config.adopt.send, &config.adopt.udp6}) {
+    for (const auto* list :
+         {&config.adopt.tun, &config.adopt.udp, &config.adopt.send, &config.adopt.udp6, &config.adopt.send6}) {
       for (int fd : *list) close(fd);
     }
   };
   if (!fds_ok) {
     close_adopted();
-    ThrowType(env, "adoptTun, adoptUdp, adoptSend and adoptUdp6 must be arrays of fds");
+    ThrowType(env, "adoptTun, adoptUdp, adoptSend, adoptUdp6 and adoptSend6 must be arrays of fds");
     return;
   }
   table_wrap_ = TableWrap::Unwrap(t);
@@ -147,6 +150,7 @@ Napi::Value EngineWrap::JsFds(const Napi::CallbackInfo& info) {
   o.Set("udp", FdsToJs(env, fds.udp));
   o.Set("send", FdsToJs(env, fds.send));
   o.Set("udp6", FdsToJs(env, fds.udp6));
+  o.Set("send6", FdsToJs(env, fds.send6));
   return o;
 }
 

@@ -59,12 +59,12 @@ Status CheckAdopted(const EngineConfig& config) {
   const EngineFds& a = config.adopt;
   const bool vxlan = config.worker.backend == table::kBackendVxlan;
   if (a.tun.size() != config.queues || a.udp.size() != config.queues || a.send.size() != (vxlan ? config.queues : 0) ||
-      a.udp6.size() != (config.ipv6 ? config.queues : 0)) {
+      a.udp6.size() != (config.ipv6 ? config.queues : 0) || a.send6.size() != (config.ipv6 ? config.queues : 0)) {
     return Status::Errno(EINVAL, "start",
                          "handed-over fds do not match " + std::to_string(config.queues) + " queues" +
                              (config.ipv6 ? " with IPv6" : " without IPv6"));
   }
-  for (const auto* list : {&a.tun, &a.udp, &a.send, &a.udp6}) {
+  for (const auto* list : {&a.tun, &a.udp, &a.send, &a.udp6, &a.send6}) {
     for (int fd : *list) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
   return Status::Ok();
@@ -80,6 +80,7 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
     e->udp_fds_ = config.adopt.udp;
     e->send_fds_ = config.adopt.send;
     e->udp6_fds_ = config.adopt.udp6;
+    e->send6_fds_ = config.adopt.send6;
   }
   if (config.queues == 0 || config.queues > kMaxQueues) {
     const std::string text = "queues must be 1.." + std::to_string(kMaxQueues);
@@ -175,6 +176,10 @@ Status Engine::OpenSockets(const EngineConfig& config, bool adopted, bool* gso, 
       Status s = CheckUdpFd6(fd, config.bind_ip6, config.port);
       if (!s.ok()) return s;
     }
+    for (int fd : send6_fds_) {
+      Status s = CheckUdpFd6(fd, config.bind_ip6, 0);
+      if (!s.ok()) return s;
+    }
     for (int fd : udp_fds_) *gro = *gro && EnableUdpGro(fd);
     for (int fd : udp6_fds_) *gro = *gro && EnableUdpGro(fd);
   }
@@ -196,18 +201,22 @@ Status Engine::OpenSockets(const EngineConfig& config, bool adopted, bool* gso, 
       if (!s.ok()) return s;
       send_fds_.push_back(fd);
     }
-    // The IPv6 underlay: one socket per queue on the shared port, which
-    // also sends (IPv6 flows all leave from the port: no per-flow source port).
+    // The IPv6 underlay alike: a receiver on the shared port, a sender on
+    // a port of its own (source port by inner flow, as for IPv4).
     if (config.ipv6) {
       s = OpenUdpSocket6(config.bind_ip6, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd,
                          &gro_on);
       if (!s.ok()) return s;
       udp6_fds_.push_back(fd);
       *gro = *gro && gro_on;
+      bool unused = false;
+      s = OpenUdpSocket6(config.bind_ip6, 0, false, config.socket_buffer, false, &fd, &unused);
+      if (!s.ok()) return s;
+      send6_fds_.push_back(fd);
     }
   }
   for (uint32_t q = 0; q < config.queues; q++) *gso = *gso && UdpGsoSupported(vxlan ? send_fds_[q] : udp_fds_[q]);
-  for (int fd : udp6_fds_) *gso = *gso && UdpGsoSupported(fd);
+  for (int fd : send6_fds_) *gso = *gso && UdpGsoSupported(fd);
   return Status::Ok();
 }
 
@@ -223,8 +232,8 @@ void Engine::StartWorkers(const EngineConfig& config, const WorkerConfig& wc) {
     wo.send_fds = vxlan ? send_fds_.data() : &udp_fds_[q];
     wo.send_count = vxlan ? send_fds_.size() : 1;
     wo.recv_fd = udp_fds_[q];
-    wo.send6_fds = udp6_fds_.data();
-    wo.send6_count = udp6_fds_.size();
+    wo.send6_fds = send6_fds_.data();
+    wo.send6_count = send6_fds_.size();
     wo.recv6_fd = udp6_fds_.empty() ? -1 : udp6_fds_[q];
     wo.stop_fd = stop_fd_;
     wo.tx_counters = table_->CounterBlock(2 * q);
@@ -268,6 +277,8 @@ void Engine::Stop() {
   send_fds_.clear();
   for (int fd : udp6_fds_) close(fd);
   udp6_fds_.clear();
+  for (int fd : send6_fds_) close(fd);
+  send6_fds_.clear();
   for (int fd : tun_fds_) close(fd);
   tun_fds_.clear();
   if (stop_fd_ >= 0) close(stop_fd_);

@@ -29,13 +29,14 @@ namespace weft {
 
 // Fds a predecessor handed over (a hand-off, or systemd's fd store): one TUN
 // queue, one bound socket and (vxlan) one sending socket per queue, and
-// (dual stack) one IPv6 socket per queue, bound to [PublicIPv6]:port, which
-// both receives and sends.
+// (dual stack) the same on the IPv6 underlay: one socket per queue bound to
+// [PublicIPv6]:port, and one IPv6 sending socket per queue on its own port.
 struct EngineFds {
   std::vector<int> tun;
   std::vector<int> udp;
   std::vector<int> send;
   std::vector<int> udp6;
+  std::vector<int> send6;
 };
 
 struct EngineConfig {
@@ -82,7 +83,7 @@ class Engine {
   void Stop();
   bool running() const { return running_; }
   // The open TUN queues and sockets, for a hand-off (still owned by the engine).
-  EngineFds fds() const { return {tun_fds_, udp_fds_, send_fds_, udp6_fds_}; }
+  EngineFds fds() const { return {tun_fds_, udp_fds_, send_fds_, udp6_fds_, send6_fds_}; }
   // First fatal errno a worker hit (0 when none): the device or socket broke.
   int fatal_errno() const;
 
@@ -100,8 +101,9 @@ class Engine {
   int stop_fd_ = -1;
   std::vector<int> tun_fds_;
   std::vector<int> udp_fds_;
-  std::vector<int> send_fds_;  // vxlan: one sender per queue on its own port
-  std::vector<int> udp6_fds_;  // dual stack: one IPv6 socket per queue on the shared port
+  std::vector<int> send_fds_;   // vxlan: one sender per queue on its own port
+  std::vector<int> udp6_fds_;   // dual stack: one IPv6 receiver per queue on the shared port
+  std::vector<int> send6_fds_;  // dual stack: one IPv6 sender per queue on its own port
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

@@ -37,6 +37,16 @@
 //     payload bytes and add up to the super-packet's payload; a packet
 //     without a route gets a valid ICMP error that fits its buffer.
 //
+//   input[0] & 0xc1 == 0x40: RECEIVE6  input = [0x40][flags][step hi][step lo] datagrams...
+//     The same over the IPv6 underlay of a dual-stack vxlan table (the IPv4
+//     leases above plus fd00:10:244:k::/64 -> 2001:db8::k, VtepMAC
+//     0e:2a:0a:f4:0k:06; IPv6 network fd00:10:244::/48), through
+//     Decapsulator::Receive6 with the IPv6 frames' MAC (default
+//     0e:2a:0a:f4:02:06). flags as RECEIVE (bit 0 ignored: vxlan only); the
+//     outer source of bits 4-5 is 2001:db8::k, or 2001:db8::99 (no peer).
+//     Oracles as RECEIVE, and: only IPv6 packets are written (an inner IPv4
+//     packet from the IPv6 underlay never is).
+//
 //   input[0] & 0xc0 == 0x80: the offload layer alone, IPv4 and IPv6
 //     (Segment, CompleteChecksum, Coalescer; native/fuzz/fuzz_offload.cc).
 //
@@ -119,6 +129,58 @@ const Table* MakeTable(uint8_t backend) {
     Store32(e.public_ip, PublicIpOf(l.lease));
     MacOf(l.lease, e.vtep_mac);
     e.has_mac = backend == table::kBackendVxlan;
+    if (!t->Set(e).ok()) __builtin_trap();
+  }
+  unlink(path.c_str());
+  rmdir(dir);
+  return t.release();  // lives as long as the process
+}
+
+// The dual-stack table's IPv6 side, written out independently of the table code.
+const uint8_t kNetwork6[16] = {0xfd, 0, 0, 0x10, 0x02, 0x44};  // fd00:10:244::/48
+const uint8_t kDefaultMac6[6] = {0x0e, 0x2a, 0x0a, 0xf4, 0x02, 0x06};
+// The lease (1..3) holding the IPv6 address `ip`, 0 for none.
+int LeaseOf6(const uint8_t* ip) {
+  if (std::memcmp(ip, kNetwork6, 6) != 0 || ip[6] != 0) return 0;
+  return ip[7] >= 1 && ip[7] <= 3 ? ip[7] : 0;
+}
+void PublicIp6Of(int lease, uint8_t out[16]) {  // 2001:db8::k
+  const uint8_t base[16] = {0x20, 0x01, 0x0d, 0xb8};
+  std::memcpy(out, base, 16);
+  out[15] = static_cast<uint8_t>(lease);
+}
+
+const Table* DualStackTable() {
+  char dir[] = "/tmp/weft-fuzz-table6.XXXXXX";
+  if (mkdtemp(dir) == nullptr) __builtin_trap();
+  const std::string path = std::string(dir) + "/t";
+  std::unique_ptr<Table> t;
+  bool reattached = false;
+  table::GeometryParams geo{kNetwork, 16, 24, table::kBackendVxlan, {}, 48, 64};
+  std::memcpy(geo.network6, kNetwork6, 16);
+  if (!Table::OpenWriter(path, geo, &t, &reattached).ok()) __builtin_trap();
+  for (int lease = 1; lease <= 3; lease++) {
+    table::EntryData e{};
+    e.subnet_family = 6;
+    std::memcpy(e.subnet6, kNetwork6, 16);
+    e.subnet6[7] = static_cast<uint8_t>(lease);
+    e.prefix_len = 64;
+    e.backend = table::kBackendVxlan;
+    e.family = 6;
+    PublicIp6Of(lease, e.public_ip);
+    MacOf(lease, e.vtep_mac);
+    e.vtep_mac[5] = 0x06;
+    e.has_mac = 1;
+    if (!t->Set(e).ok()) __builtin_trap();
+    e = table::EntryData{};
+    e.subnet_family = 4;
+    e.subnet = kNetwork | static_cast<uint32_t>(lease) << 8;
+    e.prefix_len = 24;
+    e.backend = table::kBackendVxlan;
+    e.family = 4;
+    Store32(e.public_ip, PublicIpOf(lease));
+    MacOf(lease, e.vtep_mac);
+    e.has_mac = 1;
     if (!t->Set(e).ok()) __builtin_trap();
   }
   unlink(path.c_str());
@@ -239,6 +301,79 @@ void Receive(const uint8_t* data, size_t size) {
   FUZZ_CHECK(c[kUdpRxBytes] == len);
 }
 
+void Receive6(const uint8_t* data, size_t size) {
+  if (size < 4) return;
+  static const Table* const table = DualStackTable();
+  const uint8_t flags = data[1];
+  const size_t step_in = (static_cast<size_t>(data[2]) << 8) | data[3];
+  const size_t len = size - 4;
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[len + 1]);
+  if (len > 0) std::memcpy(buf.get(), data + 4, len);
+  DecapConfig config;
+  config.backend = table::kBackendVxlan;
+  config.vni = 1;
+  std::memcpy(config.own_mac, kDefaultMac6, 6);
+  if ((flags & 2) && len >= kVxlanEncapLen) {
+    config.vni = Load32(buf.get() + 4) >> 8;
+    std::memcpy(config.own_mac, buf.get() + kVxlanHeaderLen, 6);
+  }
+  config.underlay_family = 6;
+  config.network = kNetwork;
+  config.network_prefix_len = 16;
+  config.ipv6 = true;
+  std::memcpy(config.network6, kNetwork6, 16);
+  config.network6_prefix_len = 48;
+  config.check_peers = !(flags & 4);
+  config.check_inner_source = !(flags & 8);
+  config.coalesce_udp = flags & 0x40;
+  config.coalesce = !(flags & 0x80);
+  int lease = 99;  // no peer
+  switch ((flags >> 4) & 3) {
+    case 0: {
+      const size_t at = kVxlanEncapLen + ipv6::kSrc;
+      const int l = len >= at + 16 ? LeaseOf6(buf.get() + at) : 0;
+      lease = l == 0 ? 1 : l;
+      break;
+    }
+    case 1:
+      lease = 1;
+      break;
+    case 2:
+      lease = 2;
+      break;
+  }
+  uint8_t outer[16];
+  PublicIp6Of(lease, outer);
+  const bool peer = lease != 99;
+
+  Decapsulator decap(config, table);
+  uint64_t c[kCounterCount] = {};
+  uint64_t written = 0;
+  const uint8_t* begin = buf.get();
+  const uint8_t* end = buf.get() + len;
+  decap.Receive6(buf.get(), len, step_in, false, outer, c, [&](const struct iovec* iov, size_t k, size_t bytes, bool) {
+    FUZZ_CHECK(k >= 2 && k <= Coalescer::kMaxIov);
+    size_t sum = 0;
+    for (size_t j = 1; j < k; j++) {
+      const uint8_t* p = static_cast<const uint8_t*>(iov[j].iov_base);
+      FUZZ_CHECK(p >= begin && p + iov[j].iov_len <= end);
+      sum += iov[j].iov_len;
+    }
+    FUZZ_CHECK(sum == bytes);
+    const uint8_t* first = static_cast<const uint8_t*>(iov[1].iov_base);
+    FUZZ_CHECK(iov[1].iov_len >= kIpv6HeaderLen && (first[0] >> 4) == 6);
+    FUZZ_CHECK(std::memcmp(first + ipv6::kDst, kNetwork6, 6) == 0);
+    if (config.check_inner_source) FUZZ_CHECK(LeaseOf6(first + ipv6::kSrc) == lease);
+    if (config.check_peers) FUZZ_CHECK(peer);
+    written += k - 1;
+    CheckMerged(iov, k, config.coalesce_udp);
+  });
+  uint64_t drops = 0;
+  for (uint32_t i = kDropFirst; i < kDropLast; i++) drops += c[i];
+  FUZZ_CHECK(written + drops == c[kUdpRxPackets]);
+  FUZZ_CHECK(c[kUdpRxBytes] == len);
+}
+
 // Decapsulates one encapsulated datagram [hdr, hdr_len) + [payload, pay_len)
 // and checks it is a valid IPv4 packet of exactly that size.
 void CheckDatagram(bool vxlan, const uint8_t* peer_mac, const uint8_t* hdr, size_t hdr_len, const uint8_t* payload,
@@ -337,6 +472,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   if ((data[0] & 0xc0) == 0x80) {
     weft::fuzz::FuzzOffload(data, size);
+  } else if ((data[0] & 0xc1) == 0x40) {
+    Receive6(data, size);
   } else if (data[0] & 1) {
     Send(data, size);
   } else {

@@ -113,6 +113,17 @@ def main():
             if len(group) > 1 and size < 65536:
                 write(b'\x00\x03' + struct.pack('>H', size) + b''.join(group[:8]))
                 break
+    # RECEIVE6: IPv6 templates as flannel-v6.1 frames to 0e:2a:0a:f4:02:06 from lease 1's MAC, and one IPv4 frame
+    # on the IPv6 underlay (never written).
+    own6, peer6 = bytes([0x0e, 0x2a, 0x0a, 0xf4, 0x02, 0x06]), bytes([0x0e, 0x2a, 0x0a, 0xf4, 0x01, 0x06])
+    vx = bytes([8, 0, 0, 0, 0, 0, 1, 0])
+    for pkt, _, _ in offload_templates():
+        if pkt[0] >> 4 == 6:
+            frame = vx + own6 + peer6 + b'\x86\xdd' + pkt
+            write(b'\x40\x00\x00\x00' + frame)
+            write(b'\x40\x00' + struct.pack('>H', len(frame)) + frame * 3)
+        else:
+            write(b'\x40\x00\x00\x00' + vx + own6 + peer6 + b'\x08\x00' + pkt)
     for pkt, off, proto in offload_templates():
         v6 = pkt[0] >> 4 == 6
         gso_type = 5 if proto == 17 else (4 if v6 else 1)

@@ -75,7 +75,7 @@ export class DataPlane {
           : {}),
       });
     } catch (err) {
-      if (adopt) addon.handoff.closeFds([...adopt.tun, ...adopt.udp, ...adopt.send, ...(adopt.udp6 ?? [])]);
+      if (adopt) addon.handoff.closeFds([...adopt.tun, ...adopt.udp, ...adopt.send, ...(adopt.udp6 ?? []), ...(adopt.send6 ?? [])]);
       throw err;
     }
     const reattached = native.reattached();
@@ -129,7 +129,15 @@ export class DataPlane {
                 ownMac6: mac6,
               }
             : {}),
-          ...(adopt ? { adoptTun: adopt.tun, adoptUdp: adopt.udp, adoptSend: adopt.send, adoptUdp6: adopt.udp6 ?? [] } : {}),
+          ...(adopt
+            ? {
+                adoptTun: adopt.tun,
+                adoptUdp: adopt.udp,
+                adoptSend: adopt.send,
+                adoptUdp6: adopt.udp6 ?? [],
+                adoptSend6: adopt.send6 ?? [],
+              }
+            : {}),
         },
         native,
       );

@@ -15,8 +15,8 @@ const kVersion = 1;
 interface Envelope<T> {
   version: number;
   pid: number;
-  /** udp6: the IPv6 underlay sockets (dual stack; absent from a sender without IPv6). */
-  counts: { tun: number; udp: number; send: number; udp6?: number };
+  /** udp6, send6: the IPv6 underlay sockets (dual stack; absent from a sender without IPv6). */
+  counts: { tun: number; udp: number; send: number; udp6?: number; send6?: number };
   description: T;
 }
 
@@ -27,7 +27,7 @@ export interface HandedOver<T> {
   description: T;
 }
 
-const flat = (f: NativeEngineFds): number[] => [...f.tun, ...f.udp, ...f.send, ...(f.udp6 ?? [])];
+const flat = (f: NativeEngineFds): number[] => [...f.tun, ...f.udp, ...f.send, ...(f.udp6 ?? []), ...(f.send6 ?? [])];
 
 /**
  * Sends `dp`'s fds and `description` on the connected unix socket `socketFd`,
@@ -40,7 +40,7 @@ export function handOff<T>(socketFd: number, dp: DataPlane, description: T, time
   const envelope: Envelope<T> = {
     version: kVersion,
     pid: process.pid,
-    counts: { tun: fds.tun.length, udp: fds.udp.length, send: fds.send.length, udp6: fds.udp6?.length ?? 0 },
+    counts: { tun: fds.tun.length, udp: fds.udp.length, send: fds.send.length, udp6: fds.udp6?.length ?? 0, send6: fds.send6?.length ?? 0 },
     description,
   };
   loadAddon().handoff.sendFds(socketFd, flat(fds), JSON.stringify(envelope), timeoutMs);
@@ -63,7 +63,7 @@ export function takeOver<T>(path: string, timeoutMs = 3000): HandedOver<T> {
   try {
     envelope = JSON.parse(got.description) as Envelope<T>;
     const c = envelope.counts;
-    if (envelope.version !== kVersion || c.tun + c.udp + c.send + (c.udp6 ?? 0) !== got.fds.length) {
+    if (envelope.version !== kVersion || c.tun + c.udp + c.send + (c.udp6 ?? 0) + (c.send6 ?? 0) !== got.fds.length) {
       throw new Error('counts do not match the fds');
     }
   } catch (cause) {
@@ -78,12 +78,14 @@ export function takeOver<T>(path: string, timeoutMs = 3000): HandedOver<T> {
   }
   const { tun, udp, send } = envelope.counts;
   const s = tun + udp + send;
+  const u6 = s + (envelope.counts.udp6 ?? 0);
   return {
     fds: {
       tun: got.fds.slice(0, tun),
       udp: got.fds.slice(tun, tun + udp),
       send: got.fds.slice(tun + udp, s),
-      udp6: got.fds.slice(s),
+      udp6: got.fds.slice(s, u6),
+      send6: got.fds.slice(u6),
     },
     pid: envelope.pid,
     description: envelope.description,

@@ -119,6 +119,7 @@ export interface NativeEngineConfig {
   adoptUdp?: number[];
   adoptSend?: number[];
   adoptUdp6?: number[];
+  adoptSend6?: number[];
 }
 
 /** A running engine's TUN queues and sockets (still owned by the engine). */
@@ -126,8 +127,9 @@ export interface NativeEngineFds {
   tun: number[];
   udp: number[];
   send: number[];
-  /** Dual stack: one IPv6 socket per queue (absent or empty without IPv6). */
+  /** Dual stack: one IPv6 receiving socket and one IPv6 sending socket per queue (absent or empty without IPv6). */
   udp6?: number[];
+  send6?: number[];
 }
 
 export interface NativeEngine {

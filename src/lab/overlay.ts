@@ -48,12 +48,15 @@ export class WeftHost {
     });
     const ready = JSON.parse(first) as {
       ready: boolean;
-      error?: { message: string };
+      error?: { message: string; code?: string; option?: string };
       vtepMac: string | null;
       vtepMacV6?: string | null;
       reattached: boolean;
     };
-    if (!ready.ready) throw new Error(`data plane did not open: ${ready.error?.message}`);
+    if (!ready.ready) {
+      const e = ready.error;
+      throw new Error(`data plane did not open: ${e?.message}${e?.option ? ` (${e.code ?? 'error'}, option ${e.option})` : ''}`);
+    }
     const host = new WeftHost(ns, child, ready);
     lines.on('line', (line) => {
       const msg = JSON.parse(line) as { id: number; ok: boolean };

@@ -239,6 +239,7 @@ describe('weft dual stack ↔ kernel flannel.1 + flannel-v6.1 (interop)', { skip
       assert.ok(sent.length >= 2 && kernel.length >= 2, `weft ${sent.length}, kernel ${kernel.length} frames`);
       for (const f of sent) {
         assert.equal(f.dport, 8472);
+        assert.notEqual(f.sport, 8472, "from the queue's IPv6 sender, on a port of its own (as IPv4)");
         assert.notEqual(f.udpChecksum, 0);
         assert.equal(ipv6L4Checksum(f.ipSrc, f.ipDst, 17, f.udp), 0, 'outer UDP checksum');
         assert.equal(f.flowLabel, kernel[0]!.flowLabel, 'flow label as the kernel sends it');
@@ -249,6 +250,22 @@ describe('weft dual stack ↔ kernel flannel.1 + flannel-v6.1 (interop)', { skip
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a dual-stack data plane that cannot bind its IPv6 underlay', { skip }, () => {
+  let l: Lab | undefined;
+  before(() => {
+    l = makeLab('db');
+  });
+  after(() => teardown(l));
+
+  test('fails to open, naming publicIpv6 and the address, and leaves no device behind', async () => {
+    await assert.rejects(
+      WeftHost.start(l!.a, { ...weftOptions(1), publicIpv6: '2001:2::77' }),
+      /cannot bind UDP \[2001:2::77\]:8472 \(2001:2::77 is not an address of this host\).*option publicIpv6\)/,
+    );
+    assert.throws(() => l!.a.ip('link', 'show', 'flannel.1'), /does not exist/);
   });
 });
 
