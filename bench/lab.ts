@@ -238,14 +238,18 @@ export class BenchLab {
       b.ip('-6', 'addr', 'add', `${c.path.dst}/128`, 'dev', 'lo', 'nodad');
     };
 
-    underlay6(8);
-    podAddresses(kernel);
-    const macs = ['0e:2a:fd:c9:01:00', '0e:2a:fd:c9:02:00'];
-    [a, b].forEach((ns, i) =>
-      kernelVxlan6Node(ns, { publicIp: `2001:2:0:8::${i + 1}`, subnet: `fd00:201:0:${i + 1}::/64`, mac: macs[i]!, underlay: 'u8' }),
-    );
-    kernelVxlanPeer(a, { subnet: 'fd00:201:0:2::/64', publicIp: '2001:2:0:8::2', mac: macs[1]! }, 'flannel-v6.1');
-    kernelVxlanPeer(b, { subnet: 'fd00:201:0:1::/64', publicIp: '2001:2:0:8::1', mac: macs[0]! }, 'flannel-v6.1');
+    try {
+      underlay6(8);
+      podAddresses(kernel);
+      const macs = ['0e:2a:fd:c9:01:00', '0e:2a:fd:c9:02:00'];
+      [a, b].forEach((ns, i) =>
+        kernelVxlan6Node(ns, { publicIp: `2001:2:0:8::${i + 1}`, subnet: `fd00:201:0:${i + 1}::/64`, mac: macs[i]!, underlay: 'u8' }),
+      );
+      kernelVxlanPeer(a, { subnet: 'fd00:201:0:2::/64', publicIp: '2001:2:0:8::2', mac: macs[1]! }, 'flannel-v6.1');
+      kernelVxlanPeer(b, { subnet: 'fd00:201:0:1::/64', publicIp: '2001:2:0:8::1', mac: macs[0]! }, 'flannel-v6.1');
+    } catch (e) {
+      throw new Error(`--ipv6: ${kernel.label} could not be set up (is IPv6 enabled in this kernel?): ${(e as Error).message}`);
+    }
     this.cases.push(kernel);
     this.ipv6.push({ name: kernel.name, label: kernel.label, status: 'measured' });
     progress(`${kernel.label}: up (MTU ${deviceMtu(a, 'flannel-v6.1')}, the kernel's clamp of an IPv6-underlay VXLAN device)`);
