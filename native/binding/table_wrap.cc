@@ -2,6 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <cstring>
+#include <string>
+
 #include "errors.h"
 
 namespace weft::binding {
@@ -10,13 +13,56 @@ namespace {
 
 Napi::Object EntryToJs(Napi::Env env, const table::EntryData& e) {
   Napi::Object o = Napi::Object::New(env);
+  o.Set("subnetFamily", Napi::Number::New(env, e.subnet_family == 6 ? 6 : 4));
   o.Set("subnet", Napi::Number::New(env, e.subnet));
+  o.Set("subnet6", Napi::Buffer<uint8_t>::Copy(env, e.subnet6, 16));
   o.Set("prefixLen", Napi::Number::New(env, e.prefix_len));
   o.Set("backend", Napi::Number::New(env, e.backend));
   o.Set("family", Napi::Number::New(env, e.family));
   o.Set("publicIp", Napi::Buffer<uint8_t>::Copy(env, e.public_ip, e.family == 4 ? 4 : 16));
   if (e.has_mac) o.Set("vtepMac", Napi::Buffer<uint8_t>::Copy(env, e.vtep_mac, 6));
   return o;
+}
+
+// An address argument: an IPv4 address as a number (host order) or an IPv6
+// one as a Buffer(16). False (and a TypeError thrown) for anything else.
+bool AddressArg(Napi::Env env, const Napi::Value& v, uint32_t* ip4, uint8_t ip6[16], bool* is6) {
+  if (v.IsBuffer()) {
+    Napi::Buffer<uint8_t> b = v.As<Napi::Buffer<uint8_t>>();
+    if (b.Length() != 16) return ThrowType(env, "an IPv6 address must be 16 bytes"), false;
+    std::memcpy(ip6, b.Data(), 16);
+    *is6 = true;
+    return true;
+  }
+  if (!v.IsNumber()) return ThrowType(env, "address must be a number (IPv4) or a Buffer(16) (IPv6)"), false;
+  *ip4 = v.As<Napi::Number>().Uint32Value();
+  *is6 = false;
+  return true;
+}
+
+std::string CidrText(const table::EntryData& e) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (e.subnet_family == 6) {
+    inet_ntop(AF_INET6, e.subnet6, text, sizeof(text));
+  } else {
+    struct in_addr a {};
+    a.s_addr = htonl(e.subnet);
+    inet_ntop(AF_INET, &a, text, sizeof(text));
+  }
+  return std::string(text) + "/" + std::to_string(e.prefix_len);
+}
+
+// The optional IPv6 part of a geometry: network6 (Buffer(16)), network6PrefixLen, subnet6Len.
+bool Geometry6(Napi::Env env, const Napi::Object& g, table::GeometryParams* geo) {
+  const Napi::Value net = g.Get("network6");
+  if (net.IsUndefined() || net.IsNull()) return true;
+  if (!net.IsBuffer() || net.As<Napi::Buffer<uint8_t>>().Length() != 16) {
+    return ThrowType(env, "geometry.network6 must be a Buffer(16)"), false;
+  }
+  std::memcpy(geo->network6, net.As<Napi::Buffer<uint8_t>>().Data(), 16);
+  geo->network6_prefix_len = static_cast<uint8_t>(g.Get("network6PrefixLen").As<Napi::Number>().Uint32Value());
+  geo->subnet6_len = static_cast<uint8_t>(g.Get("subnet6Len").As<Napi::Number>().Uint32Value());
+  return true;
 }
 
 }  // namespace
@@ -27,6 +73,7 @@ Napi::Function TableWrap::Define(Napi::Env env) {
                          InstanceMethod<&TableWrap::JsReattached>("reattached"),
                          InstanceMethod<&TableWrap::JsHeader>("header"),
                          InstanceMethod<&TableWrap::JsSetInfo>("setInfo"),
+                         InstanceMethod<&TableWrap::JsSetInfo6>("setInfo6"),
                          InstanceMethod<&TableWrap::JsSet>("set"),
                          InstanceMethod<&TableWrap::JsDelete>("delete"),
                          InstanceMethod<&TableWrap::JsEntries>("entries"),
@@ -52,6 +99,7 @@ TableWrap::TableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TableWra
     geo.network_prefix_len = static_cast<uint8_t>(g.Get("networkPrefixLen").As<Napi::Number>().Uint32Value());
     geo.subnet_len = static_cast<uint8_t>(g.Get("subnetLen").As<Napi::Number>().Uint32Value());
     geo.backend = static_cast<uint8_t>(g.Get("backend").As<Napi::Number>().Uint32Value());
+    if (!Geometry6(env, g, &geo)) return;
     s = Table::OpenWriter(path, geo, &table_, &reattached_);
     if (!s.ok() && s.err() == EWOULDBLOCK && std::string(s.syscall()) == "flock") {
       s = s.Classify(
@@ -108,7 +156,25 @@ Napi::Value TableWrap::JsHeader(const Napi::CallbackInfo& info) {
   o.Set("queues", h.queues);
   o.Set("offloads", Napi::Number::New(env, static_cast<double>(h.offloads)));
   o.Set("createdUnixMs", Napi::Number::New(env, static_cast<double>(h.created_unix_ms)));
+  o.Set("network6", Napi::Buffer<uint8_t>::Copy(env, h.network6, 16));
+  o.Set("network6PrefixLen", h.network6_prefix_len);
+  o.Set("subnet6Len", h.subnet6_len);
+  o.Set("direct6Slots", h.direct6_slots);
+  o.Set("ownSubnet6", Napi::Buffer<uint8_t>::Copy(env, h.own_subnet6, 16));
+  o.Set("ownMac6", Napi::Buffer<uint8_t>::Copy(env, h.own_mac6, 6));
   return o;
+}
+
+// setInfo6(ownSubnet6: Buffer(16), mac6: Buffer(6))
+Napi::Value TableWrap::JsSetInfo6(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  if (!info[0].IsBuffer() || info[0].As<Napi::Buffer<uint8_t>>().Length() != 16 || !info[1].IsBuffer() ||
+      info[1].As<Napi::Buffer<uint8_t>>().Length() != 6) {
+    return ThrowType(env, "setInfo6(ownSubnet6: Buffer(16), mac6: Buffer(6))"), env.Undefined();
+  }
+  table_->SetInfo6(info[0].As<Napi::Buffer<uint8_t>>().Data(), info[1].As<Napi::Buffer<uint8_t>>().Data());
+  return env.Undefined();
 }
 
 // setInfo(ownSubnet, vni, port, mtu, mac: Buffer(6), device)
@@ -124,12 +190,14 @@ Napi::Value TableWrap::JsSetInfo(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// set(subnet, prefixLen, publicIp: Buffer(4|16), vtepMac: Buffer(6)|null, backend)
+// set(subnet: number | Buffer(16), prefixLen, publicIp: Buffer(4|16), vtepMac: Buffer(6)|null, backend)
 Napi::Value TableWrap::JsSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable(env, true)) return env.Undefined();
   table::EntryData e{};
-  e.subnet = info[0].As<Napi::Number>().Uint32Value();
+  bool is6 = false;
+  if (!AddressArg(env, info[0], &e.subnet, e.subnet6, &is6)) return env.Undefined();
+  e.subnet_family = is6 ? 6 : 4;
   e.prefix_len = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
   Napi::Buffer<uint8_t> ip = info[2].As<Napi::Buffer<uint8_t>>();
   if (ip.Length() != 4 && ip.Length() != 16) return ThrowType(env, "publicIp must be 4 or 16 bytes"), env.Undefined();
@@ -144,13 +212,8 @@ Napi::Value TableWrap::JsSet(const Napi::CallbackInfo& info) {
   e.backend = static_cast<uint8_t>(info[4].As<Napi::Number>().Uint32Value());
   const Status s = table_->Set(e);
   if (!s.ok()) {
-    struct in_addr a {};
-    a.s_addr = htonl(e.subnet);
-    char text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &a, text, sizeof(text));
-    const std::string cidr = std::string(text) + "/" + std::to_string(e.prefix_len);
     ThrowStatus(env, s.Classify(s.err() == ENOSPC ? ErrorKind::kTableFull : ErrorKind::kTable, "",
-                                "cannot set " + cidr + ": " + s.ToString()));
+                                "cannot set " + CidrText(e) + ": " + s.ToString()));
   }
   return env.Undefined();
 }
@@ -158,8 +221,12 @@ Napi::Value TableWrap::JsSet(const Napi::CallbackInfo& info) {
 Napi::Value TableWrap::JsDelete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable(env, true)) return env.Undefined();
-  return Napi::Boolean::New(env, table_->Delete(info[0].As<Napi::Number>().Uint32Value(),
-                                                static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value())));
+  uint32_t ip4 = 0;
+  uint8_t ip6[16];
+  bool is6 = false;
+  if (!AddressArg(env, info[0], &ip4, ip6, &is6)) return env.Undefined();
+  const auto len = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
+  return Napi::Boolean::New(env, is6 ? table_->Delete6(ip6, len) : table_->Delete(ip4, len));
 }
 
 Napi::Value TableWrap::JsEntries(const Napi::CallbackInfo& info) {
@@ -174,15 +241,23 @@ Napi::Value TableWrap::JsEntries(const Napi::CallbackInfo& info) {
 Napi::Value TableWrap::JsLookup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable(env, false)) return env.Undefined();
+  uint32_t ip4 = 0;
+  uint8_t ip6[16];
+  bool is6 = false;
+  if (!AddressArg(env, info[0], &ip4, ip6, &is6)) return env.Undefined();
   table::EntryData e;
-  if (!table_->Lookup(info[0].As<Napi::Number>().Uint32Value(), &e)) return env.Null();
+  if (!(is6 ? table_->Lookup6(ip6, &e) : table_->Lookup(ip4, &e))) return env.Null();
   return EntryToJs(env, e);
 }
 
 Napi::Value TableWrap::JsIsPeer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!Usable(env, false)) return env.Undefined();
-  return Napi::Boolean::New(env, table_->IsPeer(info[0].As<Napi::Number>().Uint32Value()));
+  uint32_t ip4 = 0;
+  uint8_t ip6[16];
+  bool is6 = false;
+  if (!AddressArg(env, info[0], &ip4, ip6, &is6)) return env.Undefined();
+  return Napi::Boolean::New(env, is6 ? table_->IsPeer6(ip6) : table_->IsPeer(ip4));
 }
 
 // counters(): { counters: {name: n}, drops: {name: n} }, summed over all blocks.

@@ -24,6 +24,7 @@ class TableWrap : public Napi::ObjectWrap<TableWrap> {
   Napi::Value JsReattached(const Napi::CallbackInfo& info);
   Napi::Value JsHeader(const Napi::CallbackInfo& info);
   Napi::Value JsSetInfo(const Napi::CallbackInfo& info);
+  Napi::Value JsSetInfo6(const Napi::CallbackInfo& info);
   Napi::Value JsSet(const Napi::CallbackInfo& info);
   Napi::Value JsDelete(const Napi::CallbackInfo& info);
   Napi::Value JsEntries(const Napi::CallbackInfo& info);

@@ -34,6 +34,40 @@ inline void CpuRelax() {
 
 uint32_t MaskOf(uint8_t len) { return PrefixMask(len); }
 
+using U128 = unsigned __int128;
+
+U128 Load128(const uint8_t* p) {
+  U128 v = 0;
+  for (int i = 0; i < 16; i++) v = (v << 8) | p[i];
+  return v;
+}
+
+U128 Mask128(uint8_t len) { return len == 0 ? 0 : ~U128{0} << (128 - len); }
+
+// The geometry limits shared by a new table and a header read from a file.
+bool GeometryOk(const table::GeometryParams& g) {
+  if (g.subnet_len > 32 || g.network_prefix_len > g.subnet_len ||
+      static_cast<uint32_t>(g.subnet_len - g.network_prefix_len) > table::kMaxDirectBits) {
+    return false;
+  }
+  if (g.subnet6_len == 0) return true;
+  return g.subnet6_len <= 128 && g.network6_prefix_len <= g.subnet6_len &&
+         static_cast<uint32_t>(g.subnet6_len - g.network6_prefix_len) <= table::kMaxDirectBits &&
+         (Load128(g.network6) & ~Mask128(g.network6_prefix_len)) == 0;
+}
+
+table::GeometryParams GeometryOf(const TableHeader& h) {
+  table::GeometryParams g{};
+  g.network = h.network;
+  g.network_prefix_len = h.network_prefix_len;
+  g.subnet_len = h.subnet_len;
+  g.backend = h.backend;
+  std::memcpy(g.network6, h.network6, 16);
+  g.network6_prefix_len = h.network6_prefix_len;
+  g.subnet6_len = h.subnet6_len;
+  return g;
+}
+
 uint32_t NextPow2(uint32_t v) {
   uint32_t p = 1;
   while (p < v) p <<= 1;
@@ -56,7 +90,17 @@ TableHeader Layout(const table::GeometryParams& geo) {
   h.peers_offset = h.counters_offset + uint64_t{h.counter_blocks} * h.counter_count * 8;
   h.overflow_offset = h.peers_offset + uint64_t{h.peer_slots} * 8;
   h.direct_offset = h.overflow_offset + uint64_t{h.overflow_slots} * table::kEntrySize;
-  const uint64_t end = h.direct_offset + uint64_t{h.direct_slots} * table::kEntrySize;
+  uint64_t end = h.direct_offset + uint64_t{h.direct_slots} * table::kEntrySize;
+  if (geo.subnet6_len != 0) {
+    std::memcpy(h.network6, geo.network6, 16);
+    h.network6_prefix_len = geo.network6_prefix_len;
+    h.subnet6_len = geo.subnet6_len;
+    h.direct6_slots = 1u << (geo.subnet6_len - geo.network6_prefix_len);
+    h.peer6_slots = NextPow2(std::max<uint32_t>(table::kMinPeerSlots, 2 * h.direct6_slots));
+    h.peers6_offset = end;
+    h.direct6_offset = h.peers6_offset + uint64_t{h.peer6_slots} * table::kPeer6Size;
+    end = h.direct6_offset + uint64_t{h.direct6_slots} * table::kEntrySize;
+  }
   h.file_size = (end + 4095) & ~uint64_t{4095};
   h.network = geo.network;
   h.network_prefix_len = geo.network_prefix_len;
@@ -71,7 +115,10 @@ bool Compatible(const TableHeader& a, const TableHeader& b) {
          a.entry_size == b.entry_size && a.counter_count == b.counter_count && a.counter_blocks == b.counter_blocks &&
          a.peer_slots == b.peer_slots && a.overflow_slots == b.overflow_slots && a.direct_slots == b.direct_slots &&
          a.file_size == b.file_size && a.network == b.network && a.network_prefix_len == b.network_prefix_len &&
-         a.subnet_len == b.subnet_len && a.backend == b.backend;
+         a.subnet_len == b.subnet_len && a.backend == b.backend && std::memcmp(a.network6, b.network6, 16) == 0 &&
+         a.network6_prefix_len == b.network6_prefix_len && a.subnet6_len == b.subnet6_len &&
+         a.direct6_slots == b.direct6_slots && a.peer6_slots == b.peer6_slots && a.peers6_offset == b.peers6_offset &&
+         a.direct6_offset == b.direct6_offset;
 }
 
 // Checks a header read from a file before mapping it.
@@ -84,11 +131,9 @@ Status ValidateHeader(const TableHeader& h, uint64_t file_size) {
                          "table layout version " + std::to_string(h.layout_version) +
                              " does not match this build's version " + std::to_string(table::kLayoutVersion));
   }
-  if (h.subnet_len > 32 || h.network_prefix_len > h.subnet_len ||
-      static_cast<uint32_t>(h.subnet_len - h.network_prefix_len) > table::kMaxDirectBits) {
-    return Status::Errno(EPROTO, "read", "table header has an impossible geometry");
-  }
-  const TableHeader expect = Layout({h.network, h.network_prefix_len, h.subnet_len, h.backend});
+  const table::GeometryParams geo = GeometryOf(h);
+  if (!GeometryOk(geo)) return Status::Errno(EPROTO, "read", "table header has an impossible geometry");
+  const TableHeader expect = Layout(geo);
   if (!Compatible(h, expect) || file_size < h.file_size) {
     return Status::Errno(EPROTO, "read", "table file is truncated or its sizes are inconsistent");
   }
@@ -140,37 +185,58 @@ Status CheckParent(const std::string& path) {
   return s;
 }
 
-void WriteEntry(uint32_t* slot, const EntryData& e) {
-  uint32_t words[table::kEntryWords];
-  std::memcpy(words, &e, sizeof(words));
+// The seqlock over `slot`: a `seq` word, then T's words.
+template <typename T>
+void SeqWrite(uint32_t* slot, const T& data) {
+  constexpr size_t kWords = sizeof(T) / 4;
+  uint32_t words[kWords];
+  std::memcpy(words, &data, sizeof(words));
   const uint32_t seq = Atomic(slot[0]).load(std::memory_order_relaxed);
   Atomic(slot[0]).store(seq + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  for (size_t i = 0; i < table::kEntryWords; i++) Atomic(slot[1 + i]).store(words[i], std::memory_order_relaxed);
+  for (size_t i = 0; i < kWords; i++) Atomic(slot[1 + i]).store(words[i], std::memory_order_relaxed);
   Atomic(slot[0]).store(seq + 2, std::memory_order_release);
 }
 
-uint32_t PeerHash(uint32_t ip) { return ip * 0x9e3779b1u; }
-
-}  // namespace
-
-bool ReadEntry(const uint32_t* slot, EntryData* out) {
+// False when the slot stayed locked for kSeqlockSpins (its writer died).
+template <typename T>
+bool SeqRead(const uint32_t* slot, T* out) {
+  constexpr size_t kWords = sizeof(T) / 4;
   for (uint32_t spin = 0; spin < table::kSeqlockSpins; spin++) {
     const uint32_t s1 = Atomic(slot[0]).load(std::memory_order_acquire);
     if (s1 & 1) {
       CpuRelax();
       continue;
     }
-    uint32_t words[table::kEntryWords];
-    for (size_t i = 0; i < table::kEntryWords; i++) words[i] = Atomic(slot[1 + i]).load(std::memory_order_relaxed);
+    uint32_t words[kWords];
+    for (size_t i = 0; i < kWords; i++) words[i] = Atomic(slot[1 + i]).load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (Atomic(slot[0]).load(std::memory_order_relaxed) == s1) {
       std::memcpy(out, words, sizeof(words));
-      return out->state == table::kValid;
+      return true;
     }
   }
   return false;
 }
+
+void WriteEntry(uint32_t* slot, const EntryData& e) { SeqWrite(slot, e); }
+
+uint32_t PeerHash(uint32_t ip) { return ip * 0x9e3779b1u; }
+
+uint32_t Peer6Hash(const uint8_t ip[16]) {
+  uint32_t h = 0;
+  for (int i = 0; i < 16; i += 4) h = (h ^ Load32(ip + i)) * 0x9e3779b1u;
+  return h ^ (h >> 16);
+}
+
+bool IsZero16(const uint8_t* p) {
+  static const uint8_t kZero[16] = {};
+  return std::memcmp(p, kZero, 16) == 0;
+}
+
+}  // namespace
+
+bool ReadEntry(const uint32_t* slot, EntryData* out) { return SeqRead(slot, out) && out->state == table::kValid; }
 
 Status Table::Map(int fd, size_t size, bool writable) {
   void* p = mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
@@ -190,14 +256,15 @@ void Table::CacheGeometry() {
   subnet_len_ = header_->subnet_len;
   subnet_shift_ = 32 - header_->subnet_len;
   peer_mask_ = header_->peer_slots - 1;
+  subnet6_len_ = header_->subnet6_len;
+  network6_ = Load128(header_->network6);
+  network6_mask_ = Mask128(header_->network6_prefix_len);
+  peer6_mask_ = header_->peer6_slots == 0 ? 0 : header_->peer6_slots - 1;
 }
 
 Status Table::OpenWriter(const std::string& path, const table::GeometryParams& geo, std::unique_ptr<Table>* out,
                          bool* reattached) {
-  if (geo.subnet_len > 32 || geo.network_prefix_len > geo.subnet_len ||
-      static_cast<uint32_t>(geo.subnet_len - geo.network_prefix_len) > table::kMaxDirectBits) {
-    return Status::Errno(EINVAL, "open", "table geometry out of range");
-  }
+  if (!GeometryOk(geo)) return Status::Errno(EINVAL, "open", "table geometry out of range");
   std::unique_ptr<Table> t(new Table());
   t->path_ = path;
   Status s = MakeParents(path);
@@ -313,6 +380,12 @@ void Table::SetInfo(uint32_t own_subnet, uint32_t vni, uint16_t port, uint16_t m
   Publish();
 }
 
+void Table::SetInfo6(const uint8_t own_subnet6[16], const uint8_t mac6[6]) {
+  std::memcpy(header_->own_subnet6, own_subnet6, 16);
+  std::memcpy(header_->own_mac6, mac6, 6);
+  Publish();
+}
+
 uint32_t* Table::EntryAt(size_t offset, uint32_t index) const {
   return reinterpret_cast<uint32_t*>(base_ + offset + size_t{index} * table::kEntrySize);
 }
@@ -346,6 +419,36 @@ bool Table::IsPeer(uint32_t ip) const {
   return false;
 }
 
+uint32_t* Table::Slot6(const uint8_t addr[16]) const {
+  if (subnet6_len_ == 0) return nullptr;
+  const U128 a = Load128(addr);
+  if ((a & network6_mask_) != network6_) return nullptr;
+  const U128 offset = a - network6_;
+  const uint32_t index = static_cast<uint32_t>(subnet6_len_ == 128 ? offset : offset >> (128 - subnet6_len_));
+  return EntryAt(header_->direct6_offset, index);
+}
+
+bool Table::Lookup6(const uint8_t dst[16], EntryData* out) const {
+  const uint32_t* slot = Slot6(dst);
+  return slot != nullptr && ReadEntry(slot, out) && out->subnet_family == 6;
+}
+
+uint32_t* Table::Peer6At(uint32_t i) const {
+  return reinterpret_cast<uint32_t*>(base_ + header_->peers6_offset + size_t{i} * table::kPeer6Size);
+}
+
+bool Table::IsPeer6(const uint8_t ip[16]) const {
+  if (header_->peer6_slots == 0) return false;
+  uint32_t i = Peer6Hash(ip) & peer6_mask_;
+  for (uint32_t n = 0; n <= peer6_mask_; n++, i = (i + 1) & peer6_mask_) {
+    table::Peer6Data p;
+    if (!SeqRead(Peer6At(i), &p)) return false;  // its writer died mid-update: not a peer
+    if (p.count == 0 && IsZero16(p.ip)) return false;
+    if (std::memcmp(p.ip, ip, 16) == 0) return p.count > 0;
+  }
+  return false;
+}
+
 void Table::ForEach(const std::function<void(const EntryData&)>& fn) const {
   EntryData e;
   const uint32_t used = Atomic(header_->overflow_used).load(std::memory_order_acquire);
@@ -354,6 +457,9 @@ void Table::ForEach(const std::function<void(const EntryData&)>& fn) const {
   }
   for (uint32_t i = 0; i < header_->direct_slots; i++) {
     if (ReadEntry(EntryAt(header_->direct_offset, i), &e)) fn(e);
+  }
+  for (uint32_t i = 0; i < header_->direct6_slots; i++) {
+    if (ReadEntry(EntryAt(header_->direct6_offset, i), &e)) fn(e);
   }
 }
 
@@ -392,6 +498,10 @@ uint32_t* Table::SlotFor(uint32_t subnet, uint8_t prefix_len, bool allocate, boo
 }
 
 void Table::PeerRef(const EntryData& e, int delta) {
+  if (e.family == 6) {
+    if (header_->peer6_slots != 0) Peer6Ref(e.public_ip, delta);
+    return;
+  }
   if (e.family != 4) return;
   const uint32_t ip = Load32(e.public_ip);
   uint64_t* words = reinterpret_cast<uint64_t*>(base_ + header_->peers_offset);
@@ -431,28 +541,76 @@ void Table::TrimDeadPeers(uint64_t* words, uint32_t i) {
   }
 }
 
+// The IPv6 twin of PeerRef, over seqlocked slots (one writer: it reads
+// them directly).
+void Table::Peer6Ref(const uint8_t ip[16], int delta) {
+  uint32_t i = Peer6Hash(ip) & peer6_mask_;
+  int64_t reusable = -1;
+  table::Peer6Data p;
+  for (uint32_t n = 0; n <= peer6_mask_; n++, i = (i + 1) & peer6_mask_) {
+    std::memcpy(&p, Peer6At(i) + 1, sizeof(p));
+    const bool empty = p.count == 0 && IsZero16(p.ip);
+    if (!empty && std::memcmp(p.ip, ip, 16) == 0) {
+      p.count = static_cast<uint32_t>(static_cast<int64_t>(p.count) + delta);
+      SeqWrite(Peer6At(i), p);
+      if (p.count == 0) TrimDeadPeers6(i);
+      return;
+    }
+    if (empty) break;
+    if (p.count == 0 && reusable < 0) reusable = i;
+  }
+  if (delta <= 0) return;
+  p = table::Peer6Data{};
+  p.count = static_cast<uint32_t>(delta);
+  std::memcpy(p.ip, ip, 16);
+  SeqWrite(Peer6At(reusable >= 0 ? static_cast<uint32_t>(reusable) : i), p);
+}
+
+// TrimDeadPeers for the IPv6 index: the same end-of-run rule.
+void Table::TrimDeadPeers6(uint32_t i) {
+  table::Peer6Data p;
+  table::Peer6Data next;
+  for (uint32_t n = 0; n <= peer6_mask_; n++, i = (i - 1) & peer6_mask_) {
+    std::memcpy(&p, Peer6At(i) + 1, sizeof(p));
+    if (p.count != 0 || IsZero16(p.ip)) return;
+    std::memcpy(&next, Peer6At((i + 1) & peer6_mask_) + 1, sizeof(next));
+    if (next.count != 0 || !IsZero16(next.ip)) return;
+    SeqWrite(Peer6At(i), table::Peer6Data{});
+  }
+}
+
 void Table::Publish() { Atomic(header_->generation).fetch_add(1, std::memory_order_release); }
 
 Status Table::Set(const EntryData& in) {
+  if (in.family != 4 && in.family != 6) return Status::Errno(EINVAL, "set", "public IP family must be 4 or 6");
+  if (in.family == 4 && Load32(in.public_ip) == 0) return Status::Errno(EINVAL, "set", "public IP is 0.0.0.0");
+  if (in.family == 6 && IsZero16(in.public_ip)) return Status::Errno(EINVAL, "set", "public IP is ::");
+  EntryData e = in;
+  e.state = table::kValid;
+  if (in.subnet_family == 6) {
+    if (!has_ipv6()) return Status::Errno(EINVAL, "set", "an IPv6 lease in a table without an IPv6 network");
+    uint32_t* slot = in.prefix_len == subnet6_len_ ? Slot6(in.subnet6) : nullptr;
+    if (slot == nullptr || (Load128(in.subnet6) & ~Mask128(in.prefix_len)) != 0) {
+      return Status::Errno(EINVAL, "set",
+                           "an IPv6 lease must be a /" + std::to_string(subnet6_len_) +
+                               " without host bits inside the table's IPv6 network");
+    }
+    e.subnet = 0;
+    Replace(slot, &e);
+    Publish();
+    return Status::Ok();
+  }
+  if (in.subnet_family != 0 && in.subnet_family != 4)
+    return Status::Errno(EINVAL, "set", "subnet family must be 4 or 6");
   if (in.prefix_len > 32 || (in.subnet & ~MaskOf(in.prefix_len)) != 0) {
     return Status::Errno(EINVAL, "set", "subnet has host bits set or prefix length > 32");
   }
-  if (in.family != 4 && in.family != 6) return Status::Errno(EINVAL, "set", "public IP family must be 4 or 6");
-  if (in.family == 4 && Load32(in.public_ip) == 0) return Status::Errno(EINVAL, "set", "public IP is 0.0.0.0");
+  e.subnet_family = 4;
+  std::memset(e.subnet6, 0, sizeof(e.subnet6));
   bool overflow = false;
   uint32_t* slot = SlotFor(in.subnet, in.prefix_len, true, &overflow);
   if (slot == nullptr) return Status::Errno(ENOSPC, "set", "no room left for entries of other prefix lengths");
-  EntryData e = in;
-  e.state = table::kValid;
-  EntryData old;
-  const bool existed = ReadEntry(slot, &old);
-  WriteEntry(slot, e);
-  PeerRef(e, +1);  // the new reference first: a kept peer never reads 0
-  if (existed) {
-    PeerRef(old, -1);
-  } else {
-    Atomic(header_->entry_count).fetch_add(1, std::memory_order_relaxed);
-  }
+  Replace(slot, &e);
   if (overflow) {
     const uint32_t index = static_cast<uint32_t>(
         (reinterpret_cast<uint8_t*>(slot) - (base_ + header_->overflow_offset)) / table::kEntrySize);
@@ -464,15 +622,36 @@ Status Table::Set(const EntryData& in) {
   return Status::Ok();
 }
 
+void Table::Replace(uint32_t* slot, const EntryData* e) {
+  EntryData old;
+  const bool existed = ReadEntry(slot, &old);
+  WriteEntry(slot, e != nullptr ? *e : EntryData{});
+  if (e != nullptr) PeerRef(*e, +1);  // the new reference first: a kept peer never reads 0
+  if (existed) PeerRef(old, -1);
+  if (existed != (e != nullptr)) {
+    if (e != nullptr) {
+      Atomic(header_->entry_count).fetch_add(1, std::memory_order_relaxed);
+    } else {
+      Atomic(header_->entry_count).fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+}
+
 bool Table::Delete(uint32_t subnet, uint8_t prefix_len) {
   bool overflow = false;
   uint32_t* slot = SlotFor(subnet, prefix_len, false, &overflow);
   EntryData old;
   if (slot == nullptr || !ReadEntry(slot, &old)) return false;
-  EntryData empty{};
-  WriteEntry(slot, empty);
-  PeerRef(old, -1);
-  Atomic(header_->entry_count).fetch_sub(1, std::memory_order_relaxed);
+  Replace(slot, nullptr);
+  Publish();
+  return true;
+}
+
+bool Table::Delete6(const uint8_t subnet6[16], uint8_t prefix_len) {
+  uint32_t* slot = prefix_len == subnet6_len_ ? Slot6(subnet6) : nullptr;
+  EntryData old;
+  if (slot == nullptr || !ReadEntry(slot, &old) || std::memcmp(old.subnet6, subnet6, 16) != 0) return false;
+  Replace(slot, nullptr);
   Publish();
   return true;
 }
@@ -501,6 +680,8 @@ void Table::Repair() {
   uint32_t overflow_used = 0;
   uint64_t* peers = reinterpret_cast<uint64_t*>(base_ + header_->peers_offset);
   std::memset(peers, 0, size_t{header_->peer_slots} * 8);
+  if (header_->peer6_slots != 0)
+    std::memset(base_ + header_->peers6_offset, 0, size_t{header_->peer6_slots} * table::kPeer6Size);
   auto fix = [&](uint32_t* slot) -> bool {
     uint32_t seq = Atomic(slot[0]).load(std::memory_order_relaxed);
     if (seq & 1) {
@@ -518,6 +699,7 @@ void Table::Repair() {
     if (fix(EntryAt(header_->overflow_offset, i))) overflow_used = i + 1;
   }
   for (uint32_t i = 0; i < header_->direct_slots; i++) fix(EntryAt(header_->direct_offset, i));
+  for (uint32_t i = 0; i < header_->direct6_slots; i++) fix(EntryAt(header_->direct6_offset, i));
   Atomic(header_->entry_count).store(count, std::memory_order_relaxed);
   Atomic(header_->overflow_used).store(overflow_used, std::memory_order_release);
   Publish();

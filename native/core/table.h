@@ -33,14 +33,23 @@ class Table {
   // Writer only: informational fields of the header.
   void SetInfo(uint32_t own_subnet, uint32_t vni, uint16_t port, uint16_t mtu, const uint8_t mac[6],
                const char* device);
+  // Writer only: the IPv6 part of the same (dual stack).
+  void SetInfo6(const uint8_t own_subnet6[16], const uint8_t mac6[6]);
+  // True when the table has an IPv6 part (IPv6Network given at creation).
+  bool has_ipv6() const { return subnet6_len_ != 0; }
 
   // --- readers (any thread, any process) ---
 
   // Longest-prefix match for `dst` (host order). Lock-free; false when no
   // entry covers it.
   bool Lookup(uint32_t dst, table::EntryData* out) const;
-  // True when `ip` (host order) is the PublicIP of at least one entry.
+  // True when `ip` (host order) is the IPv4 PublicIP of at least one entry.
   bool IsPeer(uint32_t ip) const;
+  // The IPv6 lease covering `dst` (16 bytes, network order): one read, no
+  // lock; false when none does or the table has no IPv6 part.
+  bool Lookup6(const uint8_t dst[16], table::EntryData* out) const;
+  // True when `ip` (16 bytes) is the IPv6 public address of at least one entry.
+  bool IsPeer6(const uint8_t ip[16]) const;
   // Calls `fn` for every valid entry (consistent per entry, not as a set).
   void ForEach(const std::function<void(const table::EntryData&)>& fn) const;
   uint64_t Generation() const;
@@ -52,11 +61,14 @@ class Table {
 
   // --- writer (one thread) ---
 
-  // Inserts or replaces the entry for (subnet, prefix_len). EINVAL for a
-  // malformed entry, ENOSPC when the overflow area is full.
+  // Inserts or replaces the entry for (subnet, prefix_len), or for (subnet6,
+  // prefix_len) when subnet_family is 6. EINVAL for a malformed entry (an
+  // IPv6 lease must be IPv6SubnetLen long and inside IPv6Network), ENOSPC
+  // when the overflow area is full.
   Status Set(const table::EntryData& entry);
   // Removes the entry; false when there was none.
   bool Delete(uint32_t subnet, uint8_t prefix_len);
+  bool Delete6(const uint8_t subnet6[16], uint8_t prefix_len);
   void SetQueues(uint32_t queues);
   void SetOffloads(uint64_t offloads);
   // Any thread: an offload turned itself off at run time (one atomic RMW).
@@ -76,6 +88,14 @@ class Table {
   uint32_t* SlotFor(uint32_t subnet, uint8_t prefix_len, bool allocate, bool* is_overflow) const;
   void PeerRef(const table::EntryData& e, int delta);
   void TrimDeadPeers(uint64_t* words, uint32_t i);
+  // The IPv6 peer index: the same protocol over seqlocked 32-byte slots.
+  uint32_t* Peer6At(uint32_t i) const;
+  void Peer6Ref(const uint8_t ip[16], int delta);
+  void TrimDeadPeers6(uint32_t i);
+  // The IPv6 direct slot of `addr`, or null when it is outside IPv6Network.
+  uint32_t* Slot6(const uint8_t addr[16]) const;
+  // Writes `e` into `slot` (or empties it: `e` null) with its peer references and counts.
+  void Replace(uint32_t* slot, const table::EntryData* e);
   void Publish();
 
   std::string path_;
@@ -90,6 +110,10 @@ class Table {
   uint32_t subnet_shift_ = 0;
   uint8_t subnet_len_ = 0;
   uint32_t peer_mask_ = 0;
+  unsigned __int128 network6_ = 0;
+  unsigned __int128 network6_mask_ = 0;
+  uint8_t subnet6_len_ = 0;
+  uint32_t peer6_mask_ = 0;
 };
 
 // Reads one entry through its seqlock. False when it is empty or stayed

@@ -17,11 +17,20 @@
 //   |                    |  outside Network; scanned only while overflow_used > 0
 //   +--------------------+
 //   | direct entries     |  direct_slots x Entry, slot i = Network + i * 2^(32-SubnetLen)
+//   +--------------------+
+//   | IPv6 peer index    |  peer6_slots x Peer6 (32 B, seqlocked): PublicIPv6 + count
+//   +--------------------+
+//   | IPv6 direct entries|  direct6_slots x Entry, slot i = IPv6Network + i * 2^(128-IPv6SubnetLen)
 //   +--------------------+ file_size
 //
 // Lookup of a destination in Network is one index computation and one
 // 64-byte entry read: O(1), no lock, no syscall. flannel gives every lease
 // the same SubnetLen, so the direct array is the whole table in practice.
+// IPv6 (dual stack, when subnet6_len != 0) has only the direct array: every
+// IPv6 lease is IPv6SubnetLen long and inside IPv6Network, as flannel hands
+// them out, so Lookup6 is the same single read. Its peer index holds
+// 16-byte addresses, too wide for one atomic word: each slot is a seqlock
+// like an entry, with the same dead-slot and trimming rules as below.
 //
 // Concurrency: one writer (the control plane, holding an exclusive flock on
 // the file), any number of readers (worker threads, other processes mapping
@@ -47,7 +56,7 @@
 namespace weft::table {
 
 inline constexpr uint64_t kMagic = 0x004c4254'54464557ull;  // "WEFTTBL\0" in file byte order
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEntrySize = 64;
 inline constexpr uint32_t kCounterBlocks = 2 * kMaxQueues;  // one per direction per worker queue
@@ -55,6 +64,7 @@ inline constexpr uint32_t kOverflowSlots = 1024;
 inline constexpr uint32_t kMaxDirectBits = 20;  // up to 2^20 subnets in one Network
 inline constexpr uint32_t kMinPeerSlots = 1024;
 inline constexpr uint32_t kSeqlockSpins = 4096;
+inline constexpr uint32_t kPeer6Size = 32;
 
 enum Backend : uint8_t { kBackendNone = 0, kBackendUdp = 1, kBackendVxlan = 2, kBackendHostGw = 3 };
 
@@ -83,6 +93,15 @@ struct TableHeader {
   uint8_t subnet_len;
   uint8_t backend;  // Backend
   uint8_t reserved0;
+  // IPv6 geometry (subnet6_len 0: no IPv6 part, no IPv6 slots).
+  uint8_t network6[16];  // network order
+  uint8_t network6_prefix_len;
+  uint8_t subnet6_len;
+  uint8_t reserved2[2];
+  uint32_t direct6_slots;  // 2^(subnet6_len - network6_prefix_len), or 0
+  uint32_t peer6_slots;    // power of two, or 0
+  uint64_t peers6_offset;
+  uint64_t direct6_offset;
   // What the data plane using this table was started with (informational,
   // rewritten by each writer that attaches).
   uint32_t own_subnet;  // host order
@@ -91,7 +110,10 @@ struct TableHeader {
   uint16_t mtu;
   uint8_t own_mac[6];
   uint8_t reserved1[2];
-  char device[16];  // NUL-terminated interface name
+  char device[16];          // NUL-terminated interface name
+  uint8_t own_subnet6[16];  // network order (dual stack)
+  uint8_t own_mac6[6];      // the VtepMAC of IPv6 frames (BackendV6Data)
+  uint8_t reserved3[2];
   // Live.
   uint64_t generation;     // bumped once per completed change
   uint32_t entry_count;    // valid entries
@@ -113,18 +135,31 @@ struct EntryData {
   uint8_t public_ip[16];  // network byte order; IPv4 in the first 4 bytes
   uint8_t vtep_mac[6];
   uint8_t has_mac;
-  uint8_t reserved0;
-  uint32_t reserved[7];
+  uint8_t subnet_family;  // 4: the lease is `subnet`, 6: it is `subnet6` (same prefix_len)
+  uint8_t subnet6[16];    // network order
+  uint32_t reserved[3];
 };
 // In the file an entry is one 32-bit `seq` word followed by EntryData.
 static_assert(sizeof(EntryData) + 4 == kEntrySize);
 inline constexpr size_t kEntryWords = sizeof(EntryData) / 4;
+
+// One IPv6 peer-index slot, read and written like an entry (a `seq` word
+// first). count 0 with a non-zero address: a dead slot; all zero: empty.
+struct Peer6Data {
+  uint32_t count;
+  uint8_t ip[16];
+  uint32_t reserved[2];
+};
+static_assert(sizeof(Peer6Data) + 4 == kPeer6Size);
 
 struct GeometryParams {
   uint32_t network;
   uint8_t network_prefix_len;
   uint8_t subnet_len;
   uint8_t backend;
+  uint8_t network6[16];  // network order; with subnet6_len 0 there is no IPv6 part
+  uint8_t network6_prefix_len;
+  uint8_t subnet6_len;
 };
 
 }  // namespace weft::table

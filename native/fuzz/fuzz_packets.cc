@@ -100,7 +100,7 @@ const Table* MakeTable(uint8_t backend) {
   const std::string path = std::string(dir) + "/t";
   std::unique_ptr<Table> t;
   bool reattached = false;
-  const Status s = Table::OpenWriter(path, {kNetwork, 16, 24, backend}, &t, &reattached);
+  const Status s = Table::OpenWriter(path, {kNetwork, 16, 24, backend, {}, 0, 0}, &t, &reattached);
   if (!s.ok()) {
     std::fprintf(stderr, "fuzz: cannot create the table: %s\n", s.ToString().c_str());
     __builtin_trap();

@@ -108,7 +108,7 @@ std::string TempDir() {
 std::unique_ptr<Table> OpenTestWriter(const std::string& path) {
   std::unique_ptr<Table> t;
   bool reattached = false;
-  const Status s = Table::OpenWriter(path, {kNet, kNetLen, kSubLen, table::kBackendVxlan}, &t, &reattached);
+  const Status s = Table::OpenWriter(path, {kNet, kNetLen, kSubLen, table::kBackendVxlan, {}, 0, 0}, &t, &reattached);
   if (!s.ok()) {
     std::fprintf(stderr, "OpenWriter: %s\n", s.ToString().c_str());
     std::exit(2);
@@ -161,6 +161,182 @@ void TestTableBasics(const std::string& dir) {
               t->header().peer_slots, ns);
   CHECK(t->Delete(0x0af40200, 24) && t->Delete(0x0a000000, 8) && t->Delete(0x0af40500, 24));
   CHECK(t->EntryCount() == 0 && PeerSlotsUsed(*t) == 0);
+}
+
+// ---------------------------------------------------------------- IPv6 leases
+
+// fc00::/48 with /64 leases (IPv6SubnetLen), beside 10.244.0.0/16.
+const uint8_t kNet6[16] = {0xfc, 0x00};
+constexpr uint8_t kNet6Len = 48;
+constexpr uint8_t kSub6Len = 64;
+
+// fc00:0:0:<i>::/64, from public IP fd00::<c>.
+EntryData Entry6(uint16_t i, uint32_t c) {
+  EntryData e{};
+  e.subnet_family = 6;
+  e.subnet6[0] = 0xfc;
+  Store16(e.subnet6 + 6, i);
+  e.prefix_len = kSub6Len;
+  e.backend = table::kBackendVxlan;
+  e.family = 6;
+  e.public_ip[0] = 0xfd;
+  Store32(e.public_ip + 12, c);
+  e.vtep_mac[0] = 0x06;
+  Store32(e.vtep_mac + 2, ~c);
+  e.has_mac = 1;
+  return e;
+}
+
+// An address inside lease `i`, host part `host`.
+void Addr6(uint16_t i, uint64_t host, uint8_t out[16]) {
+  std::memset(out, 0, 16);
+  out[0] = 0xfc;
+  Store16(out + 6, i);
+  for (int b = 0; b < 8; b++) out[15 - b] = static_cast<uint8_t>(host >> (8 * b));
+}
+
+void PublicIp6(uint32_t c, uint8_t out[16]) {
+  std::memset(out, 0, 16);
+  out[0] = 0xfd;
+  Store32(out + 12, c);
+}
+
+std::unique_ptr<Table> OpenDualStackWriter(const std::string& path, const uint8_t net6[16], bool* reattached) {
+  table::GeometryParams geo{kNet, kNetLen, kSubLen, table::kBackendVxlan, {}, kNet6Len, kSub6Len};
+  std::memcpy(geo.network6, net6, 16);
+  std::unique_ptr<Table> t;
+  const Status s = Table::OpenWriter(path, geo, &t, reattached);
+  if (!s.ok()) {
+    std::fprintf(stderr, "OpenWriter (dual stack): %s\n", s.ToString().c_str());
+    std::exit(2);
+  }
+  return t;
+}
+
+uint32_t Peer6SlotsUsed(const Table& t) {
+  const uint8_t* base = reinterpret_cast<const uint8_t*>(&t.header()) + t.header().peers6_offset;
+  uint32_t used = 0;
+  static const uint8_t kZero[table::kPeer6Size - 4] = {};
+  for (uint32_t i = 0; i < t.header().peer6_slots; i++) {
+    used += std::memcmp(base + size_t{i} * table::kPeer6Size + 4, kZero, sizeof(kZero)) != 0;
+  }
+  return used;
+}
+
+void TestTable6(const std::string& dir) {
+  bool reattached = true;
+  auto t = OpenDualStackWriter(dir + "/six.table", kNet6, &reattached);
+  CHECK(!reattached && t->has_ipv6() && t->header().direct6_slots == 65536 && t->header().layout_version == 2);
+  CHECK(t->Set(Entry6(3, 7)).ok());
+  CHECK(t->Set(Entry6(0xffff, 9)).ok());
+  CHECK(t->Set(TortureEntry(0x0af40200, 24, 7)).ok());  // IPv4 PublicIP 0.0.0.7: another index
+  uint8_t a[16];
+  EntryData e;
+  Addr6(3, 0x1234, a);
+  CHECK(t->Lookup6(a, &e) && e.subnet_family == 6 && e.prefix_len == 64 && Load32(e.public_ip + 12) == 7 &&
+        e.vtep_mac[0] == 0x06);
+  Addr6(0xffff, ~uint64_t{0}, a);
+  CHECK(t->Lookup6(a, &e) && Load32(e.public_ip + 12) == 9);
+  Addr6(4, 1, a);
+  CHECK(!t->Lookup6(a, &e));  // no lease
+  a[0] = 0xfd;
+  CHECK(!t->Lookup6(a, &e));  // outside the network
+  uint8_t p[16];
+  PublicIp6(7, p);
+  CHECK(t->IsPeer6(p) && t->IsPeer(7));
+  PublicIp6(8, p);
+  CHECK(!t->IsPeer6(p) && !t->IsPeer(9));  // fd00::9 is an IPv6 peer, 0.0.0.9 is not an IPv4 one
+  CHECK(t->EntryCount() == 3);
+  uint32_t v6 = 0, v4 = 0;
+  t->ForEach([&](const EntryData& x) { (x.subnet_family == 6 ? v6 : v4)++; });
+  CHECK(v6 == 2 && v4 == 1);
+  CHECK(t->Set(Entry6(3, 8)).ok());  // replace: peer fd00::7 -> fd00::8
+  PublicIp6(7, p);
+  CHECK(!t->IsPeer6(p));
+  PublicIp6(8, p);
+  CHECK(t->IsPeer6(p) && t->EntryCount() == 3);
+  // Malformed IPv6 leases.
+  EntryData bad = Entry6(5, 1);
+  bad.prefix_len = 56;
+  CHECK(t->Set(bad).err() == EINVAL);  // not IPv6SubnetLen
+  bad = Entry6(5, 1);
+  bad.subnet6[15] = 1;
+  CHECK(t->Set(bad).err() == EINVAL);  // host bits
+  bad = Entry6(5, 1);
+  bad.subnet6[2] = 1;
+  CHECK(t->Set(bad).err() == EINVAL);  // outside fc00::/48
+  bad = Entry6(5, 1);
+  std::memset(bad.public_ip, 0, 16);
+  CHECK(t->Set(bad).err() == EINVAL);  // public IP ::
+  CHECK(t->EntryCount() == 3);
+  // Delete6 needs the exact lease.
+  Addr6(3, 1, a);
+  CHECK(!t->Delete6(a, 64));
+  Addr6(3, 0, a);
+  CHECK(!t->Delete6(a, 63) && t->Delete6(a, 64) && !t->Delete6(a, 64));
+  CHECK(!t->Lookup6(a, &e) && !t->IsPeer6(p) && t->EntryCount() == 2);
+  // Peer churn over the IPv6 index, as for IPv4: no pile-up of dead slots.
+  for (uint32_t c = 100; c < 100100; c++) t->Set(Entry6(9, c));
+  PublicIp6(100099, p);
+  CHECK(t->IsPeer6(p));
+  PublicIp6(100098, p);
+  CHECK(!t->IsPeer6(p));
+  CHECK(Peer6SlotsUsed(*t) < 16);  // two live peers; dead slots do not pile up
+  // Re-attach keeps the IPv6 entries; another IPv6 network starts afresh.
+  const uint8_t mac6[6] = {0x06, 1, 2, 3, 4, 5};
+  t->SetInfo6(a, mac6);
+  t.reset();
+  t = OpenDualStackWriter(dir + "/six.table", kNet6, &reattached);
+  Addr6(0xffff, 5, a);
+  CHECK(reattached && t->Lookup6(a, &e) && t->EntryCount() == 3);
+  CHECK(std::memcmp(t->header().own_mac6, mac6, 6) == 0);
+  Addr6(9, 0, a);
+  CHECK(t->Delete6(a, 64) && t->Delete(0x0af40200, 24));
+  Addr6(0xffff, 0, a);
+  CHECK(t->Delete6(a, 64) && t->EntryCount() == 0 && Peer6SlotsUsed(*t) == 0);
+  t.reset();
+  uint8_t other[16] = {0xfc, 0x00, 0x00, 0x01};
+  t = OpenDualStackWriter(dir + "/six.table", other, &reattached);
+  CHECK(!reattached && t->EntryCount() == 0);
+  t.reset();
+  // An IPv4-only table takes no IPv6 lease and finds none.
+  auto four = OpenTestWriter(dir + "/four.table");
+  CHECK(!four->has_ipv6() && four->Set(Entry6(1, 1)).err() == EINVAL && !four->Lookup6(a, &e) && !four->IsPeer6(p));
+  // Torture: readers never see a torn IPv6 entry while the writer rewrites them.
+  auto w = OpenDualStackWriter(dir + "/six-torture.table", kNet6, &reattached);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> reads{0}, hits{0}, torn{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; r++) {
+    readers.emplace_back([&, r] {
+      std::mt19937 rng(r + 1);
+      uint8_t d[16];
+      EntryData x;
+      while (!stop.load(std::memory_order_relaxed)) {
+        const auto i = static_cast<uint16_t>(rng() & 63);
+        Addr6(i, rng(), d);
+        reads.fetch_add(1, std::memory_order_relaxed);
+        if (!w->Lookup6(d, &x)) continue;
+        hits.fetch_add(1, std::memory_order_relaxed);
+        const uint32_t c = Load32(x.public_ip + 12);
+        if (x.subnet_family != 6 || Load16(x.subnet6 + 6) != i || Load32(x.vtep_mac + 2) != ~c) torn++;
+      }
+    });
+  }
+  for (uint32_t round = 0; round < 20000; round++) {
+    const auto i = static_cast<uint16_t>(round & 63);
+    if (round % 7 == 3) {
+      Addr6(i, 0, a);
+      w->Delete6(a, 64);
+    } else {
+      w->Set(Entry6(i, round + 1));
+    }
+  }
+  stop = true;
+  for (auto& th : readers) th.join();
+  CHECK(torn.load() == 0 && hits.load() > 0);
+  std::printf("  IPv6 torture: %llu reads, %llu hits, %llu torn\n", static_cast<unsigned long long>(reads.load()),
+              static_cast<unsigned long long>(hits.load()), static_cast<unsigned long long>(torn.load()));
 }
 
 // One writer thread, three reader threads and one forked reader process.
@@ -276,6 +452,7 @@ int main(int argc, char** argv) {
   const std::string dir = TempDir();
   std::printf("table\n");
   TestTableBasics(dir);
+  TestTable6(dir);
   TestTableTorture(dir);
   std::string rm = "rm -rf '" + dir + "'";
   if (std::system(rm.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir.c_str());

@@ -61,6 +61,7 @@ function pad(rows: string[][]): string {
 export function formatStats(s: DataPlaneStats): string {
   const lines = [
     `device ${s.device}  backend ${s.backend}  subnet ${s.subnet}  network ${s.network}`,
+    ...(s.ipv6Network ? [`ipv6 subnet ${s.ipv6Subnet}  network ${s.ipv6Network}${s.vtepMacV6 ? `  vtepMacV6 ${s.vtepMacV6}` : ''}`] : []),
     `mtu ${s.mtu}  port ${s.port}${s.backend === 'vxlan' ? `  vni ${s.vni}  vtepMac ${s.vtepMac}` : ''}  queues ${s.queues}  writer pid ${s.writerPid}`,
     `table ${s.tablePath}  layout v${s.layoutVersion}  generation ${s.generation}  entries ${s.entries.length}`,
     '',

@@ -11,10 +11,20 @@ export interface NativeGeometry {
   networkPrefixLen: number;
   subnetLen: number;
   backend: number;
+  /** The IPv6 part (dual stack): IPv6Network and IPv6SubnetLen; absent: none. */
+  network6?: Buffer;
+  network6PrefixLen?: number;
+  subnet6Len?: number;
 }
 
+/** An address as the addon takes it: IPv4 as a number (host order), IPv6 as 16 bytes. */
+export type NativeAddress = number | Buffer;
+
 export interface NativeEntry {
+  /** Which of `subnet` (4) and `subnet6` (6) holds the lease. */
+  subnetFamily: 4 | 6;
   subnet: number;
+  subnet6: Buffer;
   prefixLen: number;
   backend: number;
   family: 4 | 6;
@@ -43,6 +53,13 @@ export interface NativeHeader {
   queues: number;
   offloads: number;
   createdUnixMs: number;
+  network6: Buffer;
+  network6PrefixLen: number;
+  /** 0: the table has no IPv6 part. */
+  subnet6Len: number;
+  direct6Slots: number;
+  ownSubnet6: Buffer;
+  ownMac6: Buffer;
 }
 
 export interface NativeCounters {
@@ -54,11 +71,12 @@ export interface NativeTable {
   reattached(): boolean;
   header(): NativeHeader;
   setInfo(ownSubnet: number, vni: number, port: number, mtu: number, mac: Buffer, device: string): void;
-  set(subnet: number, prefixLen: number, publicIp: Buffer, vtepMac: Buffer | null, backend: number): void;
-  delete(subnet: number, prefixLen: number): boolean;
+  setInfo6(ownSubnet6: Buffer, mac6: Buffer): void;
+  set(subnet: NativeAddress, prefixLen: number, publicIp: Buffer, vtepMac: Buffer | null, backend: number): void;
+  delete(subnet: NativeAddress, prefixLen: number): boolean;
   entries(): NativeEntry[];
-  lookup(dst: number): NativeEntry | null;
-  isPeer(ip: number): boolean;
+  lookup(dst: NativeAddress): NativeEntry | null;
+  isPeer(ip: NativeAddress): boolean;
   counters(): NativeCounters;
   close(): void;
 }
@@ -217,7 +235,7 @@ export interface Addon {
 /** The table layout this TypeScript understands (native/core/table_format.h). */
 export const kExpectedLayout = {
   magic: 0x004c425454464557n, // "WEFTTBL\0"
-  version: 1,
+  version: 2,
   headerSize: 4096,
   entrySize: 64,
 } as const;

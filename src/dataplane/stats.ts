@@ -1,6 +1,8 @@
 // The one shape shared by `dp.stats()` and `weft table --json` (design §10).
 
 import { formatCidr } from '../net/cidr';
+import { formatCidr6 } from '../net/cidr6';
+import { ipv6FromBytes } from '../net/ip6';
 import { formatMac } from '../net/mac';
 import { backendName, loadAddon, type NativeTable } from './native';
 import { entryFromNative, type TableEntry } from './table';
@@ -14,6 +16,10 @@ export interface DataPlaneStats {
   network: string;
   subnet: string;
   vtepMac?: string;
+  /** Dual stack: the IPv6 network, the own IPv6 lease and (vxlan) the VtepMAC of IPv6 frames. */
+  ipv6Network?: string;
+  ipv6Subnet?: string;
+  vtepMacV6?: string;
   mtu: number;
   port: number;
   vni: number;
@@ -53,6 +59,11 @@ export function snapshot(native: NativeTable, tablePath: string): DataPlaneStats
     offloads,
   };
   if (backend === 'vxlan') stats.vtepMac = formatMac(h.ownMac);
+  if (h.subnet6Len !== 0) {
+    stats.ipv6Network = formatCidr6({ ip: ipv6FromBytes(h.network6), prefixLen: h.network6PrefixLen });
+    stats.ipv6Subnet = formatCidr6({ ip: ipv6FromBytes(h.ownSubnet6), prefixLen: h.subnet6Len });
+    if (backend === 'vxlan') stats.vtepMacV6 = formatMac(h.ownMac6);
+  }
   return stats;
 }
 

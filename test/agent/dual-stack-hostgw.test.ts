@@ -10,11 +10,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { formatCidr6 } from '../../src/net/cidr6';
-import { formatIPv6 } from '../../src/net/ip6';
 import { parseSubnetEnv } from '../../src/host/subnet-env';
 import { EmbeddedStore } from '../../src/store/embedded-store';
 import { makeSubnetKey } from '../../src/store/keys';
 import { encodeLeaseAttrs } from '../../src/store/lease-json';
+import { addV6Underlay, learn6, ping6 } from '../helpers/dual-stack';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping } from '../helpers/overlay';
 import { Cluster, type Node } from '../helpers/weft-cluster';
@@ -22,42 +22,17 @@ import { until, weftCli } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 
-/** IPv6 underlay 2001:2::/64 (RFC 5180) beside the IPv4 one. */
-function addV6Underlay(c: Cluster): string[] {
-  return c.nodes.map((n, i) => {
-    const ip = `2001:2::${i + 1}`;
-    n.ns.ip('-6', 'addr', 'add', `${ip}/64`, 'dev', 'ul', 'nodad');
-    return ip;
-  });
-}
-
-/** The IPv6 pod address <v6 subnet>::5 on lo, from subnet.env. */
-function learn6(n: Node): string {
-  const env = parseSubnetEnv(readFileSync(n.subnetFile, 'utf8'));
-  const pod = formatIPv6(env.ipv6Subnet!.ip + 5n);
-  n.ns.ip('-6', 'addr', 'add', `${pod}/128`, 'dev', 'lo');
-  return pod;
-}
-
-function ping6(n: Node, dst: string, src: string): number {
-  try {
-    const out = n.ns.exec('ping', '-6', '-c', '2', '-i', '0.2', '-W', '2', '-I', src, dst);
-    return Number(/(\d+) received/.exec(out)?.[1] ?? 0);
-  } catch (e) {
-    return Number(/(\d+) received/.exec(String((e as { stdout?: string }).stdout ?? ''))?.[1] ?? 0);
-  }
-}
-
 /**
  * Ready means a node's own lease and rules are in place; its route to a peer
  * comes when its watcher sees that peer's lease: wait for every one.
  */
-async function peerRoutes6(c: Cluster): Promise<void> {
+async function peerRoutes(c: Cluster): Promise<void> {
   for (const n of c.nodes) {
     for (const peer of c.nodes) {
       if (peer === n) continue;
       const sub = formatCidr6(parseSubnetEnv(readFileSync(peer.subnetFile, 'utf8')).ipv6Subnet!);
       await until(() => n.ns.ip('-6', 'route', 'show').includes(`${sub} via`), 5000, `IPv6 route to ${sub}`);
+      if (peer.subnet) await until(() => n.ns.ip('route', 'show').includes(`${peer.subnet} via`), 5000, `route to ${peer.subnet}`);
     }
   }
 }
@@ -103,7 +78,7 @@ describe('three dual-stack host-gw agents on the embedded store', { skip }, () =
   });
 
   test('every pair pings over IPv4 and IPv6, through routes via the peer PublicIP / PublicIPv6', async () => {
-    await peerRoutes6(c);
+    await peerRoutes(c);
     for (const a of c.nodes) {
       for (const b of c.nodes) {
         if (a === b) continue;
@@ -161,7 +136,7 @@ describe('an IPv6-only host-gw cluster (EnableIPv4 false)', { skip }, () => {
         /^FLANNEL_IPV6_NETWORK=fd00:10:244::\/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:[0-9a-f]+::1\/64\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n$/,
       );
     const [a, b] = c.nodes as [Node, Node];
-    await peerRoutes6(c);
+    await peerRoutes(c);
     assert.equal(ping6(a, pods6.get(b)!, pods6.get(a)!), 2);
     assert.equal(ping6(b, pods6.get(a)!, pods6.get(b)!), 2);
   });
