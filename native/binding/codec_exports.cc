@@ -299,8 +299,10 @@ Napi::Object CountsToJs(Napi::Env env, const uint64_t* c) {
 // receive(message, config, table) -> { writes, counts }: one received
 // message through the whole receive pipeline (Decapsulator::Receive, as the
 // worker runs it) against a real table. config: { backend, vni, ownMac,
-// checkPeers, checkInnerSource, coalesce, coalesceUdp, gsoSize, outerSrc };
-// the network is the table's.
+// checkPeers, checkInnerSource, coalesce, coalesceUdp, gsoSize, outerSrc,
+// outerSrc6?: Buffer(16) }; with outerSrc6 the message came from the IPv6
+// underlay (Receive6; ownMac is then the IPv6 frames' MAC). The networks
+// are the table's.
 Napi::Value ReceiveJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PipelineArgs a;
@@ -310,6 +312,14 @@ Napi::Value ReceiveJs(const Napi::CallbackInfo& info) {
   a.Codec(&config);
   config.network = table->header().network;
   config.network_prefix_len = table->header().network_prefix_len;
+  config.ipv6 = table->has_ipv6();
+  std::memcpy(config.network6, table->header().network6, 16);
+  config.network6_prefix_len = table->header().network6_prefix_len;
+  uint8_t outer6[16] = {};
+  const Napi::Value src6 = a.config.Get("outerSrc6");
+  const bool from6 = src6.IsBuffer() && src6.As<Napi::Buffer<uint8_t>>().Length() == 16;
+  if (from6) std::memcpy(outer6, src6.As<Napi::Buffer<uint8_t>>().Data(), 16);
+  config.underlay_family = from6 ? 6 : 4;
   config.check_peers = a.Bool("checkPeers");
   config.check_inner_source = a.Bool("checkInnerSource");
   config.coalesce = a.Bool("coalesce");
@@ -318,9 +328,14 @@ Napi::Value ReceiveJs(const Napi::CallbackInfo& info) {
   std::vector<uint8_t> buf(a.in.Data(), a.in.Data() + a.in.Length());
   uint64_t counts[kCounterCount] = {};
   Napi::Array writes = Napi::Array::New(env);
-  decap.Receive(
-      buf.data(), buf.size(), a.U32("gsoSize"), false, a.U32("outerSrc"), counts,
-      [&](const struct iovec* w, size_t n, size_t, bool) { writes.Set(writes.Length(), TunWrite(env, w, n)); });
+  const auto sink = [&](const struct iovec* w, size_t n, size_t, bool) {
+    writes.Set(writes.Length(), TunWrite(env, w, n));
+  };
+  if (from6) {
+    decap.Receive6(buf.data(), buf.size(), a.U32("gsoSize"), false, outer6, counts, sink);
+  } else {
+    decap.Receive(buf.data(), buf.size(), a.U32("gsoSize"), false, a.U32("outerSrc"), counts, sink);
+  }
   Napi::Object r = Napi::Object::New(env);
   r.Set("writes", writes);
   r.Set("counts", CountsToJs(env, counts));
@@ -331,7 +346,8 @@ Napi::Value ReceiveJs(const Napi::CallbackInfo& info) {
 // one TUN read (a virtio_net_hdr first when config.vnetHdr) through the whole
 // send pipeline (Encapsulator, as the worker runs it) against a real table.
 // Each datagram is one Buffer (the UDP payload); config: { backend, vni,
-// ownMac, vnetHdr }.
+// ownMac, ownMac6?, vnetHdr }. `family` is the underlay's (4 or 6) and
+// `peer` its 4- or 16-byte address.
 Napi::Value EncapsulateJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   PipelineArgs a;
@@ -341,6 +357,10 @@ Napi::Value EncapsulateJs(const Napi::CallbackInfo& info) {
   EncapConfig config;
   a.Codec(&config);
   config.vnet_hdr = a.Bool("vnetHdr");
+  const Napi::Value mac6 = a.config.Get("ownMac6");
+  if (mac6.IsBuffer() && mac6.As<Napi::Buffer<uint8_t>>().Length() == 6) {
+    std::memcpy(config.own_mac6, mac6.As<Napi::Buffer<uint8_t>>().Data(), 6);
+  }
   Encapsulator encap(config, table);
   // Headroom, the read, and header room for as many segments as it may need.
   const size_t room = Encapsulator::kMaxSegments * Encapsulator::kSegmentHeaderRoom;
@@ -357,7 +377,8 @@ Napi::Value EncapsulateJs(const Napi::CallbackInfo& info) {
   r.Set("counts", CountsToJs(env, counts));
   if (v == kDropNoRoute && d.icmp_len > 0) r.Set("icmp", Napi::Buffer<uint8_t>::Copy(env, d.icmp, d.icmp_len));
   if (v != kForward) return r;
-  r.Set("peer", Napi::Buffer<uint8_t>::Copy(env, d.peer_ip, 4));
+  r.Set("family", Napi::Number::New(env, d.family));
+  r.Set("peer", Napi::Buffer<uint8_t>::Copy(env, d.peer_ip, d.family == 6 ? 16 : 4));
   Napi::Array list = Napi::Array::New(env);
   const size_t per = d.segmented ? 2 : 1;
   const size_t count = d.segmented ? d.segs.count : 1;

@@ -14,6 +14,14 @@ namespace {
 
 uint32_t U32(const Napi::Object& o, const char* key) { return o.Get(key).As<Napi::Number>().Uint32Value(); }
 
+// Copies the Buffer at `key` when it has exactly `n` bytes; false otherwise.
+bool Bytes(const Napi::Object& o, const char* key, uint8_t* out, size_t n) {
+  const Napi::Value v = o.Get(key);
+  if (!v.IsBuffer() || v.As<Napi::Buffer<uint8_t>>().Length() != n) return false;
+  std::memcpy(out, v.As<Napi::Buffer<uint8_t>>().Data(), n);
+  return true;
+}
+
 }  // namespace
 
 Napi::Function EngineWrap::Define(Napi::Env env) {
@@ -28,7 +36,8 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
 // config: { device, queues, persist, configureDevice, deviceAddr, mtu, network,
 //           networkPrefixLen, bindIp, port, socketBuffer, backend, vni,
 //           ownMac: Buffer(6), checkPeers, checkInnerSource,
-//           adoptTun?, adoptUdp?, adoptSend?: fds handed over, owned by the engine from here on }
+//           ipv6?, bindIp6?, deviceAddr6?, network6?: Buffer(16), network6PrefixLen?, mtu6?, ownMac6?: Buffer(6),
+//           adoptTun?, adoptUdp?, adoptSend?, adoptUdp6?: fds handed over, owned by the engine from here on }
 EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EngineWrap>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject()) {
@@ -43,16 +52,16 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
     const Napi::Value v = c.Get(key);
     return v.IsUndefined() || FdsFromJs(v, out);
   };
-  const bool fds_ok =
-      fds("adoptTun", &config.adopt.tun) && fds("adoptUdp", &config.adopt.udp) && fds("adoptSend", &config.adopt.send);
+  const bool fds_ok = fds("adoptTun", &config.adopt.tun) && fds("adoptUdp", &config.adopt.udp) &&
+                      fds("adoptSend", &config.adopt.send) && fds("adoptUdp6", &config.adopt.udp6);
   const auto close_adopted = [&config] {
-    for (const auto* list : {&config.adopt.tun, &config.adopt.udp, &config.adopt.send}) {
+    for (const auto* list : {&config.adopt.tun, &config.adopt.udp, &config.adopt.send, &config.adopt.udp6}) {
       for (int fd : *list) close(fd);
     }
   };
   if (!fds_ok) {
     close_adopted();
-    ThrowType(env, "adoptTun, adoptUdp and adoptSend must be arrays of fds");
+    ThrowType(env, "adoptTun, adoptUdp, adoptSend and adoptUdp6 must be arrays of fds");
     return;
   }
   table_wrap_ = TableWrap::Unwrap(t);
@@ -84,9 +93,17 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   config.worker.poll_budget_ns = U32(c, "pollBudgetUs") * 1000u;
   config.worker.check_peers = c.Get("checkPeers").ToBoolean();
   config.worker.check_inner_source = c.Get("checkInnerSource").ToBoolean();
-  Napi::Value mac = c.Get("ownMac");
-  if (mac.IsBuffer() && mac.As<Napi::Buffer<uint8_t>>().Length() == 6) {
-    std::memcpy(config.worker.own_mac, mac.As<Napi::Buffer<uint8_t>>().Data(), 6);
+  Bytes(c, "ownMac", config.worker.own_mac, 6);
+  config.ipv6 = c.Get("ipv6").ToBoolean();
+  if (config.ipv6) {
+    if (!Bytes(c, "bindIp6", config.bind_ip6, 16) || !Bytes(c, "deviceAddr6", config.device_addr6, 16) ||
+        !Bytes(c, "network6", config.network6, 16) || !Bytes(c, "ownMac6", config.worker.own_mac6, 6)) {
+      close_adopted();
+      ThrowType(env, "ipv6: bindIp6, deviceAddr6, network6 (Buffer(16)) and ownMac6 (Buffer(6)) are needed");
+      return;
+    }
+    config.network6_prefix_len = static_cast<uint8_t>(U32(c, "network6PrefixLen"));
+    config.mtu6 = U32(c, "mtu6");
   }
 
   const Status s = Engine::Start(config, table_wrap_->table(), &engine_);
@@ -129,6 +146,7 @@ Napi::Value EngineWrap::JsFds(const Napi::CallbackInfo& info) {
   o.Set("tun", FdsToJs(env, fds.tun));
   o.Set("udp", FdsToJs(env, fds.udp));
   o.Set("send", FdsToJs(env, fds.send));
+  o.Set("udp6", FdsToJs(env, fds.udp6));
   return o;
 }
 

@@ -4,12 +4,14 @@
 // (native/binding/codec_exports.cc) all run this code.
 //
 //   message (one datagram, or several of gso_size bytes merged by UDP GRO)
-//     -> [peer check: the outer source is a lease's PublicIP]
+//     -> [peer check: the outer source is a lease's PublicIP (IsPeer), or
+//        PublicIPv6 on the IPv6 underlay (IsPeer6)]
 //     -> per datagram: Decode   udp: IPv4 check, TTL - 1
 //                               vxlan: flags, VNI, MACs, inner IP check
-//                      Admit    inner IPv4 only, destination inside the
-//                               overlay network, [inner source inside the
-//                               lease whose PublicIP sent it]
+//                      Admit    the inner family of this underlay, its
+//                               destination inside the overlay network of
+//                               that family, [inner source inside the lease
+//                               whose PublicIP(v6) sent it]
 //                      Deliver  consecutive TCP segments (and UDP datagrams,
 //                               when the TUN took USO) of one flow from one
 //                               GRO'd message merge into one super-packet
@@ -21,6 +23,15 @@
 // written alone), iov[1, n) the packet's bytes (`bytes` in all), `gso` true
 // for a merged super-packet. Every datagram is either written or counted in
 // exactly one drop counter. Nothing here allocates, locks or does I/O.
+//
+// Dual stack: a worker runs one Decapsulator per underlay family, each with
+// the MAC its frames must be addressed to (flannel.<VNI>'s for the IPv4
+// underlay, flannel-v6.<VNI>'s for the IPv6 one). Kernel flannel carries
+// IPv4 over the IPv4 underlay and IPv6 over the IPv6 one, never across: an
+// inner IPv6 packet from the IPv4 underlay, or an inner IPv4 packet from the
+// IPv6 underlay, is dropped as badDestination (its destination is outside
+// the network that underlay carries). Without an IPv6 overlay an inner IPv6
+// packet is notIp, as before (a family this node does not carry at all).
 #pragma once
 
 #include <sys/uio.h>
@@ -40,9 +51,13 @@ namespace weft {
 struct DecapConfig {
   uint8_t backend = table::kBackendVxlan;  // table::Backend (udp or vxlan)
   uint32_t vni = 0;                        // vxlan
-  uint8_t own_mac[6] = {};                 // vxlan
+  uint8_t own_mac[6] = {};                 // vxlan: the MAC this underlay's frames are addressed to
+  uint8_t underlay_family = 4;             // 4: datagrams from the IPv4 socket; 6: from the IPv6 one
   uint32_t network = 0;                    // the overlay network (host order)
   uint8_t network_prefix_len = 0;
+  bool ipv6 = false;  // the node carries IPv6 (network6 is set)
+  uint8_t network6[16] = {};
+  uint8_t network6_prefix_len = 0;
   bool check_peers = false;         // accept datagrams only from lease PublicIPs
   bool check_inner_source = false;  // inner source must lie in the lease of the outer source
   bool coalesce = false;            // merge GRO'd TCP segments into TUN GSO writes (needs vnet_hdr)
@@ -59,11 +74,19 @@ class Decapsulator {
 
   // One received message: `len` bytes at `data`, datagrams of `gso_size`
   // bytes each (0: one datagram), `truncated` when the kernel cut it
-  // (MSG_TRUNC), from `outer_src` (host order). Counts into `c`
-  // (kCounterCount slots) and writes through `sink`.
+  // (MSG_TRUNC), from `outer_src` (host order; Receive6: 16 bytes, network
+  // order, for the IPv6 underlay). Counts into `c` (kCounterCount slots)
+  // and writes through `sink`.
   template <class Sink>
   void Receive(uint8_t* data, size_t len, size_t gso_size, bool truncated, uint32_t outer_src, uint64_t* c,
-               Sink&& sink);
+               Sink&& sink) {
+    ReceiveFrom(data, len, gso_size, truncated, Outer{outer_src, nullptr}, c, sink);
+  }
+  template <class Sink>
+  void Receive6(uint8_t* data, size_t len, size_t gso_size, bool truncated, const uint8_t outer_src6[16], uint64_t* c,
+                Sink&& sink) {
+    ReceiveFrom(data, len, gso_size, truncated, Outer{0, outer_src6}, c, sink);
+  }
 
   // The stages, in order.
   // Decode: the backend's decapsulation of one datagram; on kForward the
@@ -72,7 +95,10 @@ class Decapsulator {
   // Admit: what a decoded packet must also satisfy to reach the TUN.
   // `outer_src` is host order. Constant time: a mask compare, and one table
   // lookup with check_inner_source.
-  Verdict Admit(const uint8_t* pkt, uint32_t outer_src) const;
+  Verdict Admit(const uint8_t* pkt, uint32_t outer_src) const { return AdmitFrom(pkt, Outer{outer_src, nullptr}); }
+  Verdict Admit6(const uint8_t* pkt, const uint8_t outer_src6[16]) const {
+    return AdmitFrom(pkt, Outer{0, outer_src6});
+  }
   // Deliver: a packet that passed Decode (and Admit). `grouped`: it came in
   // a GRO'd message, so it may merge with its neighbours (their outer
   // checksums were verified by the kernel); a single datagram is written as
@@ -84,6 +110,16 @@ class Decapsulator {
   void Flush(Sink&& sink);
 
  private:
+  // The outer source: v4 (host order) on the IPv4 underlay, v6 (16 bytes) on the IPv6 one.
+  struct Outer {
+    uint32_t v4;
+    const uint8_t* v6;
+  };
+  template <class Sink>
+  void ReceiveFrom(uint8_t* data, size_t len, size_t gso_size, bool truncated, Outer outer, uint64_t* c, Sink&& sink);
+  Verdict AdmitFrom(const uint8_t* pkt, Outer outer) const;
+  bool IsPeer(Outer outer) const { return outer.v6 != nullptr ? table_->IsPeer6(outer.v6) : table_->IsPeer(outer.v4); }
+
   const DecapConfig config_;
   const Table* const table_;
   const uint32_t network_mask_;
@@ -94,8 +130,8 @@ class Decapsulator {
 };
 
 template <class Sink>
-void Decapsulator::Receive(uint8_t* data, size_t len, size_t gso_size, bool truncated, uint32_t outer_src, uint64_t* c,
-                           Sink&& sink) {
+void Decapsulator::ReceiveFrom(uint8_t* data, size_t len, size_t gso_size, bool truncated, Outer outer, uint64_t* c,
+                               Sink&& sink) {
   const size_t step = (gso_size > 0 && gso_size < len) ? gso_size : len;
   const size_t datagrams = len == 0 ? 1 : (len + step - 1) / step;
   c[kUdpRxPackets] += datagrams;
@@ -104,7 +140,7 @@ void Decapsulator::Receive(uint8_t* data, size_t len, size_t gso_size, bool trun
     c[kDropMalformed] += datagrams;
     return;
   }
-  if (config_.check_peers && !table_->IsPeer(outer_src)) {
+  if (config_.check_peers && !IsPeer(outer)) {
     c[kDropUnknownPeer] += datagrams;
     return;
   }
@@ -115,7 +151,7 @@ void Decapsulator::Receive(uint8_t* data, size_t len, size_t gso_size, bool trun
     size_t ioff = 0;
     size_t ip_len = 0;
     Verdict v = Decode(data + off, dlen, &ioff, &ip_len);
-    if (v == kForward) v = Admit(data + off + ioff, outer_src);
+    if (v == kForward) v = AdmitFrom(data + off + ioff, outer);
     if (v != kForward) {
       c[v]++;
       continue;

@@ -19,6 +19,8 @@ Encapsulator::Encapsulator(const EncapConfig& config, const Table* table)
     : config_(config),
       table_(table),
       subnet_mask_(PrefixMask(table->header().subnet_len)),
+      subnet6_len_(table->header().subnet6_len),
+      ipv6_(config.backend == table::kBackendVxlan && table->has_ipv6()),
       prefix_(config.backend == table::kBackendVxlan ? kVxlanEncapLen : 0) {}
 
 Verdict Encapsulator::Encapsulate(uint8_t* rd, size_t n, uint8_t* room_end, struct iovec* iov, size_t iov_cap,
@@ -33,23 +35,26 @@ Verdict Encapsulator::Encapsulate(uint8_t* rd, size_t n, uint8_t* room_end, stru
     pkt += kVnetHdrLen;
     len -= kVnetHdrLen;
   }
-  // No IPv6 overlay yet: no lease can match.
-  if (len > 0 && (pkt[ipv4::kVerIhl] >> 4) == 6) return c[kDropNoRoute]++, kDropNoRoute;
+  const bool v6 = len > 0 && (pkt[ipv4::kVerIhl] >> 4) == 6;
+  // No IPv6 overlay (or the udp backend, which carries IPv4 only): no lease can match.
+  if (v6 && !ipv6_) return c[kDropNoRoute]++, kDropNoRoute;
   size_t ip_len = 0;
   table::EntryData peer;
-  Verdict v = CheckIpv4(pkt, len, &ip_len);
-  if (v == kForward) v = Route(pkt, ip_len, &peer, out);
-  // udp: the sender decrements the TTL (on a super-packet, every segment inherits it).
+  Verdict v = v6 ? CheckIpv6(pkt, len, &ip_len) : CheckIpv4(pkt, len, &ip_len);
+  if (v == kForward) v = v6 ? Route6(pkt, ip_len, &peer, out) : Route(pkt, ip_len, &peer, out);
+  // udp: the sender decrements the TTL (on a super-packet, every segment
+  // inherits it). vxlan leaves TTL and hop limit alone.
   if (v == kForward && config_.backend == table::kBackendUdp) v = DecrementTtl(pkt);
   if (v == kForward) {
     out->packet = pkt;
     out->ip_len = ip_len;
-    std::memcpy(out->peer_ip, peer.public_ip, 4);
+    out->family = v6 ? 6 : 4;
+    std::memcpy(out->peer_ip, peer.public_ip, v6 ? 16 : 4);
     if (h.gso_type == kGsoNone) {
-      v = One(pkt, ip_len, h, peer, iov, out);
+      v = One(pkt, ip_len, h, peer, v6, iov, out);
     } else {
       c[kTunRxGsoPackets]++;
-      v = Segmented(pkt, ip_len, h, peer, room_end, iov, iov_cap, out);
+      v = Segmented(pkt, ip_len, h, peer, v6, room_end, iov, iov_cap, out);
     }
   }
   if (v != kForward) c[v]++;
@@ -70,7 +75,20 @@ Verdict Encapsulator::Route(uint8_t* pkt, size_t ip_len, table::EntryData* peer,
   return kDropNoRoute;
 }
 
-Verdict Encapsulator::One(uint8_t* pkt, size_t ip_len, const VnetHdr& h, const table::EntryData& peer,
+// An IPv6 destination: its lease (IPv6 leases all have the IPv6 network's
+// subnet length), or ICMPv6 no route from the missing subnet's network
+// address, as the IPv4 path sources its error from the missing subnet's .0.
+Verdict Encapsulator::Route6(uint8_t* pkt, size_t ip_len, table::EntryData* peer, Datagrams* out) {
+  const uint8_t* dst = pkt + ipv6::kDst;
+  if (table_->Lookup6(dst, peer) && peer->family == 6 && peer->has_mac) return kForward;
+  uint8_t src[16];
+  MaskPrefix6(dst, subnet6_len_, src);
+  out->icmp = icmp_buf_;
+  out->icmp_len = BuildNoRoute6(pkt, ip_len, src, icmp_buf_, sizeof(icmp_buf_));
+  return kDropNoRoute;
+}
+
+Verdict Encapsulator::One(uint8_t* pkt, size_t ip_len, const VnetHdr& h, const table::EntryData& peer, bool v6,
                           struct iovec* iov, Datagrams* out) {
   if (h.flags & kVnetNeedsCsum) {
     const Verdict v = CompleteChecksum(pkt, ip_len, h);
@@ -78,7 +96,7 @@ Verdict Encapsulator::One(uint8_t* pkt, size_t ip_len, const VnetHdr& h, const t
   }
   uint8_t* payload = pkt;
   if (config_.backend == table::kBackendVxlan) {
-    payload = VxlanEncap(pkt, kEtherTypeIpv4, config_.vni, peer.vtep_mac, config_.own_mac);
+    payload = VxlanEncap(pkt, EtherType(v6), config_.vni, peer.vtep_mac, SourceMac(v6));
   }
   iov[0] = {payload, ip_len + prefix_};
   out->end = pkt + ip_len;
@@ -87,7 +105,7 @@ Verdict Encapsulator::One(uint8_t* pkt, size_t ip_len, const VnetHdr& h, const t
 
 // A super-packet: segment headers go behind it, payloads stay where they
 // are (scatter-gather).
-Verdict Encapsulator::Segmented(uint8_t* pkt, size_t ip_len, const VnetHdr& h, const table::EntryData& peer,
+Verdict Encapsulator::Segmented(uint8_t* pkt, size_t ip_len, const VnetHdr& h, const table::EntryData& peer, bool v6,
                                 uint8_t* room_end, struct iovec* iov, size_t iov_cap, Datagrams* out) {
   uint8_t* hdrs = Align8(pkt + ip_len);
   const size_t hdr_cap = hdrs < room_end ? static_cast<size_t>(room_end - hdrs) : 0;
@@ -96,7 +114,7 @@ Verdict Encapsulator::Segmented(uint8_t* pkt, size_t ip_len, const VnetHdr& h, c
   if (v != kForward) return v;
   if (config_.backend == table::kBackendVxlan) {
     for (size_t i = 0; i < segs.count; i++) {
-      VxlanEncap(hdrs + i * segs.hdr_block + prefix_, kEtherTypeIpv4, config_.vni, peer.vtep_mac, config_.own_mac);
+      VxlanEncap(hdrs + i * segs.hdr_block + prefix_, EtherType(v6), config_.vni, peer.vtep_mac, SourceMac(v6));
     }
   }
   out->segmented = true;

@@ -31,6 +31,16 @@ Status SocketError(const EngineConfig& c, const Status& s) {
   if (std::strcmp(s.syscall(), "bind") != 0) {
     return s.Classify(ErrorKind::kSocket, "", "cannot start the data plane: " + s.ToString());
   }
+  if (s.message().rfind("cannot bind UDP [", 0) == 0) {  // the IPv6 underlay socket (OpenUdpSocket6)
+    char ip6[INET6_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET6, c.bind_ip6, ip6, sizeof(ip6));
+    const std::string hint = s.err() == EADDRNOTAVAIL ? std::string(" (") + ip6 + " is not an address of this host)"
+                             : s.err() == EADDRINUSE  ? " (port in use)"
+                                                      : "";
+    return s.Classify(
+        ErrorKind::kSocket, s.err() == EADDRINUSE ? "port" : "publicIpv6",
+        std::string("cannot bind UDP [") + ip6 + "]:" + std::to_string(c.port) + hint + ": " + s.ToString());
+  }
   struct in_addr a {};
   a.s_addr = htonl(c.bind_ip);
   char ip[INET_ADDRSTRLEN] = {};
@@ -48,10 +58,13 @@ Status SocketError(const EngineConfig& c, const Status& s) {
 Status CheckAdopted(const EngineConfig& config) {
   const EngineFds& a = config.adopt;
   const bool vxlan = config.worker.backend == table::kBackendVxlan;
-  if (a.tun.size() != config.queues || a.udp.size() != config.queues || a.send.size() != (vxlan ? config.queues : 0)) {
-    return Status::Errno(EINVAL, "start", "handed-over fds do not match " + std::to_string(config.queues) + " queues");
+  if (a.tun.size() != config.queues || a.udp.size() != config.queues || a.send.size() != (vxlan ? config.queues : 0) ||
+      a.udp6.size() != (config.ipv6 ? config.queues : 0)) {
+    return Status::Errno(EINVAL, "start",
+                         "handed-over fds do not match " + std::to_string(config.queues) + " queues" +
+                             (config.ipv6 ? " with IPv6" : " without IPv6"));
   }
-  for (const auto* list : {&a.tun, &a.udp, &a.send}) {
+  for (const auto* list : {&a.tun, &a.udp, &a.send, &a.udp6}) {
     for (int fd : *list) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
   return Status::Ok();
@@ -66,10 +79,15 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
     e->tun_fds_ = config.adopt.tun;
     e->udp_fds_ = config.adopt.udp;
     e->send_fds_ = config.adopt.send;
+    e->udp6_fds_ = config.adopt.udp6;
   }
   if (config.queues == 0 || config.queues > kMaxQueues) {
     const std::string text = "queues must be 1.." + std::to_string(kMaxQueues);
     return Status::Errno(EINVAL, "start", text).Classify(ErrorKind::kInvalidOption, "queues", text);
+  }
+  if (config.ipv6 && (config.worker.backend != table::kBackendVxlan || !table->has_ipv6())) {
+    const std::string text = "IPv6 needs the vxlan backend and a table with an IPv6 network";
+    return Status::Errno(EINVAL, "start", text).Classify(ErrorKind::kInvalidOption, "publicIpv6", text);
   }
   e->table_ = table;
   e->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -131,7 +149,10 @@ Status Engine::OpenDevice(const EngineConfig& config, bool adopted, unsigned* go
     s = OpenTun(config.device, config.queues, config.persist, config.vnet_hdr, want, &tun_fds_, got);
   }
   if (!s.ok() || !config.configure_device) return s;
-  return ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len);
+  s = ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len);
+  if (!s.ok() || !config.ipv6) return s;
+  const uint32_t mtu6 = config.mtu6 == 0 || config.mtu6 > config.mtu ? config.mtu : config.mtu6;
+  return ConfigureTun6(config.device, config.device_addr6, mtu6, config.network6, config.network6_prefix_len);
 }
 
 // One receiving socket per queue on the shared port, and (vxlan) one sender
@@ -150,7 +171,12 @@ Status Engine::OpenSockets(const EngineConfig& config, bool adopted, bool* gso, 
       Status s = CheckUdpFd(fd, config.bind_ip, 0);
       if (!s.ok()) return s;
     }
+    for (int fd : udp6_fds_) {
+      Status s = CheckUdpFd6(fd, config.bind_ip6, config.port);
+      if (!s.ok()) return s;
+    }
     for (int fd : udp_fds_) *gro = *gro && EnableUdpGro(fd);
+    for (int fd : udp6_fds_) *gro = *gro && EnableUdpGro(fd);
   }
   for (uint32_t q = 0; q < config.queues && !adopted; q++) {
     int fd = -1;
@@ -170,8 +196,18 @@ Status Engine::OpenSockets(const EngineConfig& config, bool adopted, bool* gso, 
       if (!s.ok()) return s;
       send_fds_.push_back(fd);
     }
+    // The IPv6 underlay: one socket per queue on the shared port, which
+    // also sends (IPv6 flows all leave from the port: no per-flow source port).
+    if (config.ipv6) {
+      s = OpenUdpSocket6(config.bind_ip6, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd,
+                         &gro_on);
+      if (!s.ok()) return s;
+      udp6_fds_.push_back(fd);
+      *gro = *gro && gro_on;
+    }
   }
   for (uint32_t q = 0; q < config.queues; q++) *gso = *gso && UdpGsoSupported(vxlan ? send_fds_[q] : udp_fds_[q]);
+  for (int fd : udp6_fds_) *gso = *gso && UdpGsoSupported(fd);
   return Status::Ok();
 }
 
@@ -187,6 +223,9 @@ void Engine::StartWorkers(const EngineConfig& config, const WorkerConfig& wc) {
     wo.send_fds = vxlan ? send_fds_.data() : &udp_fds_[q];
     wo.send_count = vxlan ? send_fds_.size() : 1;
     wo.recv_fd = udp_fds_[q];
+    wo.send6_fds = udp6_fds_.data();
+    wo.send6_count = udp6_fds_.size();
+    wo.recv6_fd = udp6_fds_.empty() ? -1 : udp6_fds_[q];
     wo.stop_fd = stop_fd_;
     wo.tx_counters = table_->CounterBlock(2 * q);
     wo.rx_counters = table_->CounterBlock(2 * q + 1);
@@ -227,6 +266,8 @@ void Engine::Stop() {
   udp_fds_.clear();
   for (int fd : send_fds_) close(fd);
   send_fds_.clear();
+  for (int fd : udp6_fds_) close(fd);
+  udp6_fds_.clear();
   for (int fd : tun_fds_) close(fd);
   tun_fds_.clear();
   if (stop_fd_ >= 0) close(stop_fd_);

@@ -28,11 +28,14 @@
 namespace weft {
 
 // Fds a predecessor handed over (a hand-off, or systemd's fd store): one TUN
-// queue, one bound socket and (vxlan) one sending socket per queue.
+// queue, one bound socket and (vxlan) one sending socket per queue, and
+// (dual stack) one IPv6 socket per queue, bound to [PublicIPv6]:port, which
+// both receives and sends.
 struct EngineFds {
   std::vector<int> tun;
   std::vector<int> udp;
   std::vector<int> send;
+  std::vector<int> udp6;
 };
 
 struct EngineConfig {
@@ -46,6 +49,14 @@ struct EngineConfig {
   uint8_t network_prefix_len = 0;
   uint32_t bind_ip = 0;  // host order; PublicIP
   uint16_t port = 0;     // local port and peers' port
+  // Dual stack (vxlan only): IPv6 inner packets over the IPv6 underlay, on
+  // the same TUN device. 16-byte addresses, network order.
+  bool ipv6 = false;
+  uint8_t bind_ip6[16] = {};      // PublicIPv6
+  uint8_t device_addr6[16] = {};  // the IPv6 lease's network address (/128 on the device)
+  uint8_t network6[16] = {};
+  uint8_t network6_prefix_len = 0;
+  uint32_t mtu6 = 0;  // the device's IPv6 MTU (0: mtu); at most mtu
   int socket_buffer = 4 << 20;
   // Offloads to try (each falls back when the kernel refuses it).
   bool vnet_hdr = true;
@@ -71,7 +82,7 @@ class Engine {
   void Stop();
   bool running() const { return running_; }
   // The open TUN queues and sockets, for a hand-off (still owned by the engine).
-  EngineFds fds() const { return {tun_fds_, udp_fds_, send_fds_}; }
+  EngineFds fds() const { return {tun_fds_, udp_fds_, send_fds_, udp6_fds_}; }
   // First fatal errno a worker hit (0 when none): the device or socket broke.
   int fatal_errno() const;
 
@@ -90,6 +101,7 @@ class Engine {
   std::vector<int> tun_fds_;
   std::vector<int> udp_fds_;
   std::vector<int> send_fds_;  // vxlan: one sender per queue on its own port
+  std::vector<int> udp6_fds_;  // dual stack: one IPv6 socket per queue on the shared port
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

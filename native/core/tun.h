@@ -31,7 +31,16 @@ unsigned NegotiateOffloads(int fd, unsigned want);
 
 // Brings `name` up with address `addr`/32 (host order), MTU `mtu`, a long
 // transmit queue, and a route for `network`/`prefix_len` through it (an
-// existing route is kept).
-Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len);
+// existing route is kept), IPv6 off. Without `ipv4` (an IPv6-only node)
+// no IPv4 address or route is set.
+Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len,
+                    bool ipv4 = true);
+
+// The IPv6 side of a device ConfigureTun brought up (with IPv6 off, so the
+// bring-up made no link-local address): IPv6 back on, no router advertisements, no DAD and no link-local address
+// (nothing on the device speaks ND), the IPv6 MTU `mtu6` (at most the device MTU), address `addr6`/128 and a route for
+// `network6`/`prefix6_len` through it (an existing address or route is kept). 16-byte addresses, network order.
+Status ConfigureTun6(const std::string& name, const uint8_t addr6[16], uint32_t mtu6, const uint8_t network6[16],
+                     uint8_t prefix6_len);
 
 }  // namespace weft

@@ -100,7 +100,8 @@ Status OpenTun(const std::string& name, uint32_t queues, bool persist, bool vnet
   return Status::Ok();
 }
 
-Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len) {
+Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len,
+                    bool ipv4) {
   const int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Status::FromErrno("socket", "cannot configure device " + name);
   struct ifreq ifr {};
@@ -109,12 +110,12 @@ Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32
 
   ifr.ifr_mtu = static_cast<int>(mtu);
   s = IfIoctl(sock, SIOCSIFMTU, &ifr, "ioctl(SIOCSIFMTU)", name);
-  if (s.ok()) {
+  if (s.ok() && ipv4) {
     sockaddr_in sa = InetAddr(addr);
     std::memcpy(&ifr.ifr_addr, &sa, sizeof(sa));
     s = IfIoctl(sock, SIOCSIFADDR, &ifr, "ioctl(SIOCSIFADDR)", name);
   }
-  if (s.ok()) {
+  if (s.ok() && ipv4) {
     sockaddr_in sa = InetAddr(0xffffffffu);
     std::memcpy(&ifr.ifr_netmask, &sa, sizeof(sa));
     s = IfIoctl(sock, SIOCSIFNETMASK, &ifr, "ioctl(SIOCSIFNETMASK)", name);
@@ -126,7 +127,8 @@ Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32
     s = IfIoctl(sock, SIOCSIFTXQLEN, &ifr, "ioctl(SIOCSIFTXQLEN)", name);
   }
   if (s.ok()) {
-    // No IPv6 on the device: the overlay is IPv4, and an IPv6-enabled TUN
+    // No IPv6 on the device (ConfigureTun6 turns it on for an IPv6 overlay,
+    // once the bring-up is done): the overlay is IPv4, and an IPv6-enabled TUN
     // would send router solicitations and MLD reports into the data plane.
     // Best effort: a kernel without IPv6 has no such file.
     const std::string path = "/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6";
@@ -143,7 +145,7 @@ Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32
     ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
     s = IfIoctl(sock, SIOCSIFFLAGS, &ifr, "ioctl(SIOCSIFFLAGS)", name);
   }
-  if (s.ok()) {
+  if (s.ok() && ipv4) {
     struct rtentry rt {};
     sockaddr_in dst = InetAddr(network);
     sockaddr_in mask = InetAddr(PrefixMask(prefix_len));
@@ -155,6 +157,65 @@ Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32
     rt.rt_dev = dev;
     if (ioctl(sock, SIOCADDRT, &rt) != 0 && errno != EEXIST) {
       s = Status::FromErrno("ioctl(SIOCADDRT)", "cannot add the network route via " + name);
+    }
+  }
+  close(sock);
+  return s;
+}
+
+}  // namespace weft
+
+namespace weft {
+
+namespace {
+
+// Best effort: a missing file (no IPv6 in the kernel) shows in the address step.
+void WriteSysctl6(const std::string& dev, const char* key, const std::string& value) {
+  const std::string path = "/proc/sys/net/ipv6/conf/" + dev + "/" + key;
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  if (write(fd, value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    // the step that needs it fails visibly
+  }
+  close(fd);
+}
+
+}  // namespace
+
+Status ConfigureTun6(const std::string& name, const uint8_t addr6[16], uint32_t mtu6, const uint8_t network6[16],
+                     uint8_t prefix6_len) {
+  const unsigned index = if_nametoindex(name.c_str());
+  if (index == 0) return Status::FromErrno("if_nametoindex", "cannot configure device " + name);
+  // Before IPv6 comes on: no link-local address (no ND on a TUN), no RA,
+  // the address usable at once (DAD would probe into the data plane).
+  WriteSysctl6(name, "addr_gen_mode", "1");
+  WriteSysctl6(name, "accept_ra", "0");
+  WriteSysctl6(name, "accept_dad", "0");
+  WriteSysctl6(name, "disable_ipv6", "0");
+  WriteSysctl6(name, "mtu", std::to_string(mtu6));
+  const int sock = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return Status::FromErrno("socket(AF_INET6)", "cannot configure IPv6 on device " + name);
+  Status s;
+  struct in6_ifreq {  // linux/ipv6.h, which clashes with netinet/in.h
+    struct in6_addr ifr6_addr;
+    uint32_t ifr6_prefixlen;
+    int ifr6_ifindex;
+  } ifr6{};
+  std::memcpy(&ifr6.ifr6_addr, addr6, 16);
+  ifr6.ifr6_prefixlen = 128;
+  ifr6.ifr6_ifindex = static_cast<int>(index);
+  if (ioctl(sock, SIOCSIFADDR, &ifr6) != 0 && errno != EEXIST) {
+    s = Status::FromErrno("ioctl(SIOCSIFADDR)", "cannot add the IPv6 address to " + name);
+  }
+  if (s.ok()) {
+    struct in6_rtmsg rt {};
+    std::memcpy(&rt.rtmsg_dst, network6, 16);
+    rt.rtmsg_dst_len = prefix6_len;
+    rt.rtmsg_metric = 1;
+    rt.rtmsg_flags = RTF_UP;
+    rt.rtmsg_ifindex = static_cast<int>(index);
+    if (ioctl(sock, SIOCADDRT, &rt) != 0 && errno != EEXIST) {
+      s = Status::FromErrno("ioctl(SIOCADDRT)", "cannot add the IPv6 network route via " + name);
     }
   }
   close(sock);

@@ -30,17 +30,22 @@ EncapConfig EncapConfigOf(const WorkerConfig& c) {
   e.backend = c.backend;
   e.vni = c.vni;
   std::memcpy(e.own_mac, c.own_mac, 6);
+  std::memcpy(e.own_mac6, c.own_mac6, 6);
   e.vnet_hdr = c.vnet_hdr;
   return e;
 }
 
-DecapConfig DecapConfigOf(const WorkerConfig& c, const Table& table) {
+DecapConfig DecapConfigOf(const WorkerConfig& c, const Table& table, uint8_t underlay_family) {
   DecapConfig d;
   d.backend = c.backend;
   d.vni = c.vni;
-  std::memcpy(d.own_mac, c.own_mac, 6);
+  std::memcpy(d.own_mac, underlay_family == 6 ? c.own_mac6 : c.own_mac, 6);
+  d.underlay_family = underlay_family;
   d.network = table.header().network;
   d.network_prefix_len = table.header().network_prefix_len;
+  d.ipv6 = table.has_ipv6();
+  std::memcpy(d.network6, table.header().network6, 16);
+  d.network6_prefix_len = table.header().network6_prefix_len;
   d.check_peers = c.check_peers;
   d.check_inner_source = c.check_inner_source;
   d.coalesce = c.vnet_hdr && c.coalesce;
@@ -57,6 +62,9 @@ Worker::Worker(const WorkerOptions& o)
       send_fds_(o.send_fds),
       send_count_(o.send_count),
       recv_fd_(o.recv_fd),
+      send6_fds_(o.send6_fds),
+      send6_count_(o.send6_count),
+      recv6_fd_(o.recv6_fd),
       stop_fd_(o.stop_fd),
       tx_block_(o.tx_counters),
       rx_block_(o.rx_counters),
@@ -64,15 +72,13 @@ Worker::Worker(const WorkerOptions& o)
       arena_(new uint8_t[kArenaSize]),
       encap_(EncapConfigOf(o.config), o.table),
       rx_mem_(new uint8_t[kRxSlot * kRxBatch]),
-      decap_(DecapConfigOf(o.config, *o.table), o.table) {
+      decap_(DecapConfigOf(o.config, *o.table, 4), o.table),
+      decap6_(DecapConfigOf(o.config, *o.table, 6), o.table) {
   std::memset(tx_msgs_, 0, sizeof(tx_msgs_));
   std::memset(rx_msgs_, 0, sizeof(rx_msgs_));
   for (size_t i = 0; i < kMaxMsgs; i++) {
-    tx_addr_[i] = sockaddr_in{};
-    tx_addr_[i].sin_family = AF_INET;
-    tx_addr_[i].sin_port = htons(config_.peer_port);
+    tx_addr_[i].v6 = sockaddr_in6{};
     tx_msgs_[i].msg_hdr.msg_name = &tx_addr_[i];
-    tx_msgs_[i].msg_hdr.msg_namelen = sizeof(tx_addr_[i]);
   }
   for (size_t i = 0; i < kRxBatch; i++) {
     rx_iov_[i].iov_base = rx_mem_.get() + i * kRxSlot;
@@ -108,7 +114,7 @@ int Worker::Wait(struct pollfd* fds) {
   const uint64_t t0 = NowNs();
   if (budget_ns_ > 0) {
     int n;
-    do n = poll(fds, 3, 0);
+    do n = poll(fds, 4, 0);
     while (n == 0 && NowNs() - t0 < budget_ns_);
     if (n != 0) {
       if (n > 0) budget_ns_ = std::min(cap, std::max(budget_ns_ - budget_ns_ / 8, 2 * (NowNs() - t0)));
@@ -117,14 +123,15 @@ int Worker::Wait(struct pollfd* fds) {
     budget_ns_ -= budget_ns_ / 4;
     if (budget_ns_ < 1000) budget_ns_ = 0;
   }
-  const int n = poll(fds, 3, -1);
+  const int n = poll(fds, 4, -1);
   const uint64_t gap = NowNs() - t0;
   if (n > 0 && gap < cap) budget_ns_ = std::min(cap, std::max(budget_ns_, 2 * gap));
   return n;
 }
 
 void Worker::Run() {
-  struct pollfd fds[3] = {{tun_fd_, POLLIN, 0}, {recv_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+  // recv6_fd_ -1 (no IPv6 underlay): poll skips the entry.
+  struct pollfd fds[4] = {{tun_fd_, POLLIN, 0}, {recv_fd_, POLLIN, 0}, {recv6_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
     const int n = Wait(fds);
     if (n < 0) {
@@ -132,8 +139,8 @@ void Worker::Run() {
       fatal_errno_ = errno;
       return;
     }
-    if (fds[2].revents != 0) return;
-    for (int i = 0; i < 2; i++) {
+    if (fds[3].revents != 0) return;
+    for (int i = 0; i < 3; i++) {
       if (fds[i].revents & (POLLERR | POLLNVAL)) {
         fatal_errno_ = (fds[i].revents & POLLNVAL) ? EBADF : EIO;
         return;
@@ -146,6 +153,7 @@ void Worker::Run() {
     while (more) {
       more = RunTunToUdp();
       more = RunUdpToTun() || more;
+      more = RunUdp6ToTun() || more;
       if (fatal_errno_ != 0) return;
     }
   }
@@ -176,7 +184,20 @@ void Worker::SetSegmentSize(size_t msg, size_t seg_len) {
   tx_seg_len_[msg] = static_cast<uint16_t>(seg_len);
 }
 
-uint8_t Worker::FlowSocket(const uint8_t* pkt) const {
+uint8_t Worker::FlowSocket(const Datagrams& d) const {
+  const uint8_t* pkt = d.packet;
+  if (d.family == 6) {
+    if (send6_count_ == 1) return static_cast<uint8_t>(send_count_);
+    // Addresses, next header and (TCP/UDP right after the fixed header) ports.
+    uint32_t h = pkt[ipv6::kNextHeader];
+    for (size_t i = 0; i < 32; i += 4) h = (h ^ Load32(pkt + ipv6::kSrc + i)) * 0x9e3779b1u;
+    if ((pkt[ipv6::kNextHeader] == kProtoTcp || pkt[ipv6::kNextHeader] == kProtoUdp) &&
+        kIpv6HeaderLen + 4 <= d.ip_len) {
+      h ^= Load32(pkt + kIpv6HeaderLen) * 0xc2b2ae35u;
+    }
+    h ^= h >> 16;
+    return static_cast<uint8_t>(send_count_ + h % send6_count_);
+  }
   if (send_count_ == 1) return 0;
   // Addresses, protocol and (for TCP/UDP) ports; a fragment's ports are not
   // there, so fragments hash on addresses alone.
@@ -191,6 +212,11 @@ uint8_t Worker::FlowSocket(const uint8_t* pkt) const {
   return static_cast<uint8_t>(h % send_count_);
 }
 
+bool Worker::SamePeer(size_t msg, const uint8_t* peer_ip) const {
+  return IsV6Socket(tx_sock_[msg]) ? std::memcmp(&tx_addr_[msg].v6.sin6_addr, peer_ip, 16) == 0
+                                   : std::memcmp(&tx_addr_[msg].v4.sin_addr.s_addr, peer_ip, 4) == 0;
+}
+
 void Worker::Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs, size_t seg_len,
                    uint8_t sock) {
   const size_t i = queued_++;
@@ -201,7 +227,22 @@ void Worker::Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t
   m.msg_control = nullptr;
   m.msg_controllen = 0;
   tx_bytes_[i] = bytes;
-  std::memcpy(&tx_addr_[i].sin_addr.s_addr, peer_ip, 4);
+  TxAddr& a = tx_addr_[i];
+  // The slot may have held the other family: every field is set.
+  if (IsV6Socket(sock)) {
+    a.v6.sin6_family = AF_INET6;
+    a.v6.sin6_port = htons(config_.peer_port);
+    a.v6.sin6_flowinfo = 0;
+    a.v6.sin6_scope_id = 0;
+    std::memcpy(&a.v6.sin6_addr, peer_ip, 16);
+    m.msg_namelen = sizeof(a.v6);
+  } else {
+    a.v4.sin_family = AF_INET;
+    a.v4.sin_port = htons(config_.peer_port);
+    std::memcpy(&a.v4.sin_addr.s_addr, peer_ip, 4);
+    std::memset(a.v4.sin_zero, 0, sizeof(a.v4.sin_zero));
+    m.msg_namelen = sizeof(a.v4);
+  }
   tx_segs_[i] = static_cast<uint16_t>(segs);
   tx_seg_len_[i] = 0;
   tx_iov_per_[i] = static_cast<uint8_t>(segs > 1 ? iovcnt / segs : iovcnt);
@@ -213,8 +254,7 @@ bool Worker::JoinTrain(struct iovec* iov, size_t len, const uint8_t* peer_ip, ui
   if (queued_ == 0) return false;
   const size_t last = queued_ - 1;
   struct msghdr& m = tx_msgs_[last].msg_hdr;
-  if (!tx_open_[last] || tx_sock_[last] != sock || m.msg_iov + m.msg_iovlen != iov ||
-      std::memcmp(&tx_addr_[last].sin_addr.s_addr, peer_ip, 4) != 0) {
+  if (!tx_open_[last] || tx_sock_[last] != sock || m.msg_iov + m.msg_iovlen != iov || !SamePeer(last, peer_ip)) {
     return false;
   }
   const size_t seg = tx_segs_[last] == 1 ? tx_bytes_[last] : tx_seg_len_[last];
@@ -242,7 +282,7 @@ void Worker::SendOneByOne(size_t msg) {
     size_t n = 0;
     for (size_t k = 0; k < per; k++) n += m.msg_iov[j + k].iov_len;
     c[kUdpTxSyscalls]++;
-    if (sendmsg(send_fds_[tx_sock_[msg]], &one, 0) == static_cast<ssize_t>(n)) {
+    if (sendmsg(SendFd(tx_sock_[msg]), &one, 0) == static_cast<ssize_t>(n)) {
       c[kUdpTxPackets]++;
       c[kUdpTxBytes] += n;
     } else {
@@ -253,7 +293,7 @@ void Worker::SendOneByOne(size_t msg) {
 
 void Worker::SendRun(size_t begin, size_t end) {
   uint64_t* c = tx_counts_;
-  const int fd = send_fds_[tx_sock_[begin]];
+  const int fd = SendFd(tx_sock_[begin]);
   size_t done = begin;
   while (done < end) {
     const int n = sendmmsg(fd, tx_msgs_ + done, static_cast<unsigned>(end - done), 0);
@@ -320,7 +360,7 @@ void Worker::WriteUnreachable(const Datagrams& d) {
 }
 
 void Worker::QueueDatagrams(struct iovec* iov, const Datagrams& d) {
-  const uint8_t sock = FlowSocket(d.packet);
+  const uint8_t sock = FlowSocket(d);
   if (!d.segmented) {
     // Small packets to one peer travel as one UDP_SEGMENT train too: one
     // trip through the stack here, one GRO'd receive at the peer.
@@ -399,14 +439,14 @@ size_t Worker::GroSize(const struct msghdr& m) {
   return gso;
 }
 
-bool Worker::RunUdpToTun() {
+bool Worker::Receive(int fd, bool v6) {
   uint64_t* c = rx_counts_;
   for (size_t i = 0; i < kRxBatch; i++) {
     rx_msgs_[i].msg_hdr.msg_namelen = sizeof(rx_addr_[i]);
     rx_msgs_[i].msg_hdr.msg_control = config_.udp_gro ? rx_cmsg_[i] : nullptr;
     rx_msgs_[i].msg_hdr.msg_controllen = config_.udp_gro ? sizeof(rx_cmsg_[i]) : 0;
   }
-  const int n = recvmmsg(recv_fd_, rx_msgs_, kRxBatch, MSG_DONTWAIT, nullptr);
+  const int n = recvmmsg(fd, rx_msgs_, kRxBatch, MSG_DONTWAIT, nullptr);
   c[kUdpRxSyscalls]++;
   if (n <= 0) {
     if (n < 0 && errno != EAGAIN && errno != EINTR) fatal_errno_ = errno;
@@ -418,8 +458,14 @@ bool Worker::RunUdpToTun() {
   };
   for (int i = 0; i < n; i++) {
     const struct msghdr& m = rx_msgs_[i].msg_hdr;
-    decap_.Receive(static_cast<uint8_t*>(rx_iov_[i].iov_base), rx_msgs_[i].msg_len, GroSize(m),
-                   (m.msg_flags & MSG_TRUNC) != 0, ntohl(rx_addr_[i].sin_addr.s_addr), c, write);
+    uint8_t* data = static_cast<uint8_t*>(rx_iov_[i].iov_base);
+    const bool truncated = (m.msg_flags & MSG_TRUNC) != 0;
+    if (v6) {
+      decap6_.Receive6(data, rx_msgs_[i].msg_len, GroSize(m), truncated, rx_addr_[i].sin6_addr.s6_addr, c, write);
+    } else {
+      const auto* from = reinterpret_cast<const struct sockaddr_in*>(&rx_addr_[i]);
+      decap_.Receive(data, rx_msgs_[i].msg_len, GroSize(m), truncated, ntohl(from->sin_addr.s_addr), c, write);
+    }
   }
   Flush(rx_block_, rx_counts_);
   return static_cast<size_t>(n) == kRxBatch;

@@ -13,11 +13,16 @@
 //          datagram is counted as txError and skipped; a failing GSO train
 //          turns GSO off for good and is resent datagram by datagram)
 //
-//   RunUdpToTun (decapsulate):
-//     poll(udp, stop) -> recvmmsg (with UDP_GRO: each message may hold many
-//     datagrams of gso_size bytes) -> Decapsulator::Receive (decap.h: peer
-//     check, decode, admission, coalescing) -> one write/writev per
+//   RunUdpToTun (decapsulate), for the IPv4 socket and (dual stack) the IPv6 one:
+//     poll(udp, udp6, stop) -> recvmmsg (with UDP_GRO: each message may hold many
+//     datagrams of gso_size bytes) -> Decapsulator::Receive / Receive6 (decap.h:
+//     peer check, decode, admission, coalescing; one Decapsulator per
+//     underlay family, each with its own MAC) -> one write/writev per
 //     (super-)packet into the TUN
+//
+//   Dual stack: inner IPv4 goes out of an IPv4 send socket to the lease's
+//   PublicIP, inner IPv6 out of an IPv6 socket to its PublicIPv6; a flow
+//   hash picks the socket within the family.
 //
 // Per packet there is no allocation, lock, log line or call into JS. Buffers
 // are allocated once, at construction. Counters are kept in locals and added
@@ -44,7 +49,8 @@ namespace weft {
 struct WorkerConfig {
   uint8_t backend;          // table::Backend (udp or vxlan)
   uint32_t vni;             // vxlan
-  uint8_t own_mac[6];       // vxlan
+  uint8_t own_mac[6];       // vxlan: MAC of IPv4 frames
+  uint8_t own_mac6[6];      // vxlan: MAC of IPv6 frames (dual stack)
   uint16_t peer_port;       // destination port of outgoing datagrams
   bool check_peers;         // accept datagrams only from lease PublicIPs
   bool check_inner_source;  // inner source must lie in the lease of the outer source
@@ -69,6 +75,11 @@ struct WorkerOptions {
   const int* send_fds = nullptr;
   size_t send_count = 0;
   int recv_fd = -1;
+  // The IPv6 underlay (dual stack; none: send6_count 0, recv6_fd -1): the
+  // same, for inner IPv6 packets.
+  const int* send6_fds = nullptr;
+  size_t send6_count = 0;
+  int recv6_fd = -1;
   int stop_fd = -1;  // readable: return from Run()
   // The two threads' counter blocks in the table (kCounterCount slots each).
   uint64_t* tx_counters = nullptr;
@@ -90,7 +101,9 @@ class Worker {
   // One batch each way (non-blocking); true when the batch was full, so
   // more may be waiting.
   bool RunTunToUdp();
-  bool RunUdpToTun();
+  // The IPv4 socket; RunUdp6ToTun: the IPv6 one (false at once without).
+  bool RunUdpToTun() { return Receive(recv_fd_, false); }
+  bool RunUdp6ToTun() { return recv6_fd_ >= 0 && Receive(recv6_fd_, true); }
   int fatal_errno() const { return fatal_errno_.load(); }
   // False once a UDP_SEGMENT send failed and GSO was turned off.
   bool gso_active() const { return gso_active_.load(std::memory_order_relaxed); }
@@ -112,12 +125,17 @@ class Worker {
   // iovecs each: headers, payload) sent with UDP_SEGMENT.
   void Queue(struct iovec* iov, size_t iovcnt, size_t bytes, const uint8_t* peer_ip, size_t segs, size_t seg_len,
              uint8_t sock);
+  // True when message `msg` goes to `peer_ip` (4 or 16 bytes as its socket's family).
+  bool SamePeer(size_t msg, const uint8_t* peer_ip) const;
   // Appends a single datagram to the last queued message when they can
   // travel as one UDP_SEGMENT train (same peer, adjacent iovec, equal size
   // or a shorter last one); false when it must go in a message of its own.
   bool JoinTrain(struct iovec* iov, size_t len, const uint8_t* peer_ip, uint8_t sock);
-  // The send socket for the IPv4 packet `pkt`: a hash of its flow.
-  uint8_t FlowSocket(const uint8_t* pkt) const;
+  // The send socket for the datagrams of `d`: a hash of the inner flow,
+  // among the sockets of its family. Index into [send_fds, send6_fds).
+  uint8_t FlowSocket(const Datagrams& d) const;
+  bool IsV6Socket(uint8_t sock) const { return sock >= send_count_; }
+  int SendFd(uint8_t sock) const { return IsV6Socket(sock) ? send6_fds_[sock - send_count_] : send_fds_[sock]; }
   // sendmmsg of messages [begin, end), which share one socket.
   void SendRun(size_t begin, size_t end);
   void SetSegmentSize(size_t msg, size_t seg_len);
@@ -128,10 +146,12 @@ class Worker {
   // One TUN write (Decapsulator's sink): iov[0] is the vnet header, left
   // out when the TUN carries none.
   void WriteTun(const struct iovec* iov, size_t n, size_t bytes, bool gso);
+  // One recvmmsg batch from `fd` (the IPv6 socket when `v6`) through its Decapsulator.
+  bool Receive(int fd, bool v6);
   // The UDP_GRO segment size of a received message (0: none).
   static size_t GroSize(const struct msghdr& m);
   void Flush(uint64_t* block, uint64_t* local);
-  // poll() on the TUN queue, the socket and the stop fd: first without
+  // poll() on the TUN queue, the sockets and the stop fd: first without
   // sleeping for the adaptive budget, then blocking. Returns poll's result.
   int Wait(struct pollfd* fds);
 
@@ -141,6 +161,9 @@ class Worker {
   const int* const send_fds_;
   const size_t send_count_;
   const int recv_fd_;
+  const int* const send6_fds_;
+  const size_t send6_count_;
+  const int recv6_fd_;
   const int stop_fd_;
   uint64_t* const tx_block_;
   uint64_t* const rx_block_;
@@ -156,7 +179,11 @@ class Worker {
   size_t iov_used_ = 0;
   struct iovec iov_pool_[kIovPool];
   size_t tx_bytes_[kMaxMsgs];
-  struct sockaddr_in tx_addr_[kMaxMsgs];
+  union TxAddr {
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+  };
+  TxAddr tx_addr_[kMaxMsgs];
   struct mmsghdr tx_msgs_[kMaxMsgs];
   uint16_t tx_segs_[kMaxMsgs];     // datagrams in message i
   uint16_t tx_seg_len_[kMaxMsgs];  // their size (train) or 0
@@ -170,10 +197,11 @@ class Worker {
   // Decapsulation side.
   std::unique_ptr<uint8_t[]> rx_mem_;
   struct iovec rx_iov_[kRxBatch];
-  struct sockaddr_in rx_addr_[kRxBatch];
+  struct sockaddr_in6 rx_addr_[kRxBatch];  // room for either family's source
   struct mmsghdr rx_msgs_[kRxBatch];
   alignas(struct cmsghdr) uint8_t rx_cmsg_[kRxBatch][CMSG_SPACE(sizeof(int))];
-  Decapsulator decap_;
+  Decapsulator decap_;   // the IPv4 underlay's frames
+  Decapsulator decap6_;  // the IPv6 underlay's (used only with recv6_fd)
   VnetHdr zero_vnet_{};
   uint64_t rx_counts_[kCounterCount] = {};
 };

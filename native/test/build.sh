@@ -23,7 +23,8 @@ fi
 
 # The hot-path sources with no device or socket code: what the tests exercise.
 sources=("$core/checksum.cc" "$core/codec.cc" "$core/counters.cc" "$core/offload.cc" "$core/table.cc"
-         "$here/codec_test.cc" "$here/offload_test.cc" "$here/core_test.cc")
+         "$core/encap.cc" "$core/decap.cc"
+         "$here/codec_test.cc" "$here/offload_test.cc" "$here/pipeline6_test.cc" "$here/core_test.cc")
 
 ${CXX:-g++} "${flags[@]}" -o "$exe.tmp" "${sources[@]}"
 mv "$exe.tmp" "$exe"

@@ -33,6 +33,7 @@ int g_checks = 0;
 int g_failures = 0;
 void RunCodecTests();
 void RunOffloadTests();
+void RunPipeline6Tests(const std::string& dir);
 }  // namespace weft::test
 
 using namespace weft;
@@ -454,6 +455,8 @@ int main(int argc, char** argv) {
   TestTableBasics(dir);
   TestTable6(dir);
   TestTableTorture(dir);
+  std::printf("IPv6 pipeline (encap, decap)\n");
+  RunPipeline6Tests(dir);
   std::string rm = "rm -rf '" + dir + "'";
   if (std::system(rm.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir.c_str());
   if (g_failures != 0) {

@@ -9,7 +9,7 @@
 import type { DataPlane } from '../dataplane/dataplane';
 import { loadAddon, type NativeEngineFds } from '../dataplane/native';
 
-const kNames = { tun: 'weft-tun', udp: 'weft-udp', send: 'weft-send' } as const;
+const kNames = { tun: 'weft-tun', udp: 'weft-udp', send: 'weft-send', udp6: 'weft-udp6' } as const;
 const kFirstListenFd = 3;
 
 /** Sends `state` to systemd when NOTIFY_SOCKET is set; false when it is not. */
@@ -22,9 +22,10 @@ export function sdNotify(state: string, fds: number[] = [], socket = process.env
 /** Parks `dp`'s fds in systemd's fd store, replacing what an earlier start stored. */
 export function storeFds(dp: DataPlane, socket = process.env.NOTIFY_SOCKET): void {
   const fds = dp.handoffFds();
-  for (const key of ['tun', 'udp', 'send'] as const) {
+  for (const key of ['tun', 'udp', 'send', 'udp6'] as const) {
+    const list = fds[key] ?? [];
     sdNotify(`FDSTOREREMOVE=1\nFDNAME=${kNames[key]}`, [], socket);
-    if (fds[key].length > 0) sdNotify(`FDSTORE=1\nFDNAME=${kNames[key]}`, fds[key], socket);
+    if (list.length > 0) sdNotify(`FDSTORE=1\nFDNAME=${kNames[key]}`, list, socket);
   }
 }
 
@@ -40,7 +41,7 @@ export function listenFds(env: NodeJS.ProcessEnv = process.env, pid = process.pi
   delete env.LISTEN_FDS;
   delete env.LISTEN_FDNAMES;
   if (!Number.isInteger(count) || count <= 0) return undefined;
-  const fds: NativeEngineFds = { tun: [], udp: [], send: [] };
+  const fds: Required<NativeEngineFds> = { tun: [], udp: [], send: [], udp6: [] };
   for (let i = 0; i < count; i++) {
     const name = names[i];
     const key = (Object.keys(kNames) as (keyof typeof kNames)[]).find((k) => kNames[k] === name);

@@ -12,8 +12,9 @@ import { unlinkSync } from 'node:fs';
 import { ErrorCode, WeftError } from '../errors';
 import { formatMac, parseMac } from '../net/mac';
 import { formatIPv4 } from '../net/ip';
+import { ipv6Bytes } from '../net/ip6';
 import { BackendId, loadAddon, type NativeEngine, type NativeEngineFds, type NativeTable } from './native';
-import { maskOf, randomMac, resolveOptions, type DataPlaneOptions, type ResolvedOptions } from './options';
+import { dualStackOf, maskOf, randomMac, resolveOptions, type DataPlaneOptions, type ResolvedOptions } from './options';
 import { snapshot, type DataPlaneStats } from './stats';
 import { LeaseTable } from './table';
 
@@ -21,19 +22,28 @@ export class DataPlane {
   readonly options: ResolvedOptions;
   /** The VTEP MAC in use (vxlan); undefined for udp. */
   readonly vtepMac: string | undefined;
+  /** The VTEP MAC of IPv6 frames (dual stack: the lease's BackendV6Data); undefined without IPv6. */
+  readonly vtepMacV6: string | undefined;
   /** True when open() found and kept a table from an earlier run. */
   readonly reattached: boolean;
   readonly table: LeaseTable;
   #native: NativeTable | undefined;
   #engine: NativeEngine | undefined;
 
-  private constructor(options: ResolvedOptions, native: NativeTable, engine: NativeEngine, vtepMac: string | undefined) {
+  private constructor(
+    options: ResolvedOptions,
+    native: NativeTable,
+    engine: NativeEngine,
+    vtepMac: string | undefined,
+    vtepMacV6: string | undefined,
+  ) {
     this.options = options;
     this.#native = native;
     this.#engine = engine;
     this.vtepMac = vtepMac;
+    this.vtepMacV6 = vtepMacV6;
     this.reattached = native.reattached();
-    this.table = new LeaseTable(() => this.#live(), options.backend, options.network);
+    this.table = new LeaseTable(() => this.#live(), options.backend, options.network, options.ipv6Network);
   }
 
   /**
@@ -45,8 +55,10 @@ export class DataPlane {
     const addon = loadAddon();
     let o: ResolvedOptions;
     let native: NativeTable;
+    let v6: ReturnType<typeof dualStackOf>;
     try {
       o = resolveOptions(options);
+      v6 = dualStackOf(o);
       // Native failures arrive as WeftError with their code, option and a
       // sentence naming the path, device or address (native/binding/errors.h).
       native = new addon.NativeTable(o.tablePath, {
@@ -54,9 +66,16 @@ export class DataPlane {
         networkPrefixLen: o.network.prefixLen,
         subnetLen: o.subnet.prefixLen,
         backend: BackendId[o.backend],
+        ...(v6
+          ? {
+              network6: ipv6Bytes(v6.network.ip),
+              network6PrefixLen: v6.network.prefixLen,
+              subnet6Len: v6.subnet.prefixLen,
+            }
+          : {}),
       });
     } catch (err) {
-      if (adopt) addon.handoff.closeFds([...adopt.tun, ...adopt.udp, ...adopt.send]);
+      if (adopt) addon.handoff.closeFds([...adopt.tun, ...adopt.udp, ...adopt.send, ...(adopt.udp6 ?? [])]);
       throw err;
     }
     const reattached = native.reattached();
@@ -68,6 +87,15 @@ export class DataPlane {
     }
     const mac = vtepMac ? parseMac(vtepMac)! : Buffer.alloc(6);
     native.setInfo(o.subnet.ip, o.backend === 'vxlan' ? o.vni : 0, o.port, o.mtu, mac, o.device);
+    // Dual stack: the IPv6 frames' MAC is kept the same way (a lease's BackendV6Data).
+    let vtepMacV6: string | undefined;
+    let mac6: Buffer = Buffer.alloc(6);
+    if (v6) {
+      const kept6 = native.header().ownMac6;
+      vtepMacV6 = v6.vtepMac ?? (reattached && kept6 && kept6.some((b) => b !== 0) ? formatMac(kept6) : randomMac());
+      mac6 = parseMac(vtepMacV6)!;
+      native.setInfo6(ipv6Bytes(v6.subnet.ip), mac6);
+    }
     let engine: NativeEngine;
     try {
       engine = new addon.NativeEngine(
@@ -90,7 +118,18 @@ export class DataPlane {
           checkPeers: !o.allowUnknownPeers,
           checkInnerSource: o.checkInnerSource,
           ...o.offloads,
-          ...(adopt ? { adoptTun: adopt.tun, adoptUdp: adopt.udp, adoptSend: adopt.send } : {}),
+          ...(v6
+            ? {
+                ipv6: true,
+                bindIp6: v6.publicIpBytes,
+                deviceAddr6: ipv6Bytes(v6.subnet.ip),
+                network6: ipv6Bytes(v6.network.ip),
+                network6PrefixLen: v6.network.prefixLen,
+                mtu6: v6.mtu,
+                ownMac6: mac6,
+              }
+            : {}),
+          ...(adopt ? { adoptTun: adopt.tun, adoptUdp: adopt.udp, adoptSend: adopt.send, adoptUdp6: adopt.udp6 ?? [] } : {}),
         },
         native,
       );
@@ -99,7 +138,7 @@ export class DataPlane {
       if (!reattached) unlinkQuietly(o.tablePath);
       throw err;
     }
-    return new DataPlane(o, native, engine, vtepMac);
+    return new DataPlane(o, native, engine, vtepMac, vtepMacV6);
   }
 
   /** Counters, drops by reason, negotiated offloads and the table, as `weft table --json` prints them. */

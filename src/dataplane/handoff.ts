@@ -15,7 +15,8 @@ const kVersion = 1;
 interface Envelope<T> {
   version: number;
   pid: number;
-  counts: { tun: number; udp: number; send: number };
+  /** udp6: the IPv6 underlay sockets (dual stack; absent from a sender without IPv6). */
+  counts: { tun: number; udp: number; send: number; udp6?: number };
   description: T;
 }
 
@@ -26,7 +27,7 @@ export interface HandedOver<T> {
   description: T;
 }
 
-const flat = (f: NativeEngineFds): number[] => [...f.tun, ...f.udp, ...f.send];
+const flat = (f: NativeEngineFds): number[] => [...f.tun, ...f.udp, ...f.send, ...(f.udp6 ?? [])];
 
 /**
  * Sends `dp`'s fds and `description` on the connected unix socket `socketFd`,
@@ -39,7 +40,7 @@ export function handOff<T>(socketFd: number, dp: DataPlane, description: T, time
   const envelope: Envelope<T> = {
     version: kVersion,
     pid: process.pid,
-    counts: { tun: fds.tun.length, udp: fds.udp.length, send: fds.send.length },
+    counts: { tun: fds.tun.length, udp: fds.udp.length, send: fds.send.length, udp6: fds.udp6?.length ?? 0 },
     description,
   };
   loadAddon().handoff.sendFds(socketFd, flat(fds), JSON.stringify(envelope), timeoutMs);
@@ -62,7 +63,9 @@ export function takeOver<T>(path: string, timeoutMs = 3000): HandedOver<T> {
   try {
     envelope = JSON.parse(got.description) as Envelope<T>;
     const c = envelope.counts;
-    if (envelope.version !== kVersion || c.tun + c.udp + c.send !== got.fds.length) throw new Error('counts do not match the fds');
+    if (envelope.version !== kVersion || c.tun + c.udp + c.send + (c.udp6 ?? 0) !== got.fds.length) {
+      throw new Error('counts do not match the fds');
+    }
   } catch (cause) {
     addon.handoff.closeFds(got.fds);
     throw new WeftError(
@@ -73,9 +76,15 @@ export function takeOver<T>(path: string, timeoutMs = 3000): HandedOver<T> {
       },
     );
   }
-  const { tun, udp } = envelope.counts;
+  const { tun, udp, send } = envelope.counts;
+  const s = tun + udp + send;
   return {
-    fds: { tun: got.fds.slice(0, tun), udp: got.fds.slice(tun, tun + udp), send: got.fds.slice(tun + udp) },
+    fds: {
+      tun: got.fds.slice(0, tun),
+      udp: got.fds.slice(tun, tun + udp),
+      send: got.fds.slice(tun + udp, s),
+      udp6: got.fds.slice(s),
+    },
     pid: envelope.pid,
     description: envelope.description,
   };

@@ -105,10 +105,20 @@ export interface NativeEngineConfig {
   udpGso: boolean;
   udpGro: boolean;
   coalesce: boolean;
+  /** Dual stack (vxlan): IPv6 over the IPv6 underlay on the same device. Buffers of 16 bytes, network order. */
+  ipv6?: boolean;
+  bindIp6?: Buffer;
+  deviceAddr6?: Buffer;
+  network6?: Buffer;
+  network6PrefixLen?: number;
+  /** The device's IPv6 MTU (at most mtu). */
+  mtu6?: number;
+  ownMac6?: Buffer;
   /** Fds handed over by a predecessor; the engine owns them once given. */
   adoptTun?: number[];
   adoptUdp?: number[];
   adoptSend?: number[];
+  adoptUdp6?: number[];
 }
 
 /** A running engine's TUN queues and sockets (still owned by the engine). */
@@ -116,6 +126,8 @@ export interface NativeEngineFds {
   tun: number[];
   udp: number[];
   send: number[];
+  /** Dual stack: one IPv6 socket per queue (absent or empty without IPv6). */
+  udp6?: number[];
 }
 
 export interface NativeEngine {
@@ -154,9 +166,17 @@ export interface NativeCodec {
   /** One TUN read through the whole send pipeline (Encapsulator::Encapsulate) against `table`. */
   encapsulate(
     read: Buffer,
-    config: { backend: number; vni: number; ownMac: Buffer; vnetHdr: boolean },
+    config: { backend: number; vni: number; ownMac: Buffer; ownMac6?: Buffer; vnetHdr: boolean },
     table: NativeTable,
-  ): { verdict: string; peer?: Buffer; datagrams?: Buffer[]; icmp?: Buffer; counts: Record<string, number> };
+  ): {
+    verdict: string;
+    /** The underlay family (4 or 6) and the peer's 4- or 16-byte address. */
+    family?: 4 | 6;
+    peer?: Buffer;
+    datagrams?: Buffer[];
+    icmp?: Buffer;
+    counts: Record<string, number>;
+  };
 }
 
 /** One TUN write: the virtio_net_hdr decoded, the packet bytes joined. */
@@ -177,6 +197,8 @@ export interface ReceiveConfig {
   gsoSize: number;
   /** The outer source address (host order). */
   outerSrc: number;
+  /** From the IPv6 underlay instead: the outer source (16 bytes); ownMac is then the IPv6 frames' MAC. */
+  outerSrc6?: Buffer;
 }
 
 /** virtio_net_hdr fields as read from the TUN (hdr_len is recomputed, so absent). */

@@ -8,7 +8,9 @@ import { kernelLinkOf } from '../host/kernel-links';
 import { readFileSync, statSync } from 'node:fs';
 import { invalidOption } from '../errors';
 import { cidrContains, maskOf, parseCidr, type Cidr } from '../net/cidr';
+import { cidr6Contains, parseCidr6, type Cidr6 } from '../net/cidr6';
 import { formatIPv4, parseIPv4 } from '../net/ip';
+import { formatIPv6, ipv6Bytes, parseIPv6 } from '../net/ip6';
 import { isUnicastMac, normalizeMac, parseMac, randomMac } from '../net/mac';
 import { loadAddon, type BackendName } from './native';
 
@@ -31,7 +33,26 @@ export interface DataPlaneOptions {
   vni?: number;
   /** Own VTEP MAC (vxlan). Default: kept from a re-attached table, else random. */
   vtepMac?: string;
-  /** Device MTU. Default: underlay MTU − 50 (vxlan) / − 28 (udp). */
+  /**
+   * Dual stack (vxlan only): the underlay IPv6 address to bind and send IPv6
+   * overlay traffic from (a flannel node's PublicIPv6). Comes with
+   * ipv6Network and ipv6Subnet. The same device carries both families.
+   */
+  publicIpv6?: string;
+  /** The IPv6 overlay network, e.g. `fc00::/48`: routed through the device. */
+  ipv6Network?: string;
+  /** Own IPv6 lease, e.g. `fc00:0:0:3400::/64`: the device gets its network address /128. */
+  ipv6Subnet?: string;
+  /**
+   * Own VTEP MAC of IPv6 frames (kernel flannel's `flannel-v6.<vni>` MAC, the
+   * lease's BackendV6Data). Default: kept from a re-attached table, else random.
+   */
+  vtepMacV6?: string;
+  /**
+   * Device MTU. Default: underlay MTU − 50 (vxlan) / − 28 (udp). Dual stack:
+   * the device's IPv6 MTU is min(this, IPv6 underlay MTU − 70), as the kernel
+   * clamps flannel-v6.<vni>.
+   */
   mtu?: number;
   /** Worker queues (TUN queues × threads). Default: min(cores, 4). */
   queues?: number;
@@ -87,7 +108,31 @@ export interface OffloadOptions {
   coalesce?: boolean;
 }
 
-export interface ResolvedOptions {
+/**
+ * The IPv6 part of a dual-stack data plane, resolved (all undefined for an
+ * IPv4-only one; the agent reads publicIpv6, ipv6Network, ipv6Subnet).
+ */
+export interface ResolvedIpv6 {
+  readonly publicIpv6: string | undefined;
+  /** 16 bytes, network order. */
+  readonly publicIpv6Bytes: Buffer | undefined;
+  readonly ipv6Network: Cidr6 | undefined;
+  readonly ipv6Subnet: Cidr6 | undefined;
+  /** The device's IPv6 MTU. */
+  readonly mtu6: number | undefined;
+  readonly vtepMacV6: string | undefined;
+}
+
+const kNoIpv6: ResolvedIpv6 = Object.freeze({
+  publicIpv6: undefined,
+  publicIpv6Bytes: undefined,
+  ipv6Network: undefined,
+  ipv6Subnet: undefined,
+  mtu6: undefined,
+  vtepMacV6: undefined,
+});
+
+export interface ResolvedOptions extends ResolvedIpv6 {
   readonly backend: DataPlaneBackend;
   readonly device: string;
   readonly publicIp: string;
@@ -111,6 +156,14 @@ export interface ResolvedOptions {
 
 export const kDefaultPort: Record<DataPlaneBackend, number> = { udp: 8285, vxlan: 8472 };
 const kMaxVni = 0xffffff;
+
+/**
+ * What the kernel takes off the IPv6 underlay's MTU for a flannel-v6.<vni>
+ * device (outer IPv6 40 + UDP 8 + VXLAN 8 + inner Ethernet 14).
+ */
+export const kVxlanOverhead6 = 70;
+/** The IPv6 minimum link MTU (RFC 8200 5). */
+const kMinMtu6 = 1280;
 
 /** Bytes each encapsulation adds to an inner packet (outer IPv4 + UDP [+ VXLAN + Ethernet]), as the addon defines them. */
 export function overheadOf(backend: DataPlaneBackend): number {
@@ -137,6 +190,10 @@ const kKnown = new Set([
   'port',
   'vni',
   'vtepMac',
+  'publicIpv6',
+  'ipv6Network',
+  'ipv6Subnet',
+  'vtepMacV6',
   'mtu',
   'queues',
   'tablePath',
@@ -199,6 +256,102 @@ export function underlayMtu(ip: string): number | undefined {
   }
   // Not listed by Node (a link that is not running yet): ask the kernel.
   return kernelLinkOf(ip)?.mtu;
+}
+
+/** MTU of the local interface that holds the IPv6 address `ip`, or undefined when none does. */
+export function underlayMtu6(ip: string): number | undefined {
+  const want = parseIPv6(ip);
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    if (addrs?.some((a) => a.family === 'IPv6' && parseIPv6(a.address) === want)) {
+      try {
+        return Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim());
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return want === undefined ? undefined : kernelLinkOf(formatIPv6(want), 6)?.mtu;
+}
+
+/** A unicast IPv6 address a socket can bind without a scope: not ::, ::1, multicast or link-local. */
+function isBindableIpv6(ip: bigint): boolean {
+  return ip > 1n && ip >> 120n !== 0xffn && ip >> 118n !== 0x3fan;
+}
+
+/** The IPv6 part of resolved options with every field set, or undefined for an IPv4-only data plane. */
+export function dualStackOf(
+  o: ResolvedIpv6,
+): { publicIpBytes: Buffer; network: Cidr6; subnet: Cidr6; mtu: number; vtepMac: string | undefined } | undefined {
+  if (!o.publicIpv6Bytes || !o.ipv6Network || !o.ipv6Subnet || o.mtu6 === undefined) return undefined;
+  return { publicIpBytes: o.publicIpv6Bytes, network: o.ipv6Network, subnet: o.ipv6Subnet, mtu: o.mtu6, vtepMac: o.vtepMacV6 };
+}
+
+const kIpv6Keys = ['publicIpv6', 'ipv6Network', 'ipv6Subnet'] as const;
+
+/** The IPv6 part (dual stack); all undefined when none of its options is given. */
+function resolveIpv6(options: DataPlaneOptions, backend: DataPlaneBackend, maxDirectBits: number, mtu: number): ResolvedIpv6 {
+  const given = [...kIpv6Keys, 'vtepMacV6' as const].filter((k) => options[k] !== undefined);
+  if (given.length === 0) return kNoIpv6;
+  if (backend === 'udp') {
+    const key = given[0]!;
+    throw invalidOption(`options.${key}`, "absent for the udp backend (flannel's udp backend carries IPv4 only)", options[key]);
+  }
+  for (const key of kIpv6Keys) {
+    if (options[key] === undefined) {
+      const others = kIpv6Keys.filter((k) => k !== key).map((k) => `options.${k}`);
+      throw invalidOption(`options.${key}`, `given with ${others.join(' and ')} (dual stack needs all three)`, undefined);
+    }
+  }
+  const publicIp = typeof options.publicIpv6 === 'string' ? parseIPv6(options.publicIpv6) : undefined;
+  if (publicIp === undefined || !isBindableIpv6(publicIp)) {
+    throw invalidOption('options.publicIpv6', 'a unicast IPv6 address (not ::, ::1, multicast or link-local)', options.publicIpv6);
+  }
+  const network = typeof options.ipv6Network === 'string' ? parseCidr6(options.ipv6Network, { strict: true }) : undefined;
+  if (!network || network.prefixLen > 124) {
+    throw invalidOption('options.ipv6Network', 'an IPv6 CIDR without host bits, prefix at most /124', options.ipv6Network);
+  }
+  const subnet = typeof options.ipv6Subnet === 'string' ? parseCidr6(options.ipv6Subnet, { strict: true }) : undefined;
+  if (!subnet || subnet.prefixLen > 126) {
+    throw invalidOption('options.ipv6Subnet', 'an IPv6 CIDR without host bits, prefix at most /126', options.ipv6Subnet);
+  }
+  if (!cidr6Contains(network, subnet)) {
+    throw invalidOption('options.ipv6Subnet', `a subnet inside options.ipv6Network ${options.ipv6Network}`, options.ipv6Subnet);
+  }
+  if (subnet.prefixLen - network.prefixLen > maxDirectBits) {
+    throw invalidOption(
+      'options.ipv6Subnet',
+      `at most /${network.prefixLen + maxDirectBits} in a /${network.prefixLen} network (the table holds 2^${maxDirectBits} subnets)`,
+      options.ipv6Subnet,
+    );
+  }
+  let vtepMac: string | undefined;
+  if (options.vtepMacV6 !== undefined) {
+    const bytes = typeof options.vtepMacV6 === 'string' ? parseMac(options.vtepMacV6) : undefined;
+    if (!bytes || !isUnicastMac(bytes)) {
+      throw invalidOption('options.vtepMacV6', 'a unicast MAC like 0e:2a:0a:f4:01:01', options.vtepMacV6);
+    }
+    vtepMac = normalizeMac(options.vtepMacV6 as string);
+  }
+  const text = formatIPv6(publicIp);
+  // The kernel clamps an IPv6-underlay VXLAN device to underlay MTU − 70;
+  // without an interface to read, the IPv4 underlay's MTU stands for it.
+  const under6 = underlayMtu6(text);
+  const mtu6 = under6 === undefined ? mtu - (kVxlanOverhead6 - 50) : Math.min(mtu, under6 - kVxlanOverhead6);
+  if (mtu6 < kMinMtu6) {
+    throw invalidOption(
+      'options.mtu',
+      `at least ${kMinMtu6} on the IPv6 underlay (IPv6 MTU = min(mtu, underlay MTU − ${kVxlanOverhead6}) is ${mtu6})`,
+      options.mtu ?? mtu,
+    );
+  }
+  return {
+    publicIpv6: text,
+    publicIpv6Bytes: ipv6Bytes(publicIp),
+    ipv6Network: network,
+    ipv6Subnet: subnet,
+    mtu6,
+    vtepMacV6: vtepMac,
+  };
 }
 
 export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
@@ -265,6 +418,7 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
     mtu = int('mtu', options.mtu, 576, 65535 - overhead[backend]);
   }
   if (mtu < 576) throw invalidOption('options.mtu', 'at least 576 (the underlay MTU is too small)', mtu);
+  const ipv6 = resolveIpv6(options, backend, kMaxDirectBits, mtu);
 
   const queues = options.queues === undefined ? Math.min(availableParallelism(), 4) : int('queues', options.queues, 1, kMaxQueues);
   const socketBuffer = options.socketBuffer === undefined ? 4 << 20 : int('socketBuffer', options.socketBuffer, 65536, 1 << 30);
@@ -296,6 +450,7 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
     port,
     vni,
     vtepMac,
+    ...ipv6,
     mtu,
     queues,
     tablePath,

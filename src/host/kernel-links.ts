@@ -17,16 +17,18 @@ interface IpAddrJson {
 }
 
 /** The link holding IPv4 address `ip` in this namespace, or undefined (also when `ip` cannot run). */
-export function kernelLinkOf(ip: string): KernelLink | undefined {
+export function kernelLinkOf(ip: string, family: 4 | 6 = 4): KernelLink | undefined {
   let links: IpAddrJson[];
   try {
     links = JSON.parse(
-      execFileSync('ip', ['-j', '-4', 'addr', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+      execFileSync('ip', ['-j', `-${family}`, 'addr', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
     ) as IpAddrJson[];
   } catch {
     return undefined;
   }
-  const link = links.find((l) => l.addr_info?.some((a) => a.family === 'inet' && a.local === ip));
+  // IPv6: `ip` prints RFC 5952 text, as `ip` is given here (callers normalise).
+  const kind = family === 4 ? 'inet' : 'inet6';
+  const link = links.find((l) => l.addr_info?.some((a) => a.family === kind && a.local === ip));
   return link?.ifname && typeof link.mtu === 'number' ? { name: link.ifname, mtu: link.mtu } : undefined;
 }
 

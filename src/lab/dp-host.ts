@@ -5,7 +5,7 @@
 //   -> {"id":1,"op":"set","arg":{"subnet":"10.244.2.0/24","publicIp":"198.18.0.2","vtepMac":"…"}}
 //   <- {"id":1,"ok":true,"result":null}
 //
-// The first line it prints is {"ready":true,"vtepMac":…} or {"ready":false,"error":…}.
+// The first line it prints is {"ready":true,"vtepMac":…,"vtepMacV6":…} or {"ready":false,"error":…}.
 
 import { createInterface } from 'node:readline';
 import { DataPlane } from '../index';
@@ -21,7 +21,9 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify({ ready: false, error: { code: err.code, message: err.message, option: err.option } }) + '\n');
     process.exit(2);
   }
-  process.stdout.write(JSON.stringify({ ready: true, vtepMac: dp.vtepMac ?? null, reattached: dp.reattached }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ ready: true, vtepMac: dp.vtepMac ?? null, vtepMacV6: dp.vtepMacV6 ?? null, reattached: dp.reattached }) + '\n',
+  );
   const shutdown = async (): Promise<void> => {
     await dp.close();
     process.exit(0);

@@ -14,15 +14,18 @@ const kHelpers = __dirname;
 export class WeftHost {
   readonly ns: Netns;
   readonly vtepMac: string | undefined;
+  /** Dual stack: the MAC of its IPv6 frames. */
+  readonly vtepMacV6: string | undefined;
   readonly reattached: boolean;
   readonly #child: ChildProcess;
   readonly #pending = new Map<number, (msg: { ok: boolean; result?: unknown; error?: { message: string } }) => void>();
   #next = 1;
 
-  private constructor(ns: Netns, child: ChildProcess, ready: { vtepMac: string | null; reattached: boolean }) {
+  private constructor(ns: Netns, child: ChildProcess, ready: { vtepMac: string | null; vtepMacV6?: string | null; reattached: boolean }) {
     this.ns = ns;
     this.#child = child;
     this.vtepMac = ready.vtepMac ?? undefined;
+    this.vtepMacV6 = ready.vtepMacV6 ?? undefined;
     this.reattached = ready.reattached;
   }
 
@@ -42,7 +45,13 @@ export class WeftHost {
       lines.once('line', resolve);
       child.once('exit', (code) => reject(new Error(`dp-host exited with ${code}: ${stderr}`)));
     });
-    const ready = JSON.parse(first) as { ready: boolean; error?: { message: string }; vtepMac: string | null; reattached: boolean };
+    const ready = JSON.parse(first) as {
+      ready: boolean;
+      error?: { message: string };
+      vtepMac: string | null;
+      vtepMacV6?: string | null;
+      reattached: boolean;
+    };
     if (!ready.ready) throw new Error(`data plane did not open: ${ready.error?.message}`);
     const host = new WeftHost(ns, child, ready);
     lines.on('line', (line) => {
@@ -92,13 +101,13 @@ export class WeftHost {
   }
 }
 
-/** Pings `dst` from `ns` (optionally from source `src`); returns packets received. */
+/** Pings `dst` (IPv4 or IPv6) from `ns` (optionally from source `src`); returns packets received. */
 export function ping(ns: Netns, dst: string, opts: { count?: number; src?: string; size?: number } = {}): number {
   const args = ['-c', String(opts.count ?? 3), '-i', '0.2', '-W', '2'];
   if (opts.src) args.push('-I', opts.src);
   if (opts.size) args.push('-s', String(opts.size));
   try {
-    const out = ns.exec('ping', ...args, dst);
+    const out = ns.exec('ping', ...(dst.includes(':') ? ['-6'] : []), ...args, dst);
     return Number(/(\d+) received/.exec(out)?.[1] ?? 0);
   } catch (e) {
     const out = String((e as { stdout?: string }).stdout ?? '');
@@ -145,31 +154,40 @@ export async function transfer(
 }
 
 export interface KernelVxlanNodeOptions {
+  /** The node's PublicIP (IPv4: `flannel.<vni>`) or PublicIPv6 (IPv6: `flannel-v6.<vni>`). */
   publicIp: string;
+  /** The lease on this device's family (`10.244.2.0/24`, `fd00:10:244:2::/64`). */
   subnet: string;
   mac: string;
+  /** Default: 1450 for IPv4; for IPv6 the kernel's own clamp (underlay − 70). */
   mtu?: number;
   vni?: number;
   /** Underlay interface (default `ul`). */
   underlay?: string;
-  /** Device name (default `flannel.<vni>`, flanneld's). */
+  /** Device name (default `flannel.<vni>` / `flannel-v6.<vni>`, flanneld's). */
   device?: string;
   /** Turn the underlay's tx offloads off so that what leaves is what a wire carries (default true). */
   wireFrames?: boolean;
 }
 
 /**
- * Makes `ns` a node whose `flannel.1` is a kernel VXLAN device configured as
- * flanneld configures it (flannel-facts §6): VNI, local PublicIP, no
- * learning, the default port (8472), `<subnet>.0/32`, MTU underlay − 50.
+ * Makes `ns` a node whose `flannel.1` (or, for an IPv6 PublicIP,
+ * `flannel-v6.1`) is a kernel VXLAN device configured as flanneld configures
+ * it (flannel-facts §6): VNI, local PublicIP, no learning, the default port
+ * (8472), `<subnet>.0/32` (IPv6: the subnet address /128, accept_ra 0),
+ * MTU underlay − 50 (IPv6: flanneld's 1450 is refused by the kernel, which
+ * keeps underlay − 70).
  */
 export function kernelVxlanNode(ns: Netns, o: KernelVxlanNodeOptions): void {
   const vni = String(o.vni ?? 1);
-  const dev = o.device ?? `flannel.${vni}`;
+  const v6 = o.publicIp.includes(':');
+  const dev = o.device ?? (v6 ? `flannel-v6.${vni}` : `flannel.${vni}`);
   const underlay = o.underlay ?? 'ul';
   ns.ip('link', 'add', dev, 'type', 'vxlan', 'id', vni, 'local', o.publicIp, 'dev', underlay, 'nolearning', 'dstport', '8472');
-  ns.ip('link', 'set', dev, 'address', o.mac, 'mtu', String(o.mtu ?? 1450));
-  ns.ip('addr', 'add', `${o.subnet.replace(/\/\d+$/, '')}/32`, 'dev', dev);
+  ns.ip('link', 'set', dev, 'address', o.mac);
+  if (!v6 || o.mtu !== undefined) ns.ip('link', 'set', dev, 'mtu', String(o.mtu ?? 1450));
+  if (v6) ns.exec('sysctl', '-qw', `net/ipv6/conf/${dev}/accept_ra=0`);
+  ns.ip('addr', 'add', `${o.subnet.replace(/\/\d+$/, '')}/${v6 ? 128 : 32}`, 'dev', dev, ...(v6 ? ['nodad'] : []));
   ns.ip('link', 'set', dev, 'up');
   // veth hands CHECKSUM_PARTIAL and GSO skbs to the peer namespace as they
   // are; a NIC would complete checksums and segment first. With tx offloads
@@ -178,10 +196,26 @@ export function kernelVxlanNode(ns: Netns, o: KernelVxlanNodeOptions): void {
   if (o.wireFrames ?? true) ns.exec('ethtool', '-K', underlay, 'tx', 'off', 'tso', 'off', 'gso', 'off');
 }
 
-/** flanneld's per-lease programming on a kernel VXLAN node: neighbour, FDB, route. */
+/**
+ * flanneld's per-lease programming on a kernel VXLAN node: neighbour, FDB,
+ * route (IPv6 leases on `flannel-v6.1` with the peer's PublicIPv6 alike).
+ */
 export function kernelVxlanPeer(ns: Netns, peer: { subnet: string; publicIp: string; mac: string }, device = 'flannel.1'): void {
   const gw = peer.subnet.replace(/\/\d+$/, '');
   ns.ip('neigh', 'replace', gw, 'lladdr', peer.mac, 'dev', device, 'nud', 'permanent');
   ns.exec('bridge', 'fdb', 'append', peer.mac, 'dev', device, 'dst', peer.publicIp, 'self', 'permanent');
   ns.ip('route', 'replace', peer.subnet, 'via', gw, 'dev', device, 'onlink');
+}
+
+/**
+ * IPv6 on the underlay veth `ul` of each host: 2001:2::<i+1>/64 (RFC 5180),
+ * no DAD, so the addresses are usable at once. Returns the addresses.
+ */
+export function underlay6(hosts: Netns[], dev = 'ul'): string[] {
+  return hosts.map((h, i) => {
+    const addr = `2001:2::${i + 1}`;
+    h.exec('sysctl', '-qw', `net.ipv6.conf.${dev}.disable_ipv6=0`);
+    h.ip('-6', 'addr', 'add', `${addr}/64`, 'dev', dev, 'nodad');
+    return addr;
+  });
 }

@@ -93,6 +93,8 @@ describe("systemctl restart with the data plane's fds in systemd's fd store (vxl
   test(`${kRestarts} restarts under a 10 ms ping stream lose no ping`, async () => {
     const [a, b] = c.nodes as [Node, Node];
     const s = sd!;
+    // The agent parks its fds right after READY=1: wait for the last of them.
+    await until(() => s.count(/^STORED weft-send 1$/) >= 1, 5000, `fds stored (log:\n${s.out})`);
     assert.equal(s.count(/^STORED weft-tun 1$/), 1, s.out);
     assert.equal(s.count(/^STORED weft-udp 1$/), 1, s.out);
     assert.equal(s.count(/^STORED weft-send 1$/), 1, s.out);
