@@ -13,10 +13,9 @@
 //   kernel-vxlan6 2001:2:0:8::/64 fd00:201:0:1::5 -> fd00:201:0:2::5  flannel-v6.1, Linux vxlan over IPv6
 //   weft-vxlan6   2001:2:0:9::/64 fd00:202:0:1::5 -> fd00:202:0:2::5  weft vxlan dual stack (TUN weftvx6, port 8474)
 //
-// weft-vxlan6's data plane is dual stack: its IPv4 side (198.18.9.0/24,
-// 10.209.0.0/16) is configured as a dual-stack node's would be, but only IPv6
-// is measured over it. A weft build without the IPv6 data path refuses that
-// case (status in `ipv6`), it is not measured.
+// weft-vxlan6's data plane is dual stack (IPv4 options stay required): its
+// IPv4 side (198.18.9.0/24, 10.209.0.0/16) is configured as a dual-stack
+// node's would be, but only IPv6 is measured over it.
 //
 // With `peers`, four more veth pairs (198.18.4–7.0/24) carry the userspace
 // tunnels of bench/peers.ts (fastd, tinc, wireguard-go, nebula), each as one
@@ -51,12 +50,8 @@ export type WeftPath = keyof typeof kWeftPaths;
 
 export type CaseName = 'veth' | 'kernel-vxlan' | 'weft-vxlan' | 'weft-udp' | 'kernel-vxlan6' | 'weft-vxlan6' | PeerName;
 
-/**
- * What became of a path asked for beside the default ones (a peer tunnel, an
- * IPv6 path): "measured", "not installed: <package>", "failed: <why>", or for
- * weft-vxlan6 on a build without it "weft-vxlan6 needs the IPv6 data path …".
- */
-export interface PathStatus {
+/** What became of each peer tunnel asked for: "measured", "not installed: <package>" or "failed: <why>". */
+export interface PeerStatus {
   name: string;
   label: string;
   status: string;
@@ -90,7 +85,7 @@ const kV6NotMeasured: Partial<Record<Measurement, string>> = {
   udp64: 'the IPv6 rows measure ping and TCP only',
 };
 
-/** The IPv6 paths of `ipv6` (weft-vxlan6 only when this build's data plane has IPv6). */
+/** The IPv6 paths, measured with `ipv6`. */
 export const kIpv6Cases: readonly BenchCase[] = [
   {
     name: 'kernel-vxlan6',
@@ -108,16 +103,8 @@ export const kIpv6Cases: readonly BenchCase[] = [
   },
 ];
 
-/** The message of a weft-vxlan6 that cannot run on this build. */
-export const kNeedsIpv6DataPath = 'weft-vxlan6 needs the IPv6 data path';
-
-/** The options of weft's IPv6 data path (DataPlaneOptions on builds that have it), beside the IPv4 ones. */
-interface Ipv6Options {
-  publicIpv6: string;
-  ipv6Network: string;
-  ipv6Subnet: string;
-  vtepMacV6: string;
-}
+/** The dual-stack part of a weft data plane's options, beside the IPv4 ones. */
+type Ipv6Options = Required<Pick<DataPlaneOptions, 'publicIpv6' | 'ipv6Network' | 'ipv6Subnet' | 'vtepMacV6'>>;
 
 export class BenchLab {
   readonly a: Netns;
@@ -130,12 +117,10 @@ export class BenchLab {
   readonly client: Runner;
   readonly #servers: ChildProcess[] = [];
   readonly #peers: PeerTunnel[] = [];
-  /** The paths measured in each round: kCases, the IPv6 paths that came up, then the peer tunnels that did. */
+  /** The paths measured in each round: kCases, the IPv6 paths, then the peer tunnels that came up. */
   readonly cases: BenchCase[] = [...kCases];
   /** Every peer tunnel asked for and what became of it (empty without `peers`). */
-  readonly peers: PathStatus[] = [];
-  /** Every IPv6 path asked for and what became of it (empty without `ipv6`). */
-  readonly ipv6: PathStatus[] = [];
+  readonly peers: PeerStatus[] = [];
 
   private constructor(a: Netns, b: Netns, layout: Layout) {
     this.a = a;
@@ -219,9 +204,7 @@ export class BenchLab {
 
   /**
    * kernel-vxlan6 on veth u8 and weft-vxlan6 on veth u9, each with an IPv6
-   * underlay. weft-vxlan6 on a build whose DataPlane has no IPv6 options is
-   * recorded as needing the IPv6 data path and not measured; any other
-   * failure of either is the bench's failure, as for the IPv4 paths.
+   * underlay; a failure of either is the bench's failure, as for the IPv4 paths.
    */
   async #startIpv6(progress: (line: string) => void): Promise<void> {
     const { a, b } = this;
@@ -241,9 +224,16 @@ export class BenchLab {
     try {
       underlay6(8);
       podAddresses(kernel);
+      // flannel-v6.1 with the kernel's own MTU (underlay − 70: flanneld's − 50 is refused).
       const macs = ['0e:2a:fd:c9:01:00', '0e:2a:fd:c9:02:00'];
       [a, b].forEach((ns, i) =>
-        kernelVxlan6Node(ns, { publicIp: `2001:2:0:8::${i + 1}`, subnet: `fd00:201:0:${i + 1}::/64`, mac: macs[i]!, underlay: 'u8' }),
+        kernelVxlanNode(ns, {
+          publicIp: `2001:2:0:8::${i + 1}`,
+          subnet: `fd00:201:0:${i + 1}::/64`,
+          mac: macs[i]!,
+          underlay: 'u8',
+          wireFrames: false,
+        }),
       );
       kernelVxlanPeer(a, { subnet: 'fd00:201:0:2::/64', publicIp: '2001:2:0:8::2', mac: macs[1]! }, 'flannel-v6.1');
       kernelVxlanPeer(b, { subnet: 'fd00:201:0:1::/64', publicIp: '2001:2:0:8::1', mac: macs[0]! }, 'flannel-v6.1');
@@ -251,23 +241,12 @@ export class BenchLab {
       throw new Error(`--ipv6: ${kernel.label} could not be set up (is IPv6 enabled in this kernel?): ${(e as Error).message}`);
     }
     this.cases.push(kernel);
-    this.ipv6.push({ name: kernel.name, label: kernel.label, status: 'measured' });
     progress(`${kernel.label}: up (MTU ${deviceMtu(a, 'flannel-v6.1')}, the kernel's clamp of an IPv6-underlay VXLAN device)`);
 
     underlay6(9);
     podAddresses(weft);
-    try {
-      await this.#startWeft('weft-vxlan6', {});
-    } catch (e) {
-      const why = (e as Error).message;
-      if (!/options\.(publicIpv6|ipv6Network|ipv6Subnet|vtepMacV6) must be absent \(unknown option\)/.test(why)) throw e;
-      const status = `${kNeedsIpv6DataPath} (this build's DataPlane does not know its IPv6 options): not measured`;
-      this.ipv6.push({ name: weft.name, label: weft.label, status });
-      progress(`${weft.label}: ${status}`);
-      return;
-    }
+    await this.#startWeft('weft-vxlan6', {});
     this.cases.push(weft);
-    this.ipv6.push({ name: weft.name, label: weft.label, status: 'measured' });
     progress(`${weft.label}: up`);
   }
 
@@ -394,19 +373,7 @@ export class BenchLab {
   }
 }
 
-/** A node's kernel IPv6-underlay VXLAN device as flanneld sets up `flannel-v6.1` (flannel-facts §6). */
-function kernelVxlan6Node(ns: Netns, o: { publicIp: string; subnet: string; mac: string; underlay: string }): void {
-  const dev = 'flannel-v6.1';
-  ns.ip('link', 'add', dev, 'type', 'vxlan', 'id', '1', 'local', o.publicIp, 'dev', o.underlay, 'dstport', '8472', 'nolearning');
-  // flanneld asks for underlay − 50, which the kernel refuses on an IPv6
-  // underlay; the device keeps the kernel's own underlay − 70.
-  ns.ip('link', 'set', dev, 'address', o.mac);
-  // A slash-separated key: the device name has a dot.
-  ns.exec('sysctl', '-qw', `net/ipv6/conf/${dev}/accept_ra=0`);
-  ns.ip('-6', 'addr', 'add', `${o.subnet.replace(/\/\d+$/, '')}/128`, 'dev', dev, 'nodad');
-  ns.ip('link', 'set', dev, 'up');
-}
-
+/** The MTU the kernel gave device `dev` in `ns`. */
 function deviceMtu(ns: Netns, dev: string): number {
   return (JSON.parse(ns.ip('-j', 'link', 'show', dev)) as { mtu: number }[])[0]!.mtu;
 }

@@ -20,7 +20,7 @@ import {
   type CaseName,
   type Layout,
   type Measurement,
-  type PathStatus,
+  type PeerStatus,
   type WeftPath,
 } from './lab';
 import { kPeers, kPeersSkipped, type PeerName } from './peers';
@@ -92,19 +92,13 @@ export interface BenchResult {
   /** The first layout's cases (the shared layout unless only pinned was asked for). */
   cases: CaseReport[];
   /** Every measured layout's cases, in the order measured, and what became of each peer tunnel there. */
-  layouts: { layout: Layout; cases: CaseReport[]; peers: PathStatus[]; ipv6: PathStatus[] }[];
+  layouts: { layout: Layout; cases: CaseReport[]; peers: PeerStatus[] }[];
   /**
    * With --peers: every peer tunnel and its status in the first layout
    * ("measured", "not installed: <package>", "failed: <why>"), then the
    * tunnels the bench cannot set up at all (flannel's udp proxy, not in Debian).
    */
-  peers?: PathStatus[];
-  /**
-   * With --ipv6: each IPv6 path and its status in the first layout
-   * ("measured", or for weft-vxlan6 on a build without the IPv6 data path
-   * "weft-vxlan6 needs the IPv6 data path …": then it has no row).
-   */
-  ipv6?: PathStatus[];
+  peers?: PeerStatus[];
   /** Measurements of a peer path that failed in some round (that round has no figure for it). */
   peerErrors?: { layout: Layout; round: number; path: string; measurement: string; error: string }[];
   codec: CodecFigure[];
@@ -286,7 +280,6 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         };
       }),
       peers: [...lab.peers],
-      ipv6: [...lab.ipv6],
     });
   }
 
@@ -316,7 +309,6 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     cases: measured[0]!.cases,
     layouts: measured,
     ...(opts.peers ? { peers: [...measured[0]!.peers, ...kPeersSkipped], peerErrors } : {}),
-    ...(opts.ipv6 ? { ipv6: measured[0]!.ipv6 } : {}),
     codec,
     ...result0,
     weftCounters,
@@ -330,9 +322,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       const report = reportOf(cases);
       return kSvgMetrics.map((metric) => ({ title: `${kMetrics[metric].label}, ${layout}`, report, metric }));
     });
-    const notes = opts.ipv6
-      ? [...ipv6Caveats(result), ...(result.ipv6 ?? []).filter((p) => p.status !== 'measured').map((p) => `${p.label}: ${p.status}.`)]
-      : [];
+    const notes = opts.ipv6 ? ipv6Caveats(result) : [];
     writeFileSync(opts.svg, renderSvg(panels, labels, `weft bench — ${result.machine.cores} cores, ${result.machine.kernel}`, notes));
   }
   return result;
@@ -422,9 +412,8 @@ export function formatResult(result: BenchResult): string {
       lines.push('', `${where} — IPv6 (--ipv6; ×r against kernel VXLAN over IPv6):`, renderTable(reportOf(cases6), labels, kIpv6Metrics));
     }
   }
-  if (result.ipv6) {
-    lines.push('', 'IPv6 paths (--ipv6):');
-    for (const p of result.ipv6) lines.push(`  ${p.label.padEnd(28)} ${p.status}`);
+  if (result.settings.ipv6) {
+    lines.push('', 'IPv6 rows (--ipv6):');
     for (const n of ipv6Caveats(result)) lines.push(`  ${n}`);
   }
   if (result.peers) {

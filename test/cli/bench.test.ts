@@ -81,7 +81,6 @@ test('weft bench --quick writes a JSON report with every path, metric, unit and 
   const report = JSON.parse(readFileSync(json, 'utf8')) as {
     machine: { cores: number; kernel: string };
     settings: { layouts: string[]; ipv6: boolean };
-    ipv6?: unknown;
     cases: { name: string; metrics: Record<string, Metric> }[];
     layouts: { layout: string; cases: { name: string; metrics: Record<string, Metric> }[] }[];
     codec: { backend: string; size: number; nsPerPacket: number }[];
@@ -89,7 +88,6 @@ test('weft bench --quick writes a JSON report with every path, metric, unit and 
   assert.ok(report.machine.cores > 0 && report.machine.kernel.length > 0);
   assert.deepEqual(report.settings.layouts, ['shared', 'pinned'], 'both placements by default');
   assert.equal(report.settings.ipv6, false, 'the IPv6 rows are opt-in (--ipv6)');
-  assert.equal(report.ipv6, undefined);
   assert.deepEqual(
     report.layouts.map((l) => l.layout),
     ['shared', 'pinned'],
@@ -211,7 +209,7 @@ interface CaseJson {
   metrics: Record<string, Metric>;
 }
 
-test('weft bench --ipv6 adds kernel VXLAN over IPv6 and weft vxlan6 (or says why not), compared IPv6 beside IPv6', { skip }, () => {
+test('weft bench --ipv6 adds kernel VXLAN over IPv6 and weft vxlan6, compared IPv6 beside IPv6, and no sockperf for them', { skip }, () => {
   const json = join(dir, 'ipv6.json');
   const svg = join(dir, 'ipv6.svg');
   const prefix = `wbt6${process.pid}`;
@@ -224,28 +222,18 @@ test('weft bench --ipv6 adds kernel VXLAN over IPv6 and weft vxlan6 (or says why
   const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
   assert.ok(!left.includes(`${prefix}-`), `namespaces left behind:\n${left}`);
   assert.match(r.stderr, /shared · round 1\/1 · kernel VXLAN6 \(flannel-v6\.1\) · ping avg/);
+  assert.match(r.stderr, /shared · round 1\/1 · weft vxlan6 · TCP 1 stream/);
   assert.match(r.stderr, /kernel VXLAN6 \(flannel-v6\.1\): up \(MTU 1430/, "the kernel's clamp, underlay 1500 − 70");
 
   const report = JSON.parse(readFileSync(json, 'utf8')) as {
     settings: { ipv6: boolean };
-    ipv6: { name: string; label: string; status: string }[];
     cases: CaseJson[];
-    layouts: { ipv6: { name: string; status: string }[] }[];
+    weftCounters: Record<string, { drops: Record<string, number> }>;
   };
   assert.equal(report.settings.ipv6, true);
   assert.deepEqual(
-    report.ipv6.map((p) => p.name),
-    ['kernel-vxlan6', 'weft-vxlan6'],
-  );
-  assert.deepEqual(report.layouts[0]!.ipv6, report.ipv6);
-  assert.equal(report.ipv6[0]!.status, 'measured');
-  const weft6Status = report.ipv6[1]!.status;
-  const weft6 = weft6Status === 'measured';
-  if (!weft6) assert.match(weft6Status, /^weft-vxlan6 needs the IPv6 data path/, 'refused, and says why');
-  assert.deepEqual(
     report.cases.map((c) => c.name),
-    ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp', 'kernel-vxlan6', ...(weft6 ? ['weft-vxlan6'] : [])],
-    'a refused weft-vxlan6 has no row (no figure stands for it)',
+    ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp', 'kernel-vxlan6', 'weft-vxlan6'],
   );
   const byName = (name: string): CaseJson => report.cases.find((c) => c.name === name)!;
   const ratioOf = (c: CaseJson, base: CaseJson, metric: string): number => c.metrics[metric]!.rounds[0]! / base.metrics[metric]!.rounds[0]!;
@@ -272,22 +260,24 @@ test('weft bench --ipv6 adds kernel VXLAN over IPv6 and weft vxlan6 (or says why
   const kernel6 = byName('kernel-vxlan6');
   assert.equal(kernel6.baseline, undefined, 'kernel VXLAN over IPv6 is the IPv6 reference');
   for (const m of Object.values(kernel6.metrics)) assert.equal(m.ratioToKernelVxlan, undefined);
-  if (weft6) {
-    const c = byName('weft-vxlan6');
-    assert.equal(c.baseline, 'kernel-vxlan6');
-    for (const metric of ['pingAvg', 'tcp1', 'tcp4']) {
-      const ratio = c.metrics[metric]!.ratioToKernelVxlan!.median;
-      assert.ok(Math.abs(ratio - ratioOf(c, kernel6, metric)) < 1e-9, `weft-vxlan6 ${metric} ratio is against flannel-v6.1`);
-    }
-    assert.ok(c.metrics.idleCpu && c.metrics.idleCpu.median >= 0, 'weft-vxlan6 idle CPU');
+  const weft6 = byName('weft-vxlan6');
+  assert.equal(weft6.baseline, 'kernel-vxlan6');
+  for (const metric of ['pingAvg', 'pingP99', 'tcp1', 'tcp4', 'cpuPerGB']) {
+    const ratio = weft6.metrics[metric]!.ratioToKernelVxlan!.median;
+    assert.ok(Math.abs(ratio - ratioOf(weft6, kernel6, metric)) < 1e-9, `weft-vxlan6 ${metric} ratio is against flannel-v6.1`);
+  }
+  assert.ok(weft6.metrics.idleCpu && weft6.metrics.idleCpu.median >= 0, 'weft-vxlan6 idle CPU');
+  for (const host of ['A', 'B']) {
+    const drops = report.weftCounters[`${host}:weftvx6`]?.drops;
+    assert.ok(drops, `host ${host}'s weft vxlan6 counters are in the report`);
+    assert.equal(drops.malformed, 0, `host ${host} weft vxlan6 drops nothing as malformed`);
   }
 
   assert.match(r.stdout, /IPv6 \(--ipv6; ×r against kernel VXLAN over IPv6\)/);
   assert.match(r.stdout, /\| kernel VXLAN6 \(flannel-v6\.1\)/);
+  assert.match(r.stdout, /\| weft vxlan6 /);
   assert.match(r.stdout, /IPv6 rows: no sockperf round trips/);
-  assert.match(r.stdout, new RegExp(`weft vxlan6\\s+${weft6 ? 'measured' : 'weft-vxlan6 needs the IPv6 data path'}`));
   const chart = readFileSync(svg, 'utf8');
-  assert.match(chart, /kernel VXLAN6 \(flannel-v6\.1\)/);
+  assert.match(chart, /kernel VXLAN6 \(flannel-v6\.1\)[\s\S]*weft vxlan6/);
   assert.match(chart, /IPv6 rows: ratios against kernel VXLAN6/);
-  if (!weft6) assert.match(chart, /weft-vxlan6 needs the IPv6 data path/);
 });
