@@ -6,16 +6,26 @@
 //   <- {"id":1,"ok":true,"result":null}
 //
 // The first line it prints is {"ready":true,"vtepMac":…,"vtepMacV6":…} or {"ready":false,"error":…}.
+//
+// With a second argument, a unix socket path, it takes the data plane over
+// from a predecessor listening there (if any), then listens there itself
+// and hands its data plane to the next dp-host that connects, and exits.
 
+import { existsSync, unlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { DataPlane } from '../index';
+import { handOff, kReleased, takeOver, type HandedOver } from '../dataplane/handoff';
 
 type Op = 'set' | 'delete' | 'stats' | 'entries' | 'health' | 'close';
 
 async function main(): Promise<void> {
   let dp: DataPlane;
+  const handoffPath = process.argv[3];
   try {
-    dp = await DataPlane.open(JSON.parse(process.argv[2] ?? '{}'));
+    let adopted: HandedOver<unknown> | undefined;
+    if (handoffPath && existsSync(handoffPath)) adopted = takeOver<unknown>(handoffPath);
+    dp = await DataPlane.open(JSON.parse(process.argv[2] ?? '{}'), adopted?.fds);
   } catch (e) {
     const err = e as { code?: string; message?: string; option?: string };
     process.stdout.write(JSON.stringify({ ready: false, error: { code: err.code, message: err.message, option: err.option } }) + '\n');
@@ -24,6 +34,20 @@ async function main(): Promise<void> {
   process.stdout.write(
     JSON.stringify({ ready: true, vtepMac: dp.vtepMac ?? null, vtepMacV6: dp.vtepMacV6 ?? null, reattached: dp.reattached }) + '\n',
   );
+  if (handoffPath) {
+    if (existsSync(handoffPath)) unlinkSync(handoffPath);
+    const server = createServer({ pauseOnConnect: true }, (socket) => {
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      if (typeof fd !== 'number') {
+        socket.destroy();
+        return;
+      }
+      handOff(fd, dp, { pid: process.pid });
+      socket.end(kReleased, () => process.exit(0));
+    });
+    await new Promise<void>((resolve) => server.listen(handoffPath, resolve));
+    server.unref();
+  }
   const shutdown = async (): Promise<void> => {
     await dp.close();
     process.exit(0);

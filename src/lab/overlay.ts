@@ -34,8 +34,9 @@ export class WeftHost {
    * inside the namespace (e.g. `setpriv --reuid=nobody … --`, to run it
    * unprivileged); its last word is followed by node and dp-host.js.
    */
-  static async start(ns: Netns, options: DataPlaneOptions, opts: { wrap?: string[] } = {}): Promise<WeftHost> {
-    const argv = [process.execPath, join(kHelpers, 'dp-host.js'), JSON.stringify(options)];
+  static async start(ns: Netns, options: DataPlaneOptions, opts: { wrap?: string[]; handoff?: string } = {}): Promise<WeftHost> {
+    // `handoff`: take over from the dp-host listening at that unix socket path, and listen there for the next.
+    const argv = [process.execPath, join(kHelpers, 'dp-host.js'), JSON.stringify(options), ...(opts.handoff ? [opts.handoff] : [])];
     const wrap = opts.wrap ?? [];
     const child = wrap.length > 0 ? ns.spawn(wrap[0]!, [...wrap.slice(1), ...argv]) : ns.spawn(argv[0]!, argv.slice(1));
     const lines = createInterface({ input: child.stdout! });

@@ -54,7 +54,7 @@ async function teardown(l: Lab | undefined): Promise<void> {
   await l.b.destroy();
 }
 
-function weftOptions(n: number): DataPlaneOptions {
+function weftOptions(n: number, queues = 1): DataPlaneOptions {
   return {
     backend: 'vxlan',
     publicIp: `198.18.0.${n}`,
@@ -63,7 +63,7 @@ function weftOptions(n: number): DataPlaneOptions {
     publicIpv6: `2001:2::${n}`,
     ipv6Network: kNet6,
     ipv6Subnet: lease6(n),
-    queues: 1,
+    queues,
   };
 }
 
@@ -252,11 +252,12 @@ describe('weft dual stack ↔ kernel flannel.1 + flannel-v6.1 (interop)', { skip
   });
 });
 
-describe('weft dual stack ↔ weft dual stack', { skip }, () => {
+describe('weft dual stack (2 queues) ↔ weft dual stack', { skip }, () => {
   let l: Lab | undefined;
   before(async () => {
     l = makeLab('dw');
-    l.hostA = await WeftHost.start(l.a, weftOptions(1));
+    // Two queues on A: two IPv6 sockets sharing [PublicIPv6]:8472, flows hashed over them.
+    l.hostA = await WeftHost.start(l.a, weftOptions(1, 2));
     l.hostB = await WeftHost.start(l.b, weftOptions(2));
     for (const [self, peer, n] of [
       [l.hostA, l.hostB, 2],
@@ -278,5 +279,56 @@ describe('weft dual stack ↔ weft dual stack', { skip }, () => {
     for (const [reason, n] of Object.entries(dropsOf(stats))) {
       if (reason !== 'noRoute') assert.equal(n, 0, `weft drop counter ${reason}`);
     }
+  });
+
+  test('IPv6 TCP goes through TSO6 segmentation on the way out and GRO coalescing on the way in', async () => {
+    const c = async (h: WeftHost): Promise<Record<string, number>> => (await h.stats()).counters as Record<string, number>;
+    const [a0, b0] = [await c(l!.hostA!), await c(l!.hostB!)];
+    const t = await transfer(l!.a, l!.b, pod6(2), kTransferBytes, { fromIp: pod6(1) });
+    assert.equal(t.serverSha256, t.sha256);
+    const [a1, b1] = [await c(l!.hostA!), await c(l!.hostB!)];
+    assert.ok(a1.tunRxGsoPackets! > a0.tunRxGsoPackets!, 'A read TCPv6 super-packets from its TUN and segmented them');
+    assert.ok(b1.udpRxGroBatches! > b0.udpRxGroBatches!, 'B received GRO batches on its IPv6 socket');
+    assert.ok(b1.tunTxGsoPackets! > b0.tunTxGsoPackets!, 'B wrote coalesced TCPv6 super-packets into its TUN');
+  });
+});
+
+describe('a dual-stack data plane handed over to a successor forwards both families on', { skip }, () => {
+  let l: Lab | undefined;
+  let dir = '';
+  let successor: WeftHost | undefined;
+  const kernelMac = '0e:2a:0a:f4:02:00';
+  const kernelMac6 = '0e:2a:0a:f4:02:06';
+  before(async () => {
+    dir = mkdtempSync('/tmp/weft-ds-handoff-');
+    l = makeLab('dh');
+    l.hostA = await WeftHost.start(l.a, weftOptions(1), { handoff: join(dir, 'handoff.sock') });
+    kernelVxlanNode(l.b, { publicIp: '198.18.0.2', subnet: lease4(2), mac: kernelMac });
+    kernelVxlanNode(l.b, { publicIp: l.ul6[1]!, subnet: lease6(2), mac: kernelMac6 });
+    kernelVxlanPeer(l.b, { subnet: lease4(1), publicIp: '198.18.0.1', mac: l.hostA.vtepMac! });
+    kernelVxlanPeer(l.b, { subnet: lease6(1), publicIp: l.ul6[0]!, mac: l.hostA.vtepMacV6! }, 'flannel-v6.1');
+    await l.hostA.set({ subnet: lease4(2), publicIp: '198.18.0.2', vtepMac: kernelMac });
+    await l.hostA.set({ subnet: lease6(2), publicIp: l.ul6[1]!, vtepMac: kernelMac6 });
+  });
+  after(async () => {
+    await successor?.close().catch(() => undefined);
+    await teardown(l);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the successor takes the TUN queues and both families’ sockets, keeps both MACs and the leases', async () => {
+    assertPings(l!);
+    const before = l!.hostA!;
+    successor = await WeftHost.start(l!.a, weftOptions(1), { handoff: join(dir, 'handoff.sock') });
+    for (let i = 0; i < 100 && before.alive; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(before.alive, false, 'the predecessor exited after handing over');
+    assert.equal(successor.reattached, true);
+    assert.equal(successor.vtepMac, before.vtepMac);
+    assert.equal(successor.vtepMacV6, before.vtepMacV6);
+    l!.hostA = successor;
+    successor = undefined;
+    assertPings(l!);
+    const ab = await transfer(l!.a, l!.b, pod6(2), 4 * kMB, { fromIp: pod6(1) });
+    assert.equal(ab.serverSha256, ab.sha256, 'IPv6 A→B after the hand-off');
   });
 });
