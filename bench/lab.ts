@@ -305,7 +305,7 @@ export class BenchLab {
     if (old) await Promise.all(old.map((h) => h.close()));
     const started = await Promise.allSettled(
       [this.a, this.b].map((ns, i) => {
-        const options: DataPlaneOptions & Partial<Ipv6Options> = {
+        const options: DataPlaneOptions = {
           backend,
           device,
           port,
