@@ -7,6 +7,16 @@
 //   weft-vxlan    198.18.2.0/24   10.202.1.5 -> 10.202.2.5    weft vxlan (TUN weftvx, port 8473)
 //   weft-udp      198.18.3.0/24   10.203.1.5 -> 10.203.2.5    weft udp (TUN weftudp, port 8285)
 //
+// With `ipv6`, two more veth pairs carry IPv6 (underlay 2001:2::/48, RFC 5180's
+// benchmarking range; overlay fd00::/8 ULAs numbered after the IPv4 paths):
+//
+//   kernel-vxlan6 2001:2:0:8::/64 fd00:201:0:1::5 -> fd00:201:0:2::5  flannel-v6.1, Linux vxlan over IPv6
+//   weft-vxlan6   2001:2:0:9::/64 fd00:202:0:1::5 -> fd00:202:0:2::5  weft vxlan dual stack (TUN weftvx6, port 8474)
+//
+// weft-vxlan6's data plane is dual stack (IPv4 options stay required): its
+// IPv4 side (198.18.9.0/24, 10.209.0.0/16) is configured as a dual-stack
+// node's would be, but only IPv6 is measured over it.
+//
 // With `peers`, four more veth pairs (198.18.4–7.0/24) carry the userspace
 // tunnels of bench/peers.ts (fastd, tinc, wireguard-go, nebula), each as one
 // more path of the same rounds; one whose package is missing, or that does
@@ -26,14 +36,19 @@
 import type { ChildProcess } from 'node:child_process';
 import { Netns, vethPair } from '../src/lab/netns';
 import { WeftHost, kernelVxlanNode, kernelVxlanPeer } from '../src/lab/overlay';
-import type { OffloadOptions } from '../src/dataplane/options';
+import type { DataPlaneOptions, OffloadOptions } from '../src/dataplane/options';
 import { kSockperfPorts, type Path, type Runner } from './measure';
 import { kPeers, peerMissing, startPeer, type PeerName, type PeerTunnel } from './peers';
 
-/** Per weft backend: overlay second octet 10.<n>, underlay 198.18.<u>, device, port. */
-const kWeftPaths = { vxlan: [202, 2, 'weftvx', 8473], udp: [203, 3, 'weftudp', 8285] } as const;
+/** Per weft path: backend, overlay second octet 10.<n>, underlay 198.18.<u>, device, port; IPv6 overlay for weft-vxlan6. */
+const kWeftPaths = {
+  'weft-vxlan': { backend: 'vxlan', net: 202, ul: 2, device: 'weftvx', port: 8473 },
+  'weft-udp': { backend: 'udp', net: 203, ul: 3, device: 'weftudp', port: 8285 },
+  'weft-vxlan6': { backend: 'vxlan', net: 209, ul: 9, device: 'weftvx6', port: 8474, net6: 'fd00:202' },
+} as const;
+export type WeftPath = keyof typeof kWeftPaths;
 
-export type CaseName = 'veth' | 'kernel-vxlan' | 'weft-vxlan' | 'weft-udp' | PeerName;
+export type CaseName = 'veth' | 'kernel-vxlan' | 'weft-vxlan' | 'weft-udp' | 'kernel-vxlan6' | 'weft-vxlan6' | PeerName;
 
 /** What became of each peer tunnel asked for: "measured", "not installed: <package>" or "failed: <why>". */
 export interface PeerStatus {
@@ -44,23 +59,57 @@ export interface PeerStatus {
 
 export type Layout = 'shared' | 'pinned';
 
+/** A measurement a path may lack (with the reason, in BenchCase.notMeasured). */
+export type Measurement = 'sockperf' | 'udp64';
+
 export interface BenchCase {
   name: CaseName;
   label: string;
   path: Path;
+  /** IP family of the measured (inner) traffic; ratios are taken against kernel VXLAN of the same family. */
+  family: 4 | 6;
+  /** Measurements this path does not get, and why (reported in the JSON and on the terminal). */
+  notMeasured?: Partial<Record<Measurement, string>>;
 }
 
 export const kCases: readonly BenchCase[] = [
-  { name: 'veth', label: 'bare veth', path: { src: '198.18.0.1', dst: '198.18.0.2' } },
-  { name: 'kernel-vxlan', label: 'kernel VXLAN (flannel.1)', path: { src: '10.201.1.5', dst: '10.201.2.5' } },
-  { name: 'weft-vxlan', label: 'weft vxlan', path: { src: '10.202.1.5', dst: '10.202.2.5' } },
-  { name: 'weft-udp', label: 'weft udp', path: { src: '10.203.1.5', dst: '10.203.2.5' } },
+  { name: 'veth', label: 'bare veth', family: 4, path: { src: '198.18.0.1', dst: '198.18.0.2' } },
+  { name: 'kernel-vxlan', label: 'kernel VXLAN (flannel.1)', family: 4, path: { src: '10.201.1.5', dst: '10.201.2.5' } },
+  { name: 'weft-vxlan', label: 'weft vxlan', family: 4, path: { src: '10.202.1.5', dst: '10.202.2.5' } },
+  { name: 'weft-udp', label: 'weft udp', family: 4, path: { src: '10.203.1.5', dst: '10.203.2.5' } },
 ];
+
+/** What the IPv6 rows do not measure, and why. */
+const kV6NotMeasured: Partial<Record<Measurement, string>> = {
+  sockperf: "Debian's sockperf (3.7) has no IPv6: it rejects an IPv6 address as invalid",
+  udp64: 'the IPv6 rows measure ping and TCP only',
+};
+
+/** The IPv6 paths, measured with `ipv6`. */
+export const kIpv6Cases: readonly BenchCase[] = [
+  {
+    name: 'kernel-vxlan6',
+    label: 'kernel VXLAN6 (flannel-v6.1)',
+    family: 6,
+    path: { src: 'fd00:201:0:1::5', dst: 'fd00:201:0:2::5' },
+    notMeasured: kV6NotMeasured,
+  },
+  {
+    name: 'weft-vxlan6',
+    label: 'weft vxlan6',
+    family: 6,
+    path: { src: 'fd00:202:0:1::5', dst: 'fd00:202:0:2::5' },
+    notMeasured: kV6NotMeasured,
+  },
+];
+
+/** The dual-stack part of a weft data plane's options, beside the IPv4 ones. */
+type Ipv6Options = Required<Pick<DataPlaneOptions, 'publicIpv6' | 'ipv6Network' | 'ipv6Subnet' | 'vtepMacV6'>>;
 
 export class BenchLab {
   readonly a: Netns;
   readonly b: Netns;
-  readonly #hosts = new Map<'vxlan' | 'udp', [WeftHost, WeftHost]>();
+  readonly #hosts = new Map<WeftPath, [WeftHost, WeftHost]>();
   #queues: number | undefined;
   #pollBudgetUs: number | undefined;
   readonly layout: Layout;
@@ -68,7 +117,7 @@ export class BenchLab {
   readonly client: Runner;
   readonly #servers: ChildProcess[] = [];
   readonly #peers: PeerTunnel[] = [];
-  /** The paths measured in each round: kCases, then the peer tunnels that came up. */
+  /** The paths measured in each round: kCases, the IPv6 paths, then the peer tunnels that came up. */
   readonly cases: BenchCase[] = [...kCases];
   /** Every peer tunnel asked for and what became of it (empty without `peers`). */
   readonly peers: PeerStatus[] = [];
@@ -91,6 +140,8 @@ export class BenchLab {
       layout?: Layout;
       pollBudgetUs?: number;
       peers?: boolean;
+      /** Also the IPv6 paths (kIpv6Cases). */
+      ipv6?: boolean;
       /** Namespace name prefix (default: Netns's own, weft-t<pid>-<n>). */
       nsPrefix?: string;
       progress?: (line: string) => void;
@@ -100,7 +151,7 @@ export class BenchLab {
     const lab = new BenchLab(new Netns('bencha', ns), new Netns('benchb', ns), opts.layout ?? 'shared');
     try {
       lab.#pollBudgetUs = opts.pollBudgetUs;
-      await lab.#setUp(opts.queues, opts.peers ?? false, opts.progress ?? (() => undefined));
+      await lab.#setUp(opts.queues, opts.peers ?? false, opts.ipv6 ?? false, opts.progress ?? (() => undefined));
     } catch (e) {
       await lab.destroy();
       throw e;
@@ -108,7 +159,7 @@ export class BenchLab {
     return lab;
   }
 
-  async #setUp(queues: number | undefined, peers: boolean, progress: (line: string) => void): Promise<void> {
+  async #setUp(queues: number | undefined, peers: boolean, ipv6: boolean, progress: (line: string) => void): Promise<void> {
     const { a, b } = this;
     this.#queues = queues;
     ['u0', 'u1', 'u2', 'u3'].forEach((name, i) => vethPair(a, b, name, `198.18.${i}`));
@@ -132,20 +183,71 @@ export class BenchLab {
     kernelVxlanPeer(a, { subnet: '10.201.2.0/24', publicIp: '198.18.1.2', mac: macs[1]! });
     kernelVxlanPeer(b, { subnet: '10.201.1.0/24', publicIp: '198.18.1.1', mac: macs[0]! });
 
-    for (const backend of ['vxlan', 'udp'] as const) await this.#startWeft(backend, {});
+    for (const path of ['weft-vxlan', 'weft-udp'] as const) await this.#startWeft(path, {});
+    if (ipv6) await this.#startIpv6(progress);
     if (peers) await this.#startPeers(progress);
     // One iperf3 server per path, bound to the path's address: a UDP reply
     // from a wildcard socket would leave from the device's own address
     // (<subnet>.0) and miss the client's connected socket.
     for (const c of this.cases) {
-      const servers: [string, string[]][] = [
-        ['iperf3', ['-s', '-B', c.path.dst]],
-        ['sockperf', ['server', '-i', c.path.dst, '-p', String(kSockperfPorts.tcp), '--tcp']],
-        ['sockperf', ['server', '-i', c.path.dst, '-p', String(kSockperfPorts.udp)]],
-      ];
+      const servers: [string, string[]][] = [['iperf3', ['-s', '-B', c.path.dst]]];
+      if (!c.notMeasured?.sockperf) {
+        servers.push(
+          ['sockperf', ['server', '-i', c.path.dst, '-p', String(kSockperfPorts.tcp), '--tcp']],
+          ['sockperf', ['server', '-i', c.path.dst, '-p', String(kSockperfPorts.udp)]],
+        );
+      }
       for (const [cmd, args] of servers) this.#servers.push(b.spawn(...this.#pinSpawn(1, cmd, args)));
     }
     await new Promise((r) => setTimeout(r, 300));
+  }
+
+  /**
+   * kernel-vxlan6 on veth u8 and weft-vxlan6 on veth u9, each with an IPv6
+   * underlay; a failure of either is the bench's failure, as for the IPv4 paths.
+   */
+  async #startIpv6(progress: (line: string) => void): Promise<void> {
+    const { a, b } = this;
+    const [kernel, weft] = kIpv6Cases as [BenchCase, BenchCase];
+    const underlay6 = (ul: number): void => {
+      vethPair(a, b, `u${ul}`, `198.18.${ul}`);
+      [a, b].forEach((ns, i) => {
+        ns.exec('sysctl', '-qw', `net/ipv6/conf/u${ul}/disable_ipv6=0`);
+        ns.ip('-6', 'addr', 'add', `2001:2:0:${ul}::${i + 1}/64`, 'dev', `u${ul}`, 'nodad');
+      });
+    };
+    const podAddresses = (c: BenchCase): void => {
+      a.ip('-6', 'addr', 'add', `${c.path.src}/128`, 'dev', 'lo', 'nodad');
+      b.ip('-6', 'addr', 'add', `${c.path.dst}/128`, 'dev', 'lo', 'nodad');
+    };
+
+    try {
+      underlay6(8);
+      podAddresses(kernel);
+      // flannel-v6.1 with the kernel's own MTU (underlay − 70: flanneld's − 50 is refused).
+      const macs = ['0e:2a:fd:c9:01:00', '0e:2a:fd:c9:02:00'];
+      [a, b].forEach((ns, i) =>
+        kernelVxlanNode(ns, {
+          publicIp: `2001:2:0:8::${i + 1}`,
+          subnet: `fd00:201:0:${i + 1}::/64`,
+          mac: macs[i]!,
+          underlay: 'u8',
+          wireFrames: false,
+        }),
+      );
+      kernelVxlanPeer(a, { subnet: 'fd00:201:0:2::/64', publicIp: '2001:2:0:8::2', mac: macs[1]! }, 'flannel-v6.1');
+      kernelVxlanPeer(b, { subnet: 'fd00:201:0:1::/64', publicIp: '2001:2:0:8::1', mac: macs[0]! }, 'flannel-v6.1');
+    } catch (e) {
+      throw new Error(`--ipv6: ${kernel.label} could not be set up (is IPv6 enabled in this kernel?): ${(e as Error).message}`);
+    }
+    this.cases.push(kernel);
+    progress(`${kernel.label}: up (MTU ${deviceMtu(a, 'flannel-v6.1')}, the kernel's clamp of an IPv6-underlay VXLAN device)`);
+
+    underlay6(9);
+    podAddresses(weft);
+    await this.#startWeft('weft-vxlan6', {});
+    this.cases.push(weft);
+    progress(`${weft.label}: up`);
   }
 
   /** Each peer tunnel on its own veth pair; a missing or failing one is recorded, not measured. */
@@ -160,7 +262,7 @@ export class BenchLab {
       vethPair(this.a, this.b, `u${p.ul}`, `198.18.${p.ul}`);
       try {
         this.#peers.push(await startPeer(p, [this.a, this.b], (i, cmd, args) => this.#pinSpawn(i, cmd, args)));
-        this.cases.push({ name: p.name, label: p.label, path: p.path });
+        this.cases.push({ name: p.name, label: p.label, family: 4, path: p.path });
         this.peers.push({ name: p.name, label: p.label, status: 'measured' });
         progress(`${p.label}: up`);
       } catch (e) {
@@ -181,43 +283,74 @@ export class BenchLab {
     return [c, rest];
   }
 
-  /** Starts (or restarts) the weft path of `backend` on both hosts with these offloads. */
-  async #startWeft(backend: 'vxlan' | 'udp', offloads: OffloadOptions): Promise<void> {
-    const [net, ul, device, port] = kWeftPaths[backend];
-    const old = this.#hosts.get(backend);
+  /**
+   * Starts (or restarts) weft path `name` on both hosts with these offloads.
+   * weft-vxlan6 is a dual-stack node: its IPv4 lease and peer as any, plus
+   * its IPv6 lease, VtepMAC and peer over the IPv6 underlay.
+   */
+  async #startWeft(name: WeftPath, offloads: OffloadOptions): Promise<void> {
+    const p: (typeof kWeftPaths)[WeftPath] = kWeftPaths[name];
+    const { backend, net, ul, device, port } = p;
+    const net6 = 'net6' in p ? p.net6 : undefined;
+    const v6 = (i: number): Ipv6Options | undefined =>
+      net6 === undefined
+        ? undefined
+        : {
+            publicIpv6: `2001:2:0:${ul}::${i + 1}`,
+            ipv6Network: `${net6}::/48`,
+            ipv6Subnet: `${net6}:0:${i + 1}::/64`,
+            vtepMacV6: `0e:2a:fd:${ul.toString(16).padStart(2, '0')}:0${i + 1}:06`,
+          };
+    const old = this.#hosts.get(name);
     if (old) await Promise.all(old.map((h) => h.close()));
-    const [ha, hb] = (await Promise.all(
-      [this.a, this.b].map((ns, i) =>
-        WeftHost.start(
-          ns,
-          {
-            backend,
-            device,
-            port,
-            publicIp: `198.18.${ul}.${i + 1}`,
-            network: `10.${net}.0.0/16`,
-            subnet: `10.${net}.${i + 1}.0/24`,
-            offloads,
-            ...(this.#queues ? { queues: this.#queues } : {}),
-            ...(this.#pollBudgetUs !== undefined ? { pollBudgetUs: this.#pollBudgetUs } : {}),
-          },
-          this.layout === 'pinned' ? { wrap: ['taskset', '-c', String(i)] } : {},
-        ),
-      ),
-    )) as [WeftHost, WeftHost];
-    this.#hosts.set(backend, [ha, hb]);
+    const started = await Promise.allSettled(
+      [this.a, this.b].map((ns, i) => {
+        const options: DataPlaneOptions = {
+          backend,
+          device,
+          port,
+          publicIp: `198.18.${ul}.${i + 1}`,
+          network: `10.${net}.0.0/16`,
+          subnet: `10.${net}.${i + 1}.0/24`,
+          offloads,
+          ...(this.#queues ? { queues: this.#queues } : {}),
+          ...(this.#pollBudgetUs !== undefined ? { pollBudgetUs: this.#pollBudgetUs } : {}),
+          ...v6(i),
+        };
+        return WeftHost.start(ns, options, this.layout === 'pinned' ? { wrap: ['taskset', '-c', String(i)] } : {});
+      }),
+    );
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      // The host that did open is closed here: a refused path leaves nothing running.
+      await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.close().catch(() => undefined) : undefined)));
+      this.#hosts.delete(name);
+      throw failed.reason;
+    }
+    const [ha, hb] = started.map((s) => (s as PromiseFulfilledResult<WeftHost>).value) as [WeftHost, WeftHost];
+    this.#hosts.set(name, [ha, hb]);
     await ha.set({ subnet: `10.${net}.2.0/24`, publicIp: `198.18.${ul}.2`, ...(hb.vtepMac ? { vtepMac: hb.vtepMac } : {}) });
     await hb.set({ subnet: `10.${net}.1.0/24`, publicIp: `198.18.${ul}.1`, ...(ha.vtepMac ? { vtepMac: ha.vtepMac } : {}) });
+    const [va, vb] = [v6(0), v6(1)];
+    if (va && vb) {
+      await ha.set({ subnet: vb.ipv6Subnet, publicIp: vb.publicIpv6, vtepMac: vb.vtepMacV6 });
+      await hb.set({ subnet: va.ipv6Subnet, publicIp: va.publicIpv6, vtepMac: va.vtepMacV6 });
+    }
   }
 
   /** Restarts weft vxlan with `offloads` (to measure what each one buys). */
   restartWeftVxlan(offloads: OffloadOptions): Promise<void> {
-    return this.#startWeft('vxlan', offloads);
+    return this.#startWeft('weft-vxlan', offloads);
   }
 
-  /** The pids of both hosts' data plane processes of `backend` (for their idle CPU). */
-  async weftPids(backend: 'vxlan' | 'udp'): Promise<number[]> {
-    const hosts = this.#hosts.get(backend) ?? [];
+  /** The weft paths running (weft-vxlan6 only when it came up). */
+  get weftPaths(): WeftPath[] {
+    return [...this.#hosts.keys()];
+  }
+
+  /** The pids of both hosts' data plane processes of weft path `name` (for their idle CPU). */
+  async weftPids(name: WeftPath): Promise<number[]> {
+    const hosts = this.#hosts.get(name) ?? [];
     return Promise.all(hosts.map(async (h) => (await h.health()).pid));
   }
 
@@ -238,4 +371,9 @@ export class BenchLab {
     await this.a.destroy();
     await this.b.destroy();
   }
+}
+
+/** The MTU the kernel gave device `dev` in `ns`. */
+function deviceMtu(ns: Netns, dev: string): number {
+  return (JSON.parse(ns.ip('-j', 'link', 'show', dev)) as { mtu: number }[])[0]!.mtu;
 }

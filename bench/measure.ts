@@ -1,5 +1,5 @@
 // One measurement each: iperf3 TCP (1 or N streams), iperf3 UDP with small
-// packets, ping latency, sockperf request/response round trips, the
+// packets, ping latency (IPv4 or IPv6, as the path's addresses are), sockperf request/response round trips, the
 // machine's CPU time while a transfer runs, and a process's CPU while idle.
 
 import { readFileSync } from 'node:fs';
@@ -86,11 +86,12 @@ export function udpPps(client: Runner, path: Path, seconds: number, size: number
   return { kpps: received / sum.seconds / 1e3, lossPct: sum.packets > 0 ? (100 * sum.lost_packets) / sum.packets : 0 };
 }
 
-/** Round-trip times of `count` pings 5 ms apart: average and 99th percentile in µs. */
+/** Round-trip times of `count` pings 5 ms apart (ping -6 on an IPv6 path): average and 99th percentile in µs. */
 export function pingLatency(client: Runner, path: Path, count: number): { avgUs: number; p99Us: number } {
   let out: string;
   try {
-    out = client.exec('ping', '-c', String(count), '-i', '0.005', '-W', '1', '-I', path.src, path.dst);
+    const family = path.dst.includes(':') ? ['-6'] : [];
+    out = client.exec('ping', ...family, '-c', String(count), '-i', '0.005', '-W', '1', '-I', path.src, path.dst);
   } catch (e) {
     out = String((e as { stdout?: string }).stdout ?? '');
   }

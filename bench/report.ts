@@ -1,7 +1,9 @@
 // Turning rounds of measurements into the report: medians with min–max,
-// ratios to kernel VXLAN from the same round (for weft and the peer tunnels), a terminal table and an SVG.
+// ratios to kernel VXLAN of the same IP family from the same round (for weft
+// and the peer tunnels: flannel.1 for IPv4 rows, flannel-v6.1 for IPv6 rows),
+// a terminal table and an SVG.
 
-import type { CaseName } from './lab';
+import type { BenchCase, CaseName } from './lab';
 
 export type MetricName =
   | 'tcp1'
@@ -51,8 +53,21 @@ export interface Summary {
 export interface MetricReport extends Summary {
   unit: string;
   rounds: number[];
-  /** Per-round value / kernel VXLAN's value in the same round, summarised. */
+  /** Per-round value / the baseline's (kernel VXLAN of the case's family, baselineOf) in the same round, summarised. */
   ratioToKernelVxlan?: Summary;
+}
+
+/** Kernel VXLAN of each IP family: what the other paths of that family are measured against. */
+export const kKernelVxlanOf = { 4: 'kernel-vxlan', 6: 'kernel-vxlan6' } as const satisfies Record<BenchCase['family'], CaseName>;
+
+/**
+ * The path whose figures of the same round a case's are divided by: kernel
+ * VXLAN of the case's IP family. The reference paths (bare veth, and kernel
+ * VXLAN itself) have none.
+ */
+export function baselineOf(c: Pick<BenchCase, 'name' | 'family'>): CaseName | undefined {
+  const kernel = kKernelVxlanOf[c.family];
+  return c.name === 'veth' || c.name === kernel ? undefined : kernel;
 }
 
 export type Rounds = Record<CaseName, Partial<Record<MetricName, number[]>>>;
@@ -64,15 +79,22 @@ export function summarise(values: number[]): Summary {
   return { median, min: s[0]!, max: s[s.length - 1]! };
 }
 
-export function buildReport(rounds: Rounds): Record<CaseName, Partial<Record<MetricName, MetricReport>>> {
+/** Every case's metrics summarised, with ratios to its baseline (baselineOf) round by round. */
+export function buildReport(
+  rounds: Rounds,
+  cases: readonly Pick<BenchCase, 'name' | 'family'>[],
+): Record<CaseName, Partial<Record<MetricName, MetricReport>>> {
   const out = {} as Record<CaseName, Partial<Record<MetricName, MetricReport>>>;
-  for (const [name, metrics] of Object.entries(rounds) as [CaseName, Rounds[CaseName]][]) {
+  for (const c of cases) {
+    const { name } = c;
+    const metrics = rounds[name] ?? {};
+    const baseline = baselineOf(c);
     out[name] = {};
     for (const [metric, values] of Object.entries(metrics) as [MetricName, number[]][]) {
       const report: MetricReport = { ...summarise(values), unit: kMetrics[metric].unit, rounds: values };
-      const kernel = rounds['kernel-vxlan'][metric];
-      if (name !== 'veth' && name !== 'kernel-vxlan' && kernel && kernel.length === values.length && kernel.every((k) => k > 0)) {
-        report.ratioToKernelVxlan = summarise(values.map((v, i) => v / kernel[i]!));
+      const base = baseline ? rounds[baseline]?.[metric] : undefined;
+      if (base && base.length === values.length && base.every((k) => k > 0)) {
+        report.ratioToKernelVxlan = summarise(values.map((v, i) => v / base[i]!));
       }
       out[name][metric] = report;
     }
@@ -114,14 +136,16 @@ export interface SvgPanel {
   metric: MetricName;
 }
 
-/** A grouped bar chart, one panel per metric, values relative to the panel's largest. */
-export function renderSvg(panels: SvgPanel[], labels: Record<CaseName, string>, title: string): string {
+/** A grouped bar chart, one panel per metric, values relative to the panel's largest; `notes` as lines under it. */
+export function renderSvg(panels: SvgPanel[], labels: Record<CaseName, string>, title: string, notes: string[] = []): string {
   const names = Object.keys(labels) as CaseName[];
   const colors: Record<CaseName, string> = {
     veth: '#9e9e9e',
     'kernel-vxlan': '#3f51b5',
     'weft-vxlan': '#e65100',
     'weft-udp': '#f9a825',
+    'kernel-vxlan6': '#7986cb',
+    'weft-vxlan6': '#ff8a65',
     fastd: '#2e7d32',
     tinc: '#00838f',
     'wireguard-go': '#6a1b9a',
@@ -135,7 +159,7 @@ export function renderSvg(panels: SvgPanel[], labels: Record<CaseName, string>, 
   // The legend: four paths to a line.
   const legendRows = Math.ceil(names.length / 4);
   const top = 54 + legendRows * 18;
-  const height = Math.ceil(panels.length / cols) * panelH + top;
+  const height = Math.ceil(panels.length / cols) * panelH + top + notes.length * 16;
   const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 30}" font-family="sans-serif" font-size="12">`,
@@ -167,6 +191,8 @@ export function renderSvg(panels: SvgPanel[], labels: Record<CaseName, string>, 
       parts.push(`<text x="${x0 + Math.max(w, hi) + 4}" y="${y + 13}">${fmt(r.median)}</text>`);
     });
   });
+  const notesTop = top + Math.ceil(panels.length / cols) * panelH;
+  notes.forEach((n, i) => parts.push(`<text x="20" y="${notesTop + 12 + i * 16}">${esc(n)}</text>`));
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

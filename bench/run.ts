@@ -2,18 +2,31 @@
 // VXLAN, measured in one run on one topology (bench/lab.ts).
 //
 // Rounds interleave the paths (veth, kernel VXLAN, weft vxlan, weft udp,
-// with --peers fastd, tinc, wireguard-go and nebula, then again), so that a slow moment of the machine hits every path alike;
-// each weft figure is divided by kernel VXLAN's figure from the same round
-// before the median is taken.
+// with --ipv6 kernel VXLAN and weft vxlan over IPv6, with --peers fastd,
+// tinc, wireguard-go and nebula, then again), so that a slow moment of the
+// machine hits every path alike; each weft figure is divided by the figure
+// of kernel VXLAN of the same IP family from the same round before the
+// median is taken (report.ts baselineOf).
 
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { codecBench, type CodecFigure } from './codec';
-import { BenchLab, kCases, type BenchCase, type CaseName, type Layout, type PeerStatus } from './lab';
+import {
+  BenchLab,
+  kCases,
+  kIpv6Cases,
+  type BenchCase,
+  type CaseName,
+  type Layout,
+  type Measurement,
+  type PeerStatus,
+  type WeftPath,
+} from './lab';
 import { kPeers, kPeersSkipped, type PeerName } from './peers';
 import { idleCpuPercent, pingLatency, sockperfPingPong, tcp, udpPps } from './measure';
 import {
+  baselineOf,
   buildReport,
   kMetrics,
   renderSvg,
@@ -42,20 +55,40 @@ export interface BenchOptions {
   ablation?: boolean;
   /** Also measure the userspace tunnels of bench/peers.ts as paths of the same rounds. */
   peers?: boolean;
+  /** Also measure IPv6: kernel VXLAN over IPv6 (flannel-v6.1) and weft vxlan dual stack carrying IPv6 (ping and TCP). */
+  ipv6?: boolean;
   /** Prefix of the bench's namespace names (default weft-t<pid>-<n>). */
   nsPrefix?: string;
   /** Progress lines go here (the terminal's stderr by default). */
   progress?: (line: string) => void;
 }
 
-type CaseReport = { name: CaseName; label: string; metrics: Partial<Record<MetricName, MetricReport>> };
+type CaseReport = {
+  name: CaseName;
+  label: string;
+  /** IP family of the path's measured traffic. */
+  family: 4 | 6;
+  /** The path its ratios are against (kernel VXLAN of its family), absent for the reference paths. */
+  baseline?: CaseName;
+  /** Measurements the path does not get, and why (the IPv6 rows: no sockperf, no UDP 64 B). */
+  notMeasured?: Partial<Record<Measurement, string>>;
+  metrics: Partial<Record<MetricName, MetricReport>>;
+};
 
 export interface BenchResult {
   tool: 'weft bench';
   date: string;
   machine: { cpu: string; cores: number; kernel: string; node: string; iperf3: string; sockperf: string };
   git?: string;
-  settings: { rounds: number; secondsPerTest: number; quick: boolean; layouts: Layout[]; idleSeconds: number; peers: boolean };
+  settings: {
+    rounds: number;
+    secondsPerTest: number;
+    quick: boolean;
+    layouts: Layout[];
+    idleSeconds: number;
+    peers: boolean;
+    ipv6: boolean;
+  };
   /** The first layout's cases (the shared layout unless only pinned was asked for). */
   cases: CaseReport[];
   /** Every measured layout's cases, in the order measured, and what became of each peer tunnel there. */
@@ -133,13 +166,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const measured: BenchResult['layouts'] = [];
   for (const [li, layout] of layouts.entries()) {
     progress(
-      `building two namespaces with four paths${opts.peers ? ' and the peer tunnels' : ''} (${layout} layout${layout === 'pinned' ? ': host A on CPU 0, host B on CPU 1' : ''}) …`,
+      `building two namespaces with four paths${opts.ipv6 ? ', the IPv6 paths' : ''}${opts.peers ? ' and the peer tunnels' : ''} (${layout} layout${layout === 'pinned' ? ': host A on CPU 0, host B on CPU 1' : ''}) …`,
     );
     const lab = await BenchLab.build({
       layout,
       ...(opts.queues ? { queues: opts.queues } : {}),
       ...(opts.pollBudgetUs !== undefined ? { pollBudgetUs: opts.pollBudgetUs } : {}),
       ...(opts.peers ? { peers: true } : {}),
+      ...(opts.ipv6 ? { ipv6: true } : {}),
       ...(opts.nsPrefix ? { nsPrefix: opts.nsPrefix } : {}),
       progress: (line) => progress(`${layout} · ${line}`),
     });
@@ -173,7 +207,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
             push(c.name, 'pingP99', p.p99Us);
             progress(`${tag} · ping avg ${p.avgUs.toFixed(0)} µs, p99 ${p.p99Us.toFixed(0)} µs`);
           }
-          for (const proto of ['tcp', 'udp'] as const) {
+          for (const proto of c.notMeasured?.sockperf ? [] : (['tcp', 'udp'] as const)) {
             const rr = measure(`sockperf ${proto}`, () => sockperfPingPong(lab.client, c.path, proto, seconds));
             if (!rr) continue;
             const P = proto === 'tcp' ? 'Tcp' : 'Udp';
@@ -199,7 +233,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
             push(c.name, 'tcp4', t4.gbps);
             progress(`${tag} · TCP 4 streams ${t4.gbps.toFixed(2)} Gbit/s`);
           }
-          const u = measure('UDP 64 B', () => udpPps(lab.client, c.path, seconds, 64));
+          const u = c.notMeasured?.udp64 ? undefined : measure('UDP 64 B', () => udpPps(lab.client, c.path, seconds, 64));
           if (u) {
             push(c.name, 'udp64', u.kpps);
             progress(`${tag} · UDP 64 B ${u.kpps.toFixed(0)} kpps received (${u.lossPct.toFixed(1)} % lost)`);
@@ -208,23 +242,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         }
       }
       if (li === 0) {
-        // Idle cost once, with no traffic at all: both weft paths' processes
-        // measured together; the figure is per node (the two hosts' sum / 2).
+        // Idle cost once, with no traffic at all: every weft path's processes
+        // and the peer tunnels' daemons measured together in the same 30 s;
+        // the figure is per node (the two hosts' sum / 2).
         await sleep(1000);
-        // The peer tunnels' daemons are measured in the same 30 s.
-        const pids = { vxlan: await lab.weftPids('vxlan'), udp: await lab.weftPids('udp') };
-        const peerCases = cases.filter((c) => isPeer(c.name));
-        const [vx, ud, ...peerIdle] = await Promise.all([
-          idleCpuPercent(pids.vxlan, idleSeconds),
-          idleCpuPercent(pids.udp, idleSeconds),
-          ...peerCases.map((c) => idleCpuPercent(lab.peerPids(c.name as PeerName), idleSeconds)),
-        ]);
-        push('weft-vxlan', 'idleCpu', vx! / 2);
-        push('weft-udp', 'idleCpu', ud! / 2);
-        peerCases.forEach((c, i) => push(c.name, 'idleCpu', peerIdle[i]! / 2));
+        const weftPaths = new Set<CaseName>(lab.weftPaths);
+        const idleCases = cases.filter((c) => isPeer(c.name) || weftPaths.has(c.name));
+        const pids = await Promise.all(
+          idleCases.map((c) => (isPeer(c.name) ? lab.peerPids(c.name as PeerName) : lab.weftPids(c.name as WeftPath))),
+        );
+        const idle = await Promise.all(pids.map((p) => idleCpuPercent(p, idleSeconds)));
+        idleCases.forEach((c, i) => push(c.name, 'idleCpu', idle[i]! / 2));
         progress(
-          `${layout} · idle ${idleSeconds} s · weft vxlan ${(vx! / 2).toFixed(2)} %, weft udp ${(ud! / 2).toFixed(2)} %` +
-            peerCases.map((c, i) => `, ${c.label} ${(peerIdle[i]! / 2).toFixed(2)} %`).join('') +
+          `${layout} · idle ${idleSeconds} s · ` +
+            idleCases.map((c, i) => `${c.label} ${(idle[i]! / 2).toFixed(2)} %`).join(', ') +
             ' of a core per node',
         );
         if (opts.ablation) result0.ablation = await ablation(lab, rounds, seconds, progress);
@@ -234,10 +265,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     } finally {
       await lab.destroy();
     }
-    const report = buildReport(raw);
+    const report = buildReport(raw, cases);
     measured.push({
       layout,
-      cases: cases.map((c) => ({ name: c.name, label: c.label, metrics: report[c.name] })),
+      cases: cases.map((c) => {
+        const baseline = baselineOf(c);
+        return {
+          name: c.name,
+          label: c.label,
+          family: c.family,
+          ...(baseline ? { baseline } : {}),
+          ...(c.notMeasured ? { notMeasured: c.notMeasured } : {}),
+          metrics: report[c.name],
+        };
+      }),
       peers: [...lab.peers],
     });
   }
@@ -256,7 +297,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           ?.split('\n')[0]
           ?.replace(/^sockperf,\s*/, '') ?? 'unknown',
     },
-    settings: { rounds, secondsPerTest: seconds, quick: opts.quick, layouts, idleSeconds, peers: opts.peers ?? false },
+    settings: {
+      rounds,
+      secondsPerTest: seconds,
+      quick: opts.quick,
+      layouts,
+      idleSeconds,
+      peers: opts.peers ?? false,
+      ipv6: opts.ipv6 ?? false,
+    },
     cases: measured[0]!.cases,
     layouts: measured,
     ...(opts.peers ? { peers: [...measured[0]!.peers, ...kPeersSkipped], peerErrors } : {}),
@@ -273,7 +322,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       const report = reportOf(cases);
       return kSvgMetrics.map((metric) => ({ title: `${kMetrics[metric].label}, ${layout}`, report, metric }));
     });
-    writeFileSync(opts.svg, renderSvg(panels, labels, `weft bench — ${result.machine.cores} cores, ${result.machine.kernel}`));
+    const notes = opts.ipv6 ? ipv6Caveats(result) : [];
+    writeFileSync(opts.svg, renderSvg(panels, labels, `weft bench — ${result.machine.cores} cores, ${result.machine.kernel}`, notes));
   }
   return result;
 }
@@ -285,6 +335,23 @@ function labelsOf(cases: { name: CaseName; label: string }[]): Record<CaseName, 
 
 function reportOf(cases: CaseReport[]): Parameters<typeof renderTable>[0] {
   return Object.fromEntries(cases.map((c) => [c.name, c.metrics])) as Parameters<typeof renderTable>[0];
+}
+
+/** The IPv6 rows' own columns: ping and TCP (and what those bring: CPU per GB, idle CPU). */
+const kIpv6Metrics: MetricName[] = ['pingAvg', 'pingP99', 'tcp1', 'tcp4', 'cpuPerGB', 'idleCpu'];
+
+/** What a reader of IPv6 rows must know: their baseline, and what they lack and why. */
+function ipv6Caveats(result: BenchResult): string[] {
+  const lacks = new Map<Measurement, string>();
+  for (const c of result.layouts.flatMap((l) => l.cases).filter((x) => x.family === 6)) {
+    for (const [m, why] of Object.entries(c.notMeasured ?? {}) as [Measurement, string][]) lacks.set(m, why);
+  }
+  const what: Record<Measurement, string> = { sockperf: 'sockperf round trips', udp64: 'UDP 64 B figures' };
+  const kernel6 = kIpv6Cases.find((c) => c.name === 'kernel-vxlan6')!.label;
+  return [
+    `IPv6 rows: ratios against ${kernel6} in the same round (IPv4 rows: against kernel VXLAN (flannel.1)).`,
+    ...[...lacks].map(([m, why]) => `IPv6 rows: no ${what[m]} (${why}).`),
+  ];
 }
 
 const kVariants: [string, OffloadOptions][] = [
@@ -328,18 +395,26 @@ export function formatResult(result: BenchResult): string {
   const m = result.machine;
   const lines = [
     `weft bench · ${m.cpu} · ${m.cores} cores · Linux ${m.kernel} · Node ${m.node} · ${result.settings.rounds} round(s) × ${result.settings.secondsPerTest} s`,
-    'median (min–max); ×r = weft ÷ kernel VXLAN in the same round, median over rounds',
+    'median (min–max); ×r = path ÷ kernel VXLAN of the same IP family in the same round, median over rounds',
   ];
   for (const { layout, cases } of result.layouts) {
-    const report = reportOf(cases);
+    const report4 = reportOf(cases.filter((c) => c.family === 4));
+    const cases6 = cases.filter((c) => c.family === 6);
     const where =
       layout === 'pinned' ? 'pinned layout: host A on CPU 0, host B on CPU 1, as two machines' : 'shared layout: both hosts on every core';
-    lines.push('', `${where} — bulk transfer:`, renderTable(report, labels, kThroughputMetrics));
+    lines.push('', `${where} — bulk transfer:`, renderTable(report4, labels, kThroughputMetrics));
     lines.push(
       '',
       `${where} — latency (ping, sockperf 64 B ping-pong round trips) and idle cost:`,
-      renderTable(report, labels, kLatencyMetrics),
+      renderTable(report4, labels, kLatencyMetrics),
     );
+    if (cases6.length > 0) {
+      lines.push('', `${where} — IPv6 (--ipv6; ×r against kernel VXLAN over IPv6):`, renderTable(reportOf(cases6), labels, kIpv6Metrics));
+    }
+  }
+  if (result.settings.ipv6) {
+    lines.push('', 'IPv6 rows (--ipv6):');
+    for (const n of ipv6Caveats(result)) lines.push(`  ${n}`);
   }
   if (result.peers) {
     lines.push('', 'peer tunnels (--peers):');

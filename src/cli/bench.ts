@@ -19,6 +19,11 @@ const kFlags: readonly FlagSpec[] = [
   { name: 'layout', kind: 'string', arg: 'L', help: 'process placement: shared, pinned (each host on its own CPU) or both (default both)' },
   { name: 'ablation', kind: 'bool', help: 'also measure weft vxlan TCP with each offload switched off in turn' },
   {
+    name: 'ipv6',
+    kind: 'bool',
+    help: 'also measure IPv6: kernel VXLAN over an IPv6 underlay (flannel-v6.1) and weft vxlan dual stack carrying IPv6 (ping and TCP; ratios against kernel VXLAN over IPv6)',
+  },
+  {
     name: 'peers',
     kind: 'bool',
     help: 'also measure the userspace tunnels from Debian: fastd (null method), tinc 1.0 (no cipher), wireguard-go, nebula',
@@ -30,7 +35,12 @@ function parse(argv: string[]): BenchOptions | 'help' {
   const { values, rest, help } = parseFlags(kFlags, argv, {});
   if (help) return 'help';
   if (rest.length > 0) throw usageError(`unexpected argument ${JSON.stringify(rest[0])}`);
-  const opts: BenchOptions = { quick: bool(values, 'quick'), ablation: bool(values, 'ablation'), peers: bool(values, 'peers') };
+  const opts: BenchOptions = {
+    quick: bool(values, 'quick'),
+    ablation: bool(values, 'ablation'),
+    peers: bool(values, 'peers'),
+    ipv6: bool(values, 'ipv6'),
+  };
   // Namespace names can carry their owner's prefix (concurrent runs on one machine).
   const prefix = process.env.WEFT_BENCH_NS_PREFIX;
   if (prefix) opts.nsPrefix = prefix;

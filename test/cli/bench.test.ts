@@ -1,6 +1,7 @@
 // `weft bench --quick --json` produces every case and metric, with units and
 // plausible (positive, finite) values; `--peers` adds the userspace tunnels
-// that are installed and names those that are not. No test asserts a speed.
+// that are installed and names those that are not; `--ipv6` adds the IPv6
+// rows, with ratios against kernel VXLAN over IPv6. No test asserts a speed.
 // WEFT_BENCH_NS_PREFIX, if set, prefixes the bench's namespace names.
 
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { e2eUnavailable } from '../helpers/netns';
+import { baselineOf, buildReport, type Rounds } from '../../bench/report';
 
 const kMain = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 const skip = e2eUnavailable();
@@ -25,6 +27,48 @@ interface Metric {
   ratioToKernelVxlan?: { median: number };
 }
 
+test('each path is compared with kernel VXLAN of its own IP family, round by round; reference paths with nothing', () => {
+  const cases = [
+    { name: 'veth', family: 4 },
+    { name: 'kernel-vxlan', family: 4 },
+    { name: 'weft-vxlan', family: 4 },
+    { name: 'fastd', family: 4 },
+    { name: 'kernel-vxlan6', family: 6 },
+    { name: 'weft-vxlan6', family: 6 },
+  ] as const;
+  assert.deepEqual(
+    cases.map((c) => baselineOf(c) ?? null),
+    [null, null, 'kernel-vxlan', 'kernel-vxlan', null, 'kernel-vxlan6'],
+  );
+  const rounds = {
+    veth: { tcp1: [40, 40] },
+    'kernel-vxlan': { tcp1: [10, 20], pingAvg: [20, 30] },
+    'weft-vxlan': { tcp1: [5, 5], pingAvg: [40, 90] },
+    fastd: { tcp1: [1, 2] },
+    'kernel-vxlan6': { tcp1: [8, 4], pingAvg: [25, 50] },
+    'weft-vxlan6': { tcp1: [4, 4], pingAvg: [100, 100] },
+  } as Rounds;
+  const report = buildReport(rounds, cases);
+  assert.deepEqual(
+    Object.keys(report),
+    cases.map((c) => c.name),
+  );
+  for (const name of ['veth', 'kernel-vxlan', 'kernel-vxlan6'] as const) {
+    for (const m of Object.values(report[name])) assert.equal(m!.ratioToKernelVxlan, undefined, `${name} has no ratio`);
+  }
+  assert.deepEqual(report['weft-vxlan'].tcp1!.ratioToKernelVxlan, { median: 0.375, min: 0.25, max: 0.5 });
+  assert.deepEqual(report['weft-vxlan'].pingAvg!.ratioToKernelVxlan, { median: 2.5, min: 2, max: 3 });
+  assert.deepEqual(report.fastd.tcp1!.ratioToKernelVxlan, { median: 0.1, min: 0.1, max: 0.1 });
+  // IPv6 beside IPv6: 4/8 and 4/4, not 4/10 and 4/20.
+  assert.deepEqual(report['weft-vxlan6'].tcp1!.ratioToKernelVxlan, { median: 0.75, min: 0.5, max: 1 });
+  assert.deepEqual(report['weft-vxlan6'].pingAvg!.ratioToKernelVxlan, { median: 3, min: 2, max: 4 });
+  assert.deepEqual(report['weft-vxlan6'].tcp1!.rounds, [4, 4]);
+  // Without its baseline in the run, a path has figures but no ratio.
+  const alone = buildReport({ 'weft-vxlan6': { tcp1: [4] } } as Rounds, [{ name: 'weft-vxlan6', family: 6 }]);
+  assert.equal(alone['weft-vxlan6'].tcp1!.median, 4);
+  assert.equal(alone['weft-vxlan6'].tcp1!.ratioToKernelVxlan, undefined);
+});
+
 test('weft bench --quick writes a JSON report with every path, metric, unit and ratio, and an SVG chart', { skip }, () => {
   const json = join(dir, 'bench.json');
   const svg = join(dir, 'bench.svg');
@@ -36,13 +80,14 @@ test('weft bench --quick writes a JSON report with every path, metric, unit and 
 
   const report = JSON.parse(readFileSync(json, 'utf8')) as {
     machine: { cores: number; kernel: string };
-    settings: { layouts: string[] };
+    settings: { layouts: string[]; ipv6: boolean };
     cases: { name: string; metrics: Record<string, Metric> }[];
     layouts: { layout: string; cases: { name: string; metrics: Record<string, Metric> }[] }[];
     codec: { backend: string; size: number; nsPerPacket: number }[];
   };
   assert.ok(report.machine.cores > 0 && report.machine.kernel.length > 0);
   assert.deepEqual(report.settings.layouts, ['shared', 'pinned'], 'both placements by default');
+  assert.equal(report.settings.ipv6, false, 'the IPv6 rows are opt-in (--ipv6)');
   assert.deepEqual(
     report.layouts.map((l) => l.layout),
     ['shared', 'pinned'],
@@ -153,4 +198,86 @@ test('weft bench --peers --quick carries ping and TCP over every installed peer 
     assert.match(readFileSync(svg, 'utf8'), new RegExp(c.label.replace(/[()]/g, '\\$&')), `${name} in the SVG`);
   }
   assert.match(r.stdout, /flannel's udp proxy\s+not in Debian: skipped/);
+});
+
+interface CaseJson {
+  name: string;
+  label: string;
+  family: number;
+  baseline?: string;
+  notMeasured?: Record<string, string>;
+  metrics: Record<string, Metric>;
+}
+
+test('weft bench --ipv6 adds kernel VXLAN over IPv6 and weft vxlan6, compared IPv6 beside IPv6, and no sockperf for them', { skip }, () => {
+  const json = join(dir, 'ipv6.json');
+  const svg = join(dir, 'ipv6.svg');
+  const prefix = `wbt6${process.pid}`;
+  const r = spawnSync(
+    process.execPath,
+    [kMain, 'bench', '--ipv6', '--quick', '--layout', 'shared', '--seconds', '1', '--json', json, '--svg', svg],
+    { encoding: 'utf8', timeout: 600_000, env: { ...process.env, WEFT_BENCH_NS_PREFIX: prefix } },
+  );
+  assert.equal(r.status, 0, `bench failed:\n${r.stdout}\n${r.stderr}`);
+  const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+  assert.ok(!left.includes(`${prefix}-`), `namespaces left behind:\n${left}`);
+  assert.match(r.stderr, /shared · round 1\/1 · kernel VXLAN6 \(flannel-v6\.1\) · ping avg/);
+  assert.match(r.stderr, /shared · round 1\/1 · weft vxlan6 · TCP 1 stream/);
+  assert.match(r.stderr, /kernel VXLAN6 \(flannel-v6\.1\): up \(MTU 1430/, "the kernel's clamp, underlay 1500 − 70");
+
+  const report = JSON.parse(readFileSync(json, 'utf8')) as {
+    settings: { ipv6: boolean };
+    cases: CaseJson[];
+    weftCounters: Record<string, { drops: Record<string, number> }>;
+  };
+  assert.equal(report.settings.ipv6, true);
+  assert.deepEqual(
+    report.cases.map((c) => c.name),
+    ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp', 'kernel-vxlan6', 'weft-vxlan6'],
+  );
+  const byName = (name: string): CaseJson => report.cases.find((c) => c.name === name)!;
+  const ratioOf = (c: CaseJson, base: CaseJson, metric: string): number => c.metrics[metric]!.rounds[0]! / base.metrics[metric]!.rounds[0]!;
+
+  // IPv4 rows keep their baseline: kernel VXLAN over IPv4.
+  for (const name of ['weft-vxlan', 'weft-udp']) {
+    const c = byName(name);
+    assert.equal(c.family, 4);
+    assert.equal(c.baseline, 'kernel-vxlan', name);
+    const ratio = c.metrics.tcp1!.ratioToKernelVxlan!.median;
+    assert.ok(Math.abs(ratio - ratioOf(c, byName('kernel-vxlan'), 'tcp1')) < 1e-9, `${name} tcp1 ratio is against flannel.1`);
+  }
+  for (const c of report.cases.filter((x) => x.family === 6)) {
+    for (const metric of ['pingAvg', 'pingP99', 'tcp1', 'tcp4', 'cpuPerGB']) {
+      const m = c.metrics[metric];
+      assert.ok(m && Number.isFinite(m.median) && m.median > 0, `${c.name} ${metric} = ${m?.median}`);
+    }
+    for (const metric of ['rrTcpAvg', 'rrUdpAvg', 'rrTcpP99', 'tcpTps', 'udp64']) {
+      assert.equal(c.metrics[metric], undefined, `${c.name} has no ${metric}: not faked`);
+    }
+    assert.match(c.notMeasured?.sockperf ?? '', /sockperf \(3\.7\) has no IPv6/);
+    assert.ok(c.notMeasured?.udp64, `${c.name} says why it has no UDP 64 B`);
+  }
+  const kernel6 = byName('kernel-vxlan6');
+  assert.equal(kernel6.baseline, undefined, 'kernel VXLAN over IPv6 is the IPv6 reference');
+  for (const m of Object.values(kernel6.metrics)) assert.equal(m.ratioToKernelVxlan, undefined);
+  const weft6 = byName('weft-vxlan6');
+  assert.equal(weft6.baseline, 'kernel-vxlan6');
+  for (const metric of ['pingAvg', 'pingP99', 'tcp1', 'tcp4', 'cpuPerGB']) {
+    const ratio = weft6.metrics[metric]!.ratioToKernelVxlan!.median;
+    assert.ok(Math.abs(ratio - ratioOf(weft6, kernel6, metric)) < 1e-9, `weft-vxlan6 ${metric} ratio is against flannel-v6.1`);
+  }
+  assert.ok(weft6.metrics.idleCpu && weft6.metrics.idleCpu.median >= 0, 'weft-vxlan6 idle CPU');
+  for (const host of ['A', 'B']) {
+    const drops = report.weftCounters[`${host}:weftvx6`]?.drops;
+    assert.ok(drops, `host ${host}'s weft vxlan6 counters are in the report`);
+    assert.equal(drops.malformed, 0, `host ${host} weft vxlan6 drops nothing as malformed`);
+  }
+
+  assert.match(r.stdout, /IPv6 \(--ipv6; ×r against kernel VXLAN over IPv6\)/);
+  assert.match(r.stdout, /\| kernel VXLAN6 \(flannel-v6\.1\)/);
+  assert.match(r.stdout, /\| weft vxlan6 /);
+  assert.match(r.stdout, /IPv6 rows: no sockperf round trips/);
+  const chart = readFileSync(svg, 'utf8');
+  assert.match(chart, /kernel VXLAN6 \(flannel-v6\.1\)[\s\S]*weft vxlan6/);
+  assert.match(chart, /IPv6 rows: ratios against kernel VXLAN6/);
 });
