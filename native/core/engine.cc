@@ -150,7 +150,9 @@ Status Engine::OpenDevice(const EngineConfig& config, bool adopted, unsigned* go
     s = OpenTun(config.device, config.queues, config.persist, config.vnet_hdr, want, &tun_fds_, got);
   }
   if (!s.ok() || !config.configure_device) return s;
-  s = ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len);
+  // A handed-over dual-stack device keeps IPv6 on: its address and route stay under the traffic.
+  s = ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len, true,
+                   adopted && config.ipv6);
   if (!s.ok() || !config.ipv6) return s;
   const uint32_t mtu6 = config.mtu6 == 0 || config.mtu6 > config.mtu ? config.mtu : config.mtu6;
   return ConfigureTun6(config.device, config.device_addr6, mtu6, config.network6, config.network6_prefix_len);

@@ -32,9 +32,11 @@ unsigned NegotiateOffloads(int fd, unsigned want);
 // Brings `name` up with address `addr`/32 (host order), MTU `mtu`, a long
 // transmit queue, and a route for `network`/`prefix_len` through it (an
 // existing route is kept), IPv6 off. Without `ipv4` (an IPv6-only node)
-// no IPv4 address or route is set.
+// no IPv4 address or route is set. With `keep_ipv6` (a handed-over device
+// whose IPv6 side is configured already) IPv6 is left as it is: turning it
+// off would flush the device's IPv6 address and route under live traffic.
 Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len,
-                    bool ipv4 = true);
+                    bool ipv4 = true, bool keep_ipv6 = false);
 
 // The IPv6 side of a device ConfigureTun brought up (with IPv6 off, so the
 // bring-up made no link-local address): IPv6 back on, no router advertisements, no DAD and no link-local address

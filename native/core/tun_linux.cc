@@ -101,7 +101,7 @@ Status OpenTun(const std::string& name, uint32_t queues, bool persist, bool vnet
 }
 
 Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32_t network, uint8_t prefix_len,
-                    bool ipv4) {
+                    bool ipv4, bool keep_ipv6) {
   const int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Status::FromErrno("socket", "cannot configure device " + name);
   struct ifreq ifr {};
@@ -126,7 +126,7 @@ Status ConfigureTun(const std::string& name, uint32_t addr, uint32_t mtu, uint32
     ifr.ifr_qlen = 10000;
     s = IfIoctl(sock, SIOCSIFTXQLEN, &ifr, "ioctl(SIOCSIFTXQLEN)", name);
   }
-  if (s.ok()) {
+  if (s.ok() && !keep_ipv6) {
     // No IPv6 on the device (ConfigureTun6 turns it on for an IPv6 overlay,
     // once the bring-up is done): the overlay is IPv4, and an IPv6-enabled TUN
     // would send router solicitations and MLD reports into the data plane.

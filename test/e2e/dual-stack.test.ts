@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Netns, e2eUnavailable, underlay } from '../helpers/netns';
+import { PingStream } from '../helpers/ping-stream';
 import { ipv6L4Checksum, startCapture, stripOuterUdp6 } from '../helpers/pcap';
 import { WeftHost, kernelVxlanNode, kernelVxlanPeer, ping, transfer, underlay6 } from '../helpers/overlay';
 import { v6, tcp6, udp6, optionsHeader } from '../helpers/tcpip6';
@@ -336,9 +337,21 @@ describe('a dual-stack data plane handed over to a successor forwards both famil
   test('the successor takes the TUN queues and both families’ sockets, keeps both MACs and the leases', async () => {
     assertPings(l!);
     const before = l!.hostA!;
+    // IPv6 ping streams through the hand-off, both directions: the device's
+    // IPv6 address and route must stay up while the successor configures it.
+    // A route someone else put through the device: a hand-off must not flush it.
+    l!.a.ip('-6', 'route', 'add', 'fd00:99::/64', 'dev', 'flannel.1');
+    const streams = [new PingStream(l!.b, pod6(1), { src: pod6(2) }), new PingStream(l!.a, pod6(2), { src: pod6(1) })];
+    await new Promise((r) => setTimeout(r, 300));
     successor = await WeftHost.start(l!.a, weftOptions(1), { handoff: join(dir, 'handoff.sock') });
     for (let i = 0; i < 100 && before.alive; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    for (const [i, r] of (await Promise.all(streams.map((p) => p.stop()))).entries()) {
+      assert.ok(r.received > 20, `stream ${i}: ${r.received} replies`);
+      assert.equal(r.lost, 0, `stream ${i}: ${r.lost} of ${r.sent} IPv6 pings lost across the hand-off`);
+    }
     assert.equal(before.alive, false, 'the predecessor exited after handing over');
+    assert.match(l!.a.ip('-6', 'route', 'show', 'dev', 'flannel.1'), /fd00:99::\/64/, "the device's IPv6 routes survive the hand-off");
     assert.equal(successor.reattached, true);
     assert.equal(successor.vtepMac, before.vtepMac);
     assert.equal(successor.vtepMacV6, before.vtepMacV6);

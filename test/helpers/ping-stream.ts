@@ -59,7 +59,7 @@ export class PingStream {
 export function parsePing(out: string): PingStreamResult {
   const replies: { seq: number; t: number }[] = [];
   const seen = new Set<number>();
-  for (const m of out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from [^:]+: icmp_seq=(\d+) /gm)) {
+  for (const m of out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from \S+: icmp_seq=(\d+) /gm)) {
     const seq = Number(m[2]);
     if (seen.has(seq)) continue; // a duplicate reply
     seen.add(seq);
