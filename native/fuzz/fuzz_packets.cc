@@ -231,6 +231,28 @@ void CheckMerged(const struct iovec* iov, size_t k, bool udp) {
   }
 }
 
+// One TUN write of the receive pipeline: 2..kMaxIov iovecs, every byte
+// inside the received buffer [begin, end), `bytes` in all. Returns the packet.
+const uint8_t* CheckWrite(const struct iovec* iov, size_t k, size_t bytes, const uint8_t* begin, const uint8_t* end) {
+  FUZZ_CHECK(k >= 2 && k <= Coalescer::kMaxIov);
+  size_t sum = 0;
+  for (size_t j = 1; j < k; j++) {
+    const uint8_t* p = static_cast<const uint8_t*>(iov[j].iov_base);
+    FUZZ_CHECK(p >= begin && p + iov[j].iov_len <= end);
+    sum += iov[j].iov_len;
+  }
+  FUZZ_CHECK(sum == bytes);
+  return static_cast<const uint8_t*>(iov[1].iov_base);
+}
+
+// Every received datagram was either written or counted in one drop counter.
+void CheckAccounted(const uint64_t* c, uint64_t written, size_t len) {
+  uint64_t drops = 0;
+  for (uint32_t i = kDropFirst; i < kDropLast; i++) drops += c[i];
+  FUZZ_CHECK(written + drops == c[kUdpRxPackets]);
+  FUZZ_CHECK(c[kUdpRxBytes] == len);
+}
+
 void Receive(const uint8_t* data, size_t size) {
   if (size < 4) return;
   const uint8_t flags = data[1];
@@ -279,15 +301,7 @@ void Receive(const uint8_t* data, size_t size) {
   const uint8_t* begin = buf.get();
   const uint8_t* end = buf.get() + len;
   decap.Receive(buf.get(), len, step_in, false, outer, c, [&](const struct iovec* iov, size_t k, size_t bytes, bool) {
-    FUZZ_CHECK(k >= 2 && k <= Coalescer::kMaxIov);
-    size_t sum = 0;
-    for (size_t j = 1; j < k; j++) {
-      const uint8_t* p = static_cast<const uint8_t*>(iov[j].iov_base);
-      FUZZ_CHECK(p >= begin && p + iov[j].iov_len <= end);
-      sum += iov[j].iov_len;
-    }
-    FUZZ_CHECK(sum == bytes);
-    const uint8_t* first = static_cast<const uint8_t*>(iov[1].iov_base);
+    const uint8_t* first = CheckWrite(iov, k, bytes, begin, end);
     FUZZ_CHECK(iov[1].iov_len >= kIpv4MinHeaderLen);
     FUZZ_CHECK((Load32(first + ipv4::kDst) >> 16) == (kNetwork >> 16));
     if (config.check_inner_source) FUZZ_CHECK(PublicIpOf(LeaseOf(Load32(first + ipv4::kSrc))) == outer);
@@ -295,10 +309,7 @@ void Receive(const uint8_t* data, size_t size) {
     written += k - 1;
     CheckMerged(iov, k, config.coalesce_udp);
   });
-  uint64_t drops = 0;
-  for (uint32_t i = kDropFirst; i < kDropLast; i++) drops += c[i];
-  FUZZ_CHECK(written + drops == c[kUdpRxPackets]);
-  FUZZ_CHECK(c[kUdpRxBytes] == len);
+  CheckAccounted(c, written, len);
 }
 
 void Receive6(const uint8_t* data, size_t size) {
@@ -352,15 +363,7 @@ void Receive6(const uint8_t* data, size_t size) {
   const uint8_t* begin = buf.get();
   const uint8_t* end = buf.get() + len;
   decap.Receive6(buf.get(), len, step_in, false, outer, c, [&](const struct iovec* iov, size_t k, size_t bytes, bool) {
-    FUZZ_CHECK(k >= 2 && k <= Coalescer::kMaxIov);
-    size_t sum = 0;
-    for (size_t j = 1; j < k; j++) {
-      const uint8_t* p = static_cast<const uint8_t*>(iov[j].iov_base);
-      FUZZ_CHECK(p >= begin && p + iov[j].iov_len <= end);
-      sum += iov[j].iov_len;
-    }
-    FUZZ_CHECK(sum == bytes);
-    const uint8_t* first = static_cast<const uint8_t*>(iov[1].iov_base);
+    const uint8_t* first = CheckWrite(iov, k, bytes, begin, end);
     FUZZ_CHECK(iov[1].iov_len >= kIpv6HeaderLen && (first[0] >> 4) == 6);
     FUZZ_CHECK(std::memcmp(first + ipv6::kDst, kNetwork6, 6) == 0);
     if (config.check_inner_source) FUZZ_CHECK(LeaseOf6(first + ipv6::kSrc) == lease);
@@ -368,10 +371,7 @@ void Receive6(const uint8_t* data, size_t size) {
     written += k - 1;
     CheckMerged(iov, k, config.coalesce_udp);
   });
-  uint64_t drops = 0;
-  for (uint32_t i = kDropFirst; i < kDropLast; i++) drops += c[i];
-  FUZZ_CHECK(written + drops == c[kUdpRxPackets]);
-  FUZZ_CHECK(c[kUdpRxBytes] == len);
+  CheckAccounted(c, written, len);
 }
 
 // Decapsulates one encapsulated datagram [hdr, hdr_len) + [payload, pay_len)
