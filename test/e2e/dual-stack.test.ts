@@ -98,6 +98,16 @@ function rxErrors(ns: Netns, dev: string): number {
 
 const dropsOf = (s: DataPlaneStats): Record<string, number> => s.drops as Record<string, number>;
 
+/** B becomes a kernel dual-stack flannel node (flanneld's devices and per-lease programming), A's peer on both families. */
+async function withKernelPeer(l: Lab, kernelMac: string, kernelMac6: string): Promise<void> {
+  kernelVxlanNode(l.b, { publicIp: '198.18.0.2', subnet: lease4(2), mac: kernelMac });
+  kernelVxlanNode(l.b, { publicIp: l.ul6[1]!, subnet: lease6(2), mac: kernelMac6 });
+  kernelVxlanPeer(l.b, { subnet: lease4(1), publicIp: '198.18.0.1', mac: l.hostA!.vtepMac! });
+  kernelVxlanPeer(l.b, { subnet: lease6(1), publicIp: l.ul6[0]!, mac: l.hostA!.vtepMacV6! }, 'flannel-v6.1');
+  await l.hostA!.set({ subnet: lease4(2), publicIp: '198.18.0.2', vtepMac: kernelMac });
+  await l.hostA!.set({ subnet: lease6(2), publicIp: l.ul6[1]!, vtepMac: kernelMac6 });
+}
+
 describe('weft dual stack ↔ kernel flannel.1 + flannel-v6.1 (interop)', { skip }, () => {
   let l: Lab | undefined;
   const kernelMac = '0e:2a:0a:f4:02:00';
@@ -106,13 +116,7 @@ describe('weft dual stack ↔ kernel flannel.1 + flannel-v6.1 (interop)', { skip
     l = makeLab('ds');
     l.hostA = await WeftHost.start(l.a, weftOptions(1));
     assert.ok(l.hostA.vtepMacV6 && l.hostA.vtepMacV6 !== l.hostA.vtepMac, 'an IPv6 MAC of its own');
-    // B: flanneld's devices and per-lease programming, both families.
-    kernelVxlanNode(l.b, { publicIp: '198.18.0.2', subnet: lease4(2), mac: kernelMac });
-    kernelVxlanNode(l.b, { publicIp: l.ul6[1]!, subnet: lease6(2), mac: kernelMac6 });
-    kernelVxlanPeer(l.b, { subnet: lease4(1), publicIp: '198.18.0.1', mac: l.hostA.vtepMac! });
-    kernelVxlanPeer(l.b, { subnet: lease6(1), publicIp: l.ul6[0]!, mac: l.hostA.vtepMacV6! }, 'flannel-v6.1');
-    await l.hostA.set({ subnet: lease4(2), publicIp: '198.18.0.2', vtepMac: kernelMac });
-    await l.hostA.set({ subnet: lease6(2), publicIp: l.ul6[1]!, vtepMac: kernelMac6 });
+    await withKernelPeer(l, kernelMac, kernelMac6);
   });
   after(() => teardown(l));
 
@@ -321,12 +325,7 @@ describe('a dual-stack data plane handed over to a successor forwards both famil
     dir = mkdtempSync('/tmp/weft-ds-handoff-');
     l = makeLab('dh');
     l.hostA = await WeftHost.start(l.a, weftOptions(1), { handoff: join(dir, 'handoff.sock') });
-    kernelVxlanNode(l.b, { publicIp: '198.18.0.2', subnet: lease4(2), mac: kernelMac });
-    kernelVxlanNode(l.b, { publicIp: l.ul6[1]!, subnet: lease6(2), mac: kernelMac6 });
-    kernelVxlanPeer(l.b, { subnet: lease4(1), publicIp: '198.18.0.1', mac: l.hostA.vtepMac! });
-    kernelVxlanPeer(l.b, { subnet: lease6(1), publicIp: l.ul6[0]!, mac: l.hostA.vtepMacV6! }, 'flannel-v6.1');
-    await l.hostA.set({ subnet: lease4(2), publicIp: '198.18.0.2', vtepMac: kernelMac });
-    await l.hostA.set({ subnet: lease6(2), publicIp: l.ul6[1]!, vtepMac: kernelMac6 });
+    await withKernelPeer(l, kernelMac, kernelMac6);
   });
   after(async () => {
     await successor?.close().catch(() => undefined);
