@@ -12,7 +12,8 @@
 // - IPv6-only vxlan (EnableIPv4 false): two weft agents (weft's device is
 //   flannel-v6.1, no IPv4 anywhere) and a kernel flannel-v6.1 node on the
 //   embedded store: keys, lease JSON and subnet.env byte for byte, weft
-//   table, ping6 between all pairs, SHA-256 transfers, restart, cleanup.
+//   table, ping6 between all pairs, SHA-256 transfers, hand-off, restart,
+//   cleanup.
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { addV6Underlay, learn6, ping6 } from '../helpers/dual-stack';
 import { EtcdInNs } from '../helpers/etcd-ns';
 import { e2eUnavailable } from '../helpers/netns';
 import { kernelVxlanNode, kernelVxlanPeer, ping, transfer } from '../helpers/overlay';
+import { PingStream } from '../helpers/ping-stream';
 import { Cluster, type Node } from '../helpers/weft-cluster';
 import { until, weftCli } from '../helpers/weft-agent';
 
@@ -387,6 +389,31 @@ describe('an IPv6-only vxlan cluster (EnableIPv4 false): two weft agents and a k
     }
     const stats = JSON.parse(kernel.ns.ip('-j', '-s', 'link', 'show', 'flannel-v6.1')) as [{ stats64: { rx: { errors: number } } }];
     assert.equal(stats[0].stats64.rx.errors, 0, 'flannel-v6.1 rx errors');
+  });
+
+  test('a second weft run takes the IPv6-only data plane over (no IPv4 interface): no ping6 from the kernel node lost', async () => {
+    const n = weft[0]!;
+    const old = n.agent!;
+    await old.waitLog(/msg="listening for a successor/, 5000);
+    const env = readFileSync(n.subnetFile, 'utf8');
+    const before = tableOf(n);
+    const stream = new PingStream(kernel.ns, pods6.get(n)!, { src: kKernel6.pod6, intervalMs: 10 });
+    await until(() => stream.replies >= 30, 5000, 'ping6 stream flowing');
+    const seen = stream.replies;
+    const next = c.start(n, c.embeddedArgs(dataDir));
+    await next.waitLog(/msg="data plane taken over from the previous process"/, 10_000);
+    await old.exited;
+    assert.equal(old.exitCode, 0, old.stderr);
+    await next.waitReady(20_000);
+    await until(() => stream.replies >= seen + 30, 5000, 'replies after the hand-off');
+    const res = stream.snapshot();
+    await stream.stop();
+    assert.equal(res.lost, 0, `ping6 lost across the hand-off (longest reply gap ${res.longestGapMs} ms)`);
+    assert.equal(readFileSync(n.subnetFile, 'utf8'), env, 'same subnet.env');
+    const now = tableOf(n);
+    assert.equal(now.vtepMacV6, before.vtepMacV6, 'same MAC');
+    assert.deepEqual(now.entries, before.entries, 'same peers');
+    assert.equal(n.ns.exec('ss', '-H', '-u', '-a', '-n', '-4').trim(), '', 'still no IPv4 socket');
   });
 
   test('a restart re-attaches the device and table early (no IPv4 interface needed): same lease, same MAC, ping6 on', async () => {
