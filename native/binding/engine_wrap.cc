@@ -35,7 +35,7 @@ Napi::Function EngineWrap::Define(Napi::Env env) {
 
 // config: { device, queues, persist, configureDevice, deviceAddr, mtu, network,
 //           networkPrefixLen, bindIp, port, socketBuffer, backend, vni,
-//           ownMac: Buffer(6), checkPeers, checkInnerSource,
+//           ownMac: Buffer(6), checkPeers, checkInnerSource, ipv4? (default true; false: IPv6-only),
 //           ipv6?, bindIp6?, deviceAddr6?, network6?: Buffer(16), network6PrefixLen?, mtu6?, ownMac6?: Buffer(6),
 //           adoptTun?, adoptUdp?, adoptSend?, adoptUdp6?, adoptSend6?: fds handed over, owned by the engine from here
 //           on }
@@ -90,6 +90,8 @@ EngineWrap::EngineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine
   bool* const switches[kOffloadOptionCount] = {&config.vnet_hdr, &config.tso,     &config.uso,
                                                &config.udp_gso,  &config.udp_gro, &config.coalesce};
   for (size_t i = 0; i < kOffloadOptionCount; i++) *switches[i] = flag(kOffloadNames[i]);
+  // ipv4 false (absent: true): an IPv6-only plane, bindIp/deviceAddr/network unused.
+  config.ipv4 = flag("ipv4");
   config.worker.backend = static_cast<uint8_t>(U32(c, "backend"));
   config.worker.vni = U32(c, "vni");
   config.worker.peer_port = config.port;

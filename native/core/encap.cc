@@ -38,6 +38,8 @@ Verdict Encapsulator::Encapsulate(uint8_t* rd, size_t n, uint8_t* room_end, stru
   const bool v6 = len > 0 && (pkt[ipv4::kVerIhl] >> 4) == 6;
   // No IPv6 overlay (or the udp backend, which carries IPv4 only): no lease can match.
   if (v6 && !ipv6_) return c[kDropNoRoute]++, kDropNoRoute;
+  // IPv6-only: no IPv4 lease exists and no IPv4 address to source an ICMP error from.
+  if (!v6 && !config_.ipv4) return c[kDropNoRoute]++, kDropNoRoute;
   size_t ip_len = 0;
   table::EntryData peer;
   Verdict v = v6 ? CheckIpv6(pkt, len, &ip_len) : CheckIpv4(pkt, len, &ip_len);

@@ -3,7 +3,9 @@
 // and the codec exports (native/binding/codec_exports.cc) all run this code.
 //
 //   TUN read [virtio_net_hdr] IPv4 or IPv6 packet
-//     -> CheckIpv4 | CheckIpv6 (IPv6 only with an IPv6 overlay, vxlan: else noRoute)
+//     -> CheckIpv4 | CheckIpv6 (IPv6 only with an IPv6 overlay, vxlan: else noRoute;
+//        IPv4 only with an IPv4 overlay: an IPv6-only node drops it as noRoute,
+//        without an ICMP error, as it has no IPv4 address to send one from)
 //     -> table lookup of the destination (Lookup / Lookup6; no entry: noRoute,
 //        and the ICMP net unreachable / ICMPv6 no route due to the sender is
 //        built, from the missing subnet's network address)
@@ -39,6 +41,7 @@ struct EncapConfig {
   uint8_t own_mac[6] = {};                 // vxlan: source MAC of IPv4 frames (flannel.<VNI>'s)
   uint8_t own_mac6[6] = {};                // vxlan: source MAC of IPv6 frames (flannel-v6.<VNI>'s)
   bool vnet_hdr = false;                   // TUN reads start with a virtio_net_hdr
+  bool ipv4 = true;                        // false: an IPv6-only node, inner IPv4 is noRoute (no ICMP)
 };
 
 // What one TUN read became.

@@ -58,11 +58,15 @@ Status SocketError(const EngineConfig& c, const Status& s) {
 Status CheckAdopted(const EngineConfig& config) {
   const EngineFds& a = config.adopt;
   const bool vxlan = config.worker.backend == table::kBackendVxlan;
-  if (a.tun.size() != config.queues || a.udp.size() != config.queues || a.send.size() != (vxlan ? config.queues : 0) ||
-      a.udp6.size() != (config.ipv6 ? config.queues : 0) || a.send6.size() != (config.ipv6 ? config.queues : 0)) {
+  const uint32_t v4 = config.ipv4 ? config.queues : 0;
+  const uint32_t v6 = config.ipv6 ? config.queues : 0;
+  if (a.tun.size() != config.queues || a.udp.size() != v4 || a.send.size() != (vxlan ? v4 : 0) || a.udp6.size() != v6 ||
+      a.send6.size() != v6) {
     return Status::Errno(EINVAL, "start",
                          "handed-over fds do not match " + std::to_string(config.queues) + " queues" +
-                             (config.ipv6 ? " with IPv6" : " without IPv6"));
+                             (!config.ipv4  ? " IPv6-only"
+                              : config.ipv6 ? " with IPv6"
+                                            : " without IPv6"));
   }
   for (const auto* list : {&a.tun, &a.udp, &a.send, &a.udp6, &a.send6}) {
     for (int fd : *list) fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -89,6 +93,10 @@ Status Engine::Start(const EngineConfig& config, Table* table, std::unique_ptr<E
   if (config.ipv6 && (config.worker.backend != table::kBackendVxlan || !table->has_ipv6())) {
     const std::string text = "IPv6 needs the vxlan backend and a table with an IPv6 network";
     return Status::Errno(EINVAL, "start", text).Classify(ErrorKind::kInvalidOption, "publicIpv6", text);
+  }
+  if (!config.ipv4 && !config.ipv6) {
+    const std::string text = "a data plane needs an IPv4 or an IPv6 part";
+    return Status::Errno(EINVAL, "start", text).Classify(ErrorKind::kInvalidOption, "publicIp", text);
   }
   e->table_ = table;
   e->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -151,8 +159,9 @@ Status Engine::OpenDevice(const EngineConfig& config, bool adopted, unsigned* go
   }
   if (!s.ok() || !config.configure_device) return s;
   // A handed-over dual-stack device keeps IPv6 on: its address and route stay under the traffic.
-  s = ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len, true,
-                   adopted && config.ipv6);
+  // IPv6-only: no IPv4 address or route on the device.
+  s = ConfigureTun(config.device, config.device_addr, config.mtu, config.network, config.network_prefix_len,
+                   config.ipv4, adopted && config.ipv6);
   if (!s.ok() || !config.ipv6) return s;
   const uint32_t mtu6 = config.mtu6 == 0 || config.mtu6 > config.mtu ? config.mtu : config.mtu6;
   return ConfigureTun6(config.device, config.device_addr6, mtu6, config.network6, config.network6_prefix_len);
@@ -188,16 +197,20 @@ Status Engine::OpenSockets(const EngineConfig& config, bool adopted, bool* gso, 
   for (uint32_t q = 0; q < config.queues && !adopted; q++) {
     int fd = -1;
     bool gro_on = false;
-    Status s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd,
-                             &gro_on);
-    if (!s.ok()) return s;
-    udp_fds_.push_back(fd);
-    *gro = *gro && gro_on;
+    Status s;
+    // IPv6-only (no IPv4 part): no IPv4 socket at all.
+    if (config.ipv4) {
+      s = OpenUdpSocket(config.bind_ip, config.port, config.queues > 1, config.socket_buffer, config.udp_gro, &fd,
+                        &gro_on);
+      if (!s.ok()) return s;
+      udp_fds_.push_back(fd);
+      *gro = *gro && gro_on;
+    }
     // vxlan sends from one of `queues` sockets on ports of their own, picked
     // by a hash of the inner flow, as the kernel varies the source port per
     // flow: receivers spread flows by it. The udp backend sends from its
     // bound port, as flannel does.
-    if (vxlan) {
+    if (vxlan && config.ipv4) {
       bool unused = false;
       s = OpenUdpSocket(config.bind_ip, 0, false, config.socket_buffer, false, &fd, &unused);
       if (!s.ok()) return s;
@@ -217,7 +230,7 @@ Status Engine::OpenSockets(const EngineConfig& config, bool adopted, bool* gso, 
       send6_fds_.push_back(fd);
     }
   }
-  for (uint32_t q = 0; q < config.queues; q++) *gso = *gso && UdpGsoSupported(vxlan ? send_fds_[q] : udp_fds_[q]);
+  for (int fd : vxlan ? send_fds_ : udp_fds_) *gso = *gso && UdpGsoSupported(fd);
   for (int fd : send6_fds_) *gso = *gso && UdpGsoSupported(fd);
   return Status::Ok();
 }
@@ -231,9 +244,10 @@ void Engine::StartWorkers(const EngineConfig& config, const WorkerConfig& wc) {
     wo.config = wc;
     wo.table = table_;
     wo.tun_fd = tun_fds_[q];
-    wo.send_fds = vxlan ? send_fds_.data() : &udp_fds_[q];
-    wo.send_count = vxlan ? send_fds_.size() : 1;
-    wo.recv_fd = udp_fds_[q];
+    // IPv6-only: no IPv4 sockets (send_count 0, recv_fd -1).
+    wo.send_fds = vxlan || udp_fds_.empty() ? send_fds_.data() : &udp_fds_[q];
+    wo.send_count = vxlan || udp_fds_.empty() ? send_fds_.size() : 1;
+    wo.recv_fd = udp_fds_.empty() ? -1 : udp_fds_[q];
     wo.send6_fds = send6_fds_.data();
     wo.send6_count = send6_fds_.size();
     wo.recv6_fd = udp6_fds_.empty() ? -1 : udp6_fds_[q];

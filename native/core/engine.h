@@ -31,6 +31,7 @@ namespace weft {
 // queue, one bound socket and (vxlan) one sending socket per queue, and
 // (dual stack) the same on the IPv6 underlay: one socket per queue bound to
 // [PublicIPv6]:port, and one IPv6 sending socket per queue on its own port.
+// An IPv6-only plane has no IPv4 sockets: `udp` and `send` are empty.
 struct EngineFds {
   std::vector<int> tun;
   std::vector<int> udp;
@@ -50,6 +51,10 @@ struct EngineConfig {
   uint8_t network_prefix_len = 0;
   uint32_t bind_ip = 0;  // host order; PublicIP
   uint16_t port = 0;     // local port and peers' port
+  // The IPv4 part (PublicIP, Network, lease). false: an IPv6-only node
+  // (vxlan with `ipv6`): no IPv4 socket, no IPv4 address or route on the
+  // device, and inner IPv4 read from the TUN is dropped as noRoute.
+  bool ipv4 = true;
   // Dual stack (vxlan only): IPv6 inner packets over the IPv6 underlay, on
   // the same TUN device. 16-byte addresses, network order.
   bool ipv6 = false;
@@ -100,7 +105,7 @@ class Engine {
   bool running_ = false;
   int stop_fd_ = -1;
   std::vector<int> tun_fds_;
-  std::vector<int> udp_fds_;
+  std::vector<int> udp_fds_;    // IPv4 receivers (none on an IPv6-only node)
   std::vector<int> send_fds_;   // vxlan: one sender per queue on its own port
   std::vector<int> udp6_fds_;   // dual stack: one IPv6 receiver per queue on the shared port
   std::vector<int> send6_fds_;  // dual stack: one IPv6 sender per queue on its own port

@@ -25,8 +25,9 @@ inline constexpr size_t kMaxSegmentIovs = 2 * Encapsulator::kMaxSegments;
 
 inline size_t Align8(size_t v) { return (v + 7) & ~size_t{7}; }
 
-EncapConfig EncapConfigOf(const WorkerConfig& c) {
+EncapConfig EncapConfigOf(const WorkerConfig& c, bool ipv4) {
   EncapConfig e;
+  e.ipv4 = ipv4;
   e.backend = c.backend;
   e.vni = c.vni;
   std::memcpy(e.own_mac, c.own_mac, 6);
@@ -70,7 +71,7 @@ Worker::Worker(const WorkerOptions& o)
       rx_block_(o.rx_counters),
       gso_active_(o.config.udp_gso),
       arena_(new uint8_t[kArenaSize]),
-      encap_(EncapConfigOf(o.config), o.table),
+      encap_(EncapConfigOf(o.config, o.send_count > 0), o.table),
       rx_mem_(new uint8_t[kRxSlot * kRxBatch]),
       decap_(DecapConfigOf(o.config, *o.table, 4), o.table),
       decap6_(DecapConfigOf(o.config, *o.table, 6), o.table) {
@@ -130,7 +131,7 @@ int Worker::Wait(struct pollfd* fds) {
 }
 
 void Worker::Run() {
-  // recv6_fd_ -1 (no IPv6 underlay): poll skips the entry.
+  // recv_fd_ -1 (IPv6-only) or recv6_fd_ -1 (no IPv6 underlay): poll skips the entry.
   struct pollfd fds[4] = {{tun_fd_, POLLIN, 0}, {recv_fd_, POLLIN, 0}, {recv6_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
     const int n = Wait(fds);

@@ -72,6 +72,8 @@ struct WorkerOptions {
   // sent from the socket its hash picks, so it keeps one source port
   // whichever TUN queue it was read from, and the peer's SO_REUSEPORT group
   // hands it to one receiver in order.
+  // IPv6-only (no IPv4 underlay): send_count 0, recv_fd -1, and inner IPv4
+  // from the TUN is dropped as noRoute.
   const int* send_fds = nullptr;
   size_t send_count = 0;
   int recv_fd = -1;
@@ -101,8 +103,8 @@ class Worker {
   // One batch each way (non-blocking); true when the batch was full, so
   // more may be waiting.
   bool RunTunToUdp();
-  // The IPv4 socket; RunUdp6ToTun: the IPv6 one (false at once without).
-  bool RunUdpToTun() { return Receive(recv_fd_, false); }
+  // The IPv4 socket (false at once without: an IPv6-only node); RunUdp6ToTun: the IPv6 one (likewise).
+  bool RunUdpToTun() { return recv_fd_ >= 0 && Receive(recv_fd_, false); }
   bool RunUdp6ToTun() { return recv6_fd_ >= 0 && Receive(recv6_fd_, true); }
   int fatal_errno() const { return fatal_errno_.load(); }
   // False once a UDP_SEGMENT send failed and GSO was turned off.

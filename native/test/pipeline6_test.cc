@@ -157,8 +157,9 @@ struct EncapRun {
   uint64_t c[kCounterCount] = {};
 };
 
-EncapRun Encap(const Table& t, const Bytes& read, bool vnet_hdr = false) {
+EncapRun Encap(const Table& t, const Bytes& read, bool vnet_hdr = false, bool ipv4 = true) {
   EncapConfig config;
+  config.ipv4 = ipv4;
   config.backend = table::kBackendVxlan;
   config.vni = 1;
   std::memcpy(config.own_mac, kMacA, 6);
@@ -187,6 +188,29 @@ EncapRun Encap(const Table& t, const Bytes& read, bool vnet_hdr = false) {
     r.datagrams.push_back(Bytes(r.d.icmp, r.d.icmp + r.d.icmp_len));
   }
   return r;
+}
+
+// An IPv6-only node ("EnableIPv4": false): a table with an empty IPv4
+// geometry (network 0/0, subnet length 0) and no IPv4 socket. IPv6 goes out
+// as on a dual-stack node; IPv4 read from the TUN is noRoute, without an
+// ICMP error (the node has no IPv4 address to send one from).
+void TestIpv6Only(const std::string& path) {
+  table::GeometryParams geo{};
+  geo.backend = table::kBackendVxlan;
+  std::memcpy(geo.network6, kNet6, 16);
+  geo.network6_prefix_len = 48;
+  geo.subnet6_len = 64;
+  std::unique_ptr<Table> t;
+  bool reattached = false;
+  CHECK(Table::OpenWriter(path, geo, &t, &reattached).ok());
+  CHECK(t->has_ipv6());
+  CHECK(t->Set(Lease6(2, kUlB, kMacB6)).ok());
+  EncapRun r = Encap(*t, Ping6(kPodA, kPodB), false, false);
+  CHECK(r.v == kForward && r.d.family == 6 && std::memcmp(r.d.peer_ip, kUlB, 16) == 0 && r.datagrams.size() == 1);
+  r = Encap(*t, Ping4(0x0af40105, 0x0af40205), false, false);
+  CHECK(r.v == kDropNoRoute && r.c[kDropNoRoute] == 1 && r.d.icmp_len == 0 && r.datagrams.empty());
+  EntryData e{};
+  CHECK(!t->Lookup(0x0af40205, &e));
 }
 
 void TestEncap6(const Table& t) {
@@ -423,6 +447,7 @@ void RunPipeline6Tests(const std::string& dir) {
   TestEncapTso6(*t);
   TestDecap6(*t);
   TestCoalesce6(*t);
+  TestIpv6Only(dir + "/ipv6-only.table");
 }
 
 }  // namespace weft::test

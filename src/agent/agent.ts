@@ -181,6 +181,10 @@ export class Agent extends EventEmitter {
     const state = readNodeState(o.stateFile);
     if (ifaceError === undefined) {
       this.#log.info('using interface', { iface: iface.name, address: iface.address, publicIp: iface.publicIp, mtu: iface.mtu });
+    }
+    // An IPv6-only vxlan node (the state file says so) needs no IPv4 interface for
+    // its data plane: it is taken over or re-attached early all the same.
+    if (ifaceError === undefined || shapeOfState(state)?.network === '') {
       if (!(await this.#takeOver(iface)) && !(await this.#takeFromFdStore(state, iface))) await this.#reattachEarly(state, iface);
     }
 
@@ -207,16 +211,6 @@ export class Agent extends EventEmitter {
       ...(config.ipv6 ? { ipv6Network: formatCidr6(config.ipv6.network), ipv6SubnetLen: config.ipv6.subnetLen } : {}),
       backend: type,
     });
-    if (!config.enableIPv4 && type === 'vxlan') {
-      // The config is flannel's and valid; weft's vxlan data plane carries IPv6
-      // beside IPv4 (dual stack), not alone yet. Refuse before anything is
-      // configured rather than half-apply it.
-      throw new WeftError(
-        ErrorCode.INVALID_CONFIG,
-        "EnableIPv4 false with the vxlan backend: weft's vxlan data plane carries IPv6 only beside IPv4 (dual stack) so far; use host-gw for an IPv6-only cluster",
-        { option: 'EnableIPv4' },
-      );
-    }
     if (ifaceError !== undefined && config.enableIPv4) throw ifaceError;
     if (config.enableIPv6 || !config.enableIPv4) {
       // The families are known now: pick the IPv6 address (or, IPv6-only, the interface) as flanneld does.
@@ -235,7 +229,9 @@ export class Agent extends EventEmitter {
     if (type === 'host-gw') hostGwCheck(iface.publicIp, iface.address);
 
     const prevEnv = await readSubnetEnv(o.subnetFile);
-    const device = type === 'vxlan' ? `flannel.${config.backend.vni}` : 'flannel0';
+    // IPv6-only vxlan: flannel-v6.<VNI>, kernel flannel's only device in that mode.
+    const device =
+      type === 'vxlan' ? (config.enableIPv4 ? `flannel.${config.backend.vni}` : `flannel-v6.${config.backend.vni}`) : 'flannel0';
     const tablePath = this.#o.tablePath ?? defaultTablePath(device);
     let vtepMac: string | undefined;
     if (config.backend.type === 'vxlan') {

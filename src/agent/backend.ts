@@ -73,7 +73,7 @@ export class DataPlaneNodeBackend implements NodeBackend {
     const reasons: string[] = [];
     let programmed = 0;
     const o = this.dataPlane.options;
-    if (hasIpv4Subnet(lease.subnet)) {
+    if (hasIpv4Subnet(lease.subnet) && o.network) {
       const why = this.#addRow(lease, 4, o.network);
       if (why) reasons.push(why);
       else programmed++;

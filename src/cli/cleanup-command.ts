@@ -1,6 +1,6 @@
 // `weft cleanup`: removes what `weft run` created on this host (in this
-// network namespace): the TUN device (only a TUN: a kernel flannel.1 of a
-// real flanneld is left alone), its table file, the masquerade and forward
+// network namespace): the TUN device (only a TUN: a kernel flannel.1 or
+// flannel-v6.1 of a real flanneld is left alone), its table file, the masquerade and forward
 // rules, host-gw routes, subnet.env and weft's state file. The lease stays
 // in the store (it expires, or `etcdctl del` removes it).
 // What to remove comes from the state file weft run wrote beside
@@ -24,7 +24,12 @@ const FLAGS: readonly FlagSpec[] = [
   { name: 'subnet-file', kind: 'string', def: '/run/flannel/subnet.env', arg: 'PATH', help: 'the subnet.env weft run wrote' },
   { name: 'state-file', kind: 'string', arg: 'PATH', help: "weft run's state file (default <subnet-file>.weft.json)" },
   { name: 'table-path', kind: 'string', arg: 'PATH', help: "the table file (default: from the state file, else the device's default)" },
-  { name: 'device', kind: 'string', arg: 'NAME', help: 'the TUN device (default: from the state file, else flannel.1 and flannel0)' },
+  {
+    name: 'device',
+    kind: 'string',
+    arg: 'NAME',
+    help: 'the TUN device (default: from the state file, else flannel.1, flannel0 and flannel-v6.1)',
+  },
   { name: 'log-level', kind: 'string', def: 'info', arg: 'LEVEL', help: 'debug, info, warn or error' },
 ];
 
@@ -92,7 +97,7 @@ export async function cleanupMain(argv: string[], run: CommandRunner = runComman
         ? [state.device]
         : state
           ? []
-          : ['flannel.1', 'flannel0'];
+          : ['flannel.1', 'flannel0', 'flannel-v6.1'];
     for (const dev of devices) {
       if (await isTun(dev, run)) {
         await run('ip', ['link', 'delete', dev]);

@@ -1,7 +1,7 @@
 // `weft table [--table-path P] [--device D] [--json]`: the live table and
 // counters of a running `weft run`, read from shared memory (read-only
 // mapping) by this separate process. Without --table-path it finds the
-// table of this network namespace: flannel.1 / flannel0 first, else the
+// table of this network namespace: flannel.1 / flannel0 / flannel-v6.1 first, else the
 // only weft table of this namespace under /dev/shm.
 
 import { existsSync, readdirSync } from 'node:fs';
@@ -28,7 +28,7 @@ ${formatFlags(FLAGS)}
 
 export function findTablePath(device?: string): string {
   if (device) return defaultTablePath(device);
-  for (const d of ['flannel.1', 'flannel0']) if (existsSync(defaultTablePath(d))) return defaultTablePath(d);
+  for (const d of ['flannel.1', 'flannel0', 'flannel-v6.1']) if (existsSync(defaultTablePath(d))) return defaultTablePath(d);
   const prefix = `${netnsId()}-`;
   let found: string[] = [];
   try {
@@ -60,7 +60,8 @@ function pad(rows: string[][]): string {
 
 export function formatStats(s: DataPlaneStats): string {
   const lines = [
-    `device ${s.device}  backend ${s.backend}  subnet ${s.subnet}  network ${s.network}`,
+    // An IPv6-only table's IPv4 geometry is empty (0.0.0.0/0, subnet length 0).
+    `device ${s.device}  backend ${s.backend}  ${s.network === '0.0.0.0/0' && s.ipv6Network ? 'IPv6-only' : `subnet ${s.subnet}  network ${s.network}`}`,
     ...(s.ipv6Network ? [`ipv6 subnet ${s.ipv6Subnet}  network ${s.ipv6Network}${s.vtepMacV6 ? `  vtepMacV6 ${s.vtepMacV6}` : ''}`] : []),
     `mtu ${s.mtu}  port ${s.port}${s.backend === 'vxlan' ? `  vni ${s.vni}  vtepMac ${s.vtepMac}` : ''}  queues ${s.queues}  writer pid ${s.writerPid}`,
     `table ${s.tablePath}  layout v${s.layoutVersion}  generation ${s.generation}  entries ${s.entries.length}`,

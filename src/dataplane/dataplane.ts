@@ -12,9 +12,9 @@ import { unlinkSync } from 'node:fs';
 import { ErrorCode, WeftError } from '../errors';
 import { formatMac, parseMac } from '../net/mac';
 import { formatIPv4 } from '../net/ip';
-import { ipv6Bytes } from '../net/ip6';
+import { formatIPv6, ipv6Bytes } from '../net/ip6';
 import { BackendId, loadAddon, type NativeEngine, type NativeEngineFds, type NativeTable } from './native';
-import { dualStackOf, maskOf, randomMac, resolveOptions, type DataPlaneOptions, type ResolvedOptions } from './options';
+import { dualStackOf, ipv4Of, maskOf, randomMac, resolveOptions, type DataPlaneOptions, type ResolvedOptions } from './options';
 import { snapshot, type DataPlaneStats } from './stats';
 import { LeaseTable } from './table';
 
@@ -56,15 +56,18 @@ export class DataPlane {
     let o: ResolvedOptions;
     let native: NativeTable;
     let v6: ReturnType<typeof dualStackOf>;
+    let v4: ReturnType<typeof ipv4Of>;
     try {
       o = resolveOptions(options);
       v6 = dualStackOf(o);
+      v4 = ipv4Of(o);
       // Native failures arrive as WeftError with their code, option and a
       // sentence naming the path, device or address (native/binding/errors.h).
+      // IPv6-only: an empty IPv4 geometry (network 0/0, subnet length 0) holds no IPv4 lease.
       native = new addon.NativeTable(o.tablePath, {
-        network: o.network.ip,
-        networkPrefixLen: o.network.prefixLen,
-        subnetLen: o.subnet.prefixLen,
+        network: v4?.network.ip ?? 0,
+        networkPrefixLen: v4?.network.prefixLen ?? 0,
+        subnetLen: v4?.subnet.prefixLen ?? 0,
         backend: BackendId[o.backend],
         ...(v6
           ? {
@@ -83,16 +86,18 @@ export class DataPlane {
     let vtepMac: string | undefined;
     if (o.backend === 'vxlan') {
       const kept = native.header().ownMac;
-      vtepMac = o.vtepMac ?? (reattached && kept.some((b) => b !== 0) ? formatMac(kept) : randomMac());
+      vtepMac = o.vtepMac ?? (!v4 ? v6?.vtepMac : undefined) ?? (reattached && kept.some((b) => b !== 0) ? formatMac(kept) : randomMac());
     }
     const mac = vtepMac ? parseMac(vtepMac)! : Buffer.alloc(6);
-    native.setInfo(o.subnet.ip, o.backend === 'vxlan' ? o.vni : 0, o.port, o.mtu, mac, o.device);
+    native.setInfo(v4?.subnet.ip ?? 0, o.backend === 'vxlan' ? o.vni : 0, o.port, o.mtu, mac, o.device);
     // Dual stack: the IPv6 frames' MAC is kept the same way (a lease's BackendV6Data).
     let vtepMacV6: string | undefined;
     let mac6: Buffer = Buffer.alloc(6);
     if (v6) {
       const kept6 = native.header().ownMac6;
-      vtepMacV6 = v6.vtepMac ?? (reattached && kept6 && kept6.some((b) => b !== 0) ? formatMac(kept6) : randomMac());
+      // IPv6-only: the device has one MAC (flannel-v6.<vni>'s): vtepMacV6 defaults to vtepMac.
+      vtepMacV6 =
+        v6.vtepMac ?? (!v4 ? vtepMac : undefined) ?? (reattached && kept6 && kept6.some((b) => b !== 0) ? formatMac(kept6) : randomMac());
       mac6 = parseMac(vtepMacV6)!;
       native.setInfo6(ipv6Bytes(v6.subnet.ip), mac6);
     }
@@ -104,11 +109,13 @@ export class DataPlane {
           queues: o.queues,
           persist: o.persist,
           configureDevice: o.configureDevice,
-          deviceAddr: o.subnet.ip,
+          // IPv6-only (ipv4 false): no IPv4 socket, address or route.
+          ipv4: v4 !== undefined,
+          deviceAddr: v4?.subnet.ip ?? 0,
           mtu: o.mtu,
-          network: o.network.ip & maskOf(o.network.prefixLen),
-          networkPrefixLen: o.network.prefixLen,
-          bindIp: o.publicIpNum,
+          network: v4 ? v4.network.ip & maskOf(v4.network.prefixLen) : 0,
+          networkPrefixLen: v4?.network.prefixLen ?? 0,
+          bindIp: v4?.publicIpNum ?? 0,
           port: o.port,
           socketBuffer: o.socketBuffer,
           pollBudgetUs: o.pollBudgetUs,
@@ -196,7 +203,12 @@ export class DataPlane {
   }
 
   toString(): string {
-    return `DataPlane(${this.options.backend} ${this.options.device} ${formatIPv4(this.options.subnet.ip)}/${this.options.subnet.prefixLen})`;
+    const o = this.options;
+    const subnets = [
+      ...(o.subnet ? [`${formatIPv4(o.subnet.ip)}/${o.subnet.prefixLen}`] : []),
+      ...(o.ipv6Subnet ? [`${formatIPv6(o.ipv6Subnet.ip)}/${o.ipv6Subnet.prefixLen}`] : []),
+    ];
+    return `DataPlane(${o.backend} ${o.device} ${subnets.join(' ')})`;
   }
 
   #live(): NativeTable {

@@ -86,6 +86,8 @@ export interface NativeEngineConfig {
   queues: number;
   persist: boolean;
   configureDevice: boolean;
+  /** The IPv4 part (bindIp, deviceAddr, network); false: an IPv6-only plane. Default true. */
+  ipv4?: boolean;
   deviceAddr: number;
   mtu: number;
   network: number;

@@ -19,14 +19,22 @@ export type DataPlaneBackend = Extract<BackendName, 'udp' | 'vxlan'>;
 export interface DataPlaneOptions {
   /** Encapsulation: flannel's `udp` format or VXLAN. */
   backend: DataPlaneBackend;
-  /** TUN device name; created if absent. Default `flannel.<vni>` (vxlan) / `flannel0` (udp). */
+  /**
+   * TUN device name; created if absent. Default `flannel.<vni>` (vxlan) /
+   * `flannel0` (udp); IPv6-only vxlan: `flannel-v6.<vni>`, the name of
+   * kernel flannel's only device in that mode.
+   */
   device?: string;
-  /** Underlay IPv4 address to bind and send from; peers send to it. */
-  publicIp: string;
+  /**
+   * Underlay IPv4 address to bind and send from; peers send to it. With
+   * network and subnet: all three, or none for an IPv6-only vxlan data plane
+   * (then publicIpv6, ipv6Network and ipv6Subnet are required).
+   */
+  publicIp?: string;
   /** Overlay network, e.g. 10.244.0.0/16: routed through the device. */
-  network: string;
+  network?: string;
   /** Own lease, e.g. 10.244.1.0/24: the device gets `<subnet>.0/32`. */
-  subnet: string;
+  subnet?: string;
   /** UDP port, here and at every peer. Default 8472 (vxlan) / 8285 (udp). */
   port?: number;
   /** VXLAN network identifier. Default 1. */
@@ -34,9 +42,9 @@ export interface DataPlaneOptions {
   /** Own VTEP MAC (vxlan). Default: kept from a re-attached table, else random. */
   vtepMac?: string;
   /**
-   * Dual stack (vxlan only): the underlay IPv6 address to bind and send IPv6
-   * overlay traffic from (a flannel node's PublicIPv6). Comes with
-   * ipv6Network and ipv6Subnet. The same device carries both families.
+   * Dual stack or IPv6-only (vxlan only): the underlay IPv6 address to bind
+   * and send IPv6 overlay traffic from (a flannel node's PublicIPv6). Comes
+   * with ipv6Network and ipv6Subnet. The same device carries both families.
    */
   publicIpv6?: string;
   /** The IPv6 overlay network, e.g. `fc00::/48`: routed through the device. */
@@ -49,9 +57,9 @@ export interface DataPlaneOptions {
    */
   vtepMacV6?: string;
   /**
-   * Device MTU. Default: underlay MTU − 50 (vxlan) / − 28 (udp). Dual stack:
-   * the device's IPv6 MTU is min(this, IPv6 underlay MTU − 70), as the kernel
-   * clamps flannel-v6.<vni>.
+   * Device MTU. Default: underlay MTU − 50 (vxlan) / − 28 (udp); IPv6-only:
+   * the IPv6 underlay's MTU − 70. Dual stack: the device's IPv6 MTU is
+   * min(this, IPv6 underlay MTU − 70), as the kernel clamps flannel-v6.<vni>.
    */
   mtu?: number;
   /** Worker queues (TUN queues × threads). Default: min(cores, 4). */
@@ -132,13 +140,17 @@ const kNoIpv6: ResolvedIpv6 = Object.freeze({
   vtepMacV6: undefined,
 });
 
-export interface ResolvedOptions extends ResolvedIpv6 {
+/** The IPv4 part, resolved: all set, or all undefined on an IPv6-only data plane. */
+export interface ResolvedIpv4 {
+  readonly publicIp: string | undefined;
+  readonly publicIpNum: number | undefined;
+  readonly network: Cidr | undefined;
+  readonly subnet: Cidr | undefined;
+}
+
+export interface ResolvedOptions extends ResolvedIpv6, ResolvedIpv4 {
   readonly backend: DataPlaneBackend;
   readonly device: string;
-  readonly publicIp: string;
-  readonly publicIpNum: number;
-  readonly network: Cidr;
-  readonly subnet: Cidr;
   readonly port: number;
   readonly vni: number;
   readonly vtepMac: string | undefined;
@@ -278,6 +290,12 @@ function isBindableIpv6(ip: bigint): boolean {
   return ip > 1n && ip >> 120n !== 0xffn && ip >> 118n !== 0x3fan;
 }
 
+/** The IPv4 part of resolved options with every field set, or undefined for an IPv6-only data plane. */
+export function ipv4Of(o: ResolvedIpv4): { publicIp: string; publicIpNum: number; network: Cidr; subnet: Cidr } | undefined {
+  if (o.publicIp === undefined || o.publicIpNum === undefined || !o.network || !o.subnet) return undefined;
+  return { publicIp: o.publicIp, publicIpNum: o.publicIpNum, network: o.network, subnet: o.subnet };
+}
+
 /** The IPv6 part of resolved options with every field set, or undefined for an IPv4-only data plane. */
 export function dualStackOf(
   o: ResolvedIpv6,
@@ -288,10 +306,19 @@ export function dualStackOf(
 
 const kIpv6Keys = ['publicIpv6', 'ipv6Network', 'ipv6Subnet'] as const;
 
-/** The IPv6 part (dual stack); all undefined when none of its options is given. */
-function resolveIpv6(options: DataPlaneOptions, backend: DataPlaneBackend, maxDirectBits: number, mtu: number): ResolvedIpv6 {
+/**
+ * The IPv6 part (dual stack or IPv6-only); all undefined when none of its
+ * options is given. `mtu`: the device MTU, or undefined (IPv6-only, no mtu
+ * option) to derive it from the IPv6 underlay.
+ */
+function resolveIpv6(
+  options: DataPlaneOptions,
+  backend: DataPlaneBackend,
+  maxDirectBits: number,
+  mtu: number | undefined,
+): ResolvedIpv6 & { mtu: number } {
   const given = [...kIpv6Keys, 'vtepMacV6' as const].filter((k) => options[k] !== undefined);
-  if (given.length === 0) return kNoIpv6;
+  if (given.length === 0) return { ...kNoIpv6, mtu: mtu! };
   if (backend === 'udp') {
     const key = given[0]!;
     throw invalidOption(`options.${key}`, "absent for the udp backend (flannel's udp backend carries IPv4 only)", options[key]);
@@ -333,10 +360,18 @@ function resolveIpv6(options: DataPlaneOptions, backend: DataPlaneBackend, maxDi
     vtepMac = normalizeMac(options.vtepMacV6 as string);
   }
   const text = formatIPv6(publicIp);
-  // The kernel clamps an IPv6-underlay VXLAN device to underlay MTU − 70;
-  // without an interface to read, the IPv4 underlay's MTU stands for it.
+  // The kernel clamps an IPv6-underlay VXLAN device to underlay MTU − 70.
   const under6 = underlayMtu6(text);
-  const mtu6 = under6 === undefined ? mtu - (kVxlanOverhead6 - 50) : Math.min(mtu, under6 - kVxlanOverhead6);
+  if (mtu === undefined) {
+    // IPv6-only without an mtu option: the IPv6 underlay's MTU less what the kernel takes off flannel-v6.<vni>.
+    if (under6 === undefined) {
+      throw invalidOption('options.mtu', `given: publicIpv6 ${text} is on no local interface to derive it from`, undefined);
+    }
+    mtu = under6 - kVxlanOverhead6;
+  }
+  // Without an interface to read: dual stack, the IPv4 underlay's MTU stands for it; IPv6-only, the device MTU.
+  const ipv6Only = kIpv4Keys.every((k) => options[k] === undefined);
+  const mtu6 = under6 === undefined ? (ipv6Only ? mtu : mtu - (kVxlanOverhead6 - 50)) : Math.min(mtu, under6 - kVxlanOverhead6);
   if (mtu6 < kMinMtu6) {
     throw invalidOption(
       'options.mtu',
@@ -345,6 +380,7 @@ function resolveIpv6(options: DataPlaneOptions, backend: DataPlaneBackend, maxDi
     );
   }
   return {
+    mtu,
     publicIpv6: text,
     publicIpv6Bytes: ipv6Bytes(publicIp),
     ipv6Network: network,
@@ -354,18 +390,34 @@ function resolveIpv6(options: DataPlaneOptions, backend: DataPlaneBackend, maxDi
   };
 }
 
-export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
-  // Queues, table bits, overheads and offload names are the addon's (native/core), read from it.
-  const { maxQueues: kMaxQueues, maxDirectBits: kMaxDirectBits, overhead, offloadOptions } = loadAddon().limits;
-  const kOffloadOptions = offloadOptions as (keyof OffloadOptions)[];
-  for (const key of Object.keys(options)) {
-    if (!kKnown.has(key))
-      throw invalidOption(`options.${key}`, 'absent (unknown option)', (options as unknown as Record<string, unknown>)[key]);
-  }
-  const backend = options.backend;
-  if (backend !== 'udp' && backend !== 'vxlan') throw invalidOption('options.backend', '"udp" or "vxlan"', backend);
+const kNoIpv4: ResolvedIpv4 = Object.freeze({ publicIp: undefined, publicIpNum: undefined, network: undefined, subnet: undefined });
+const kIpv4Keys = ['publicIp', 'network', 'subnet'] as const;
 
+/**
+ * The IPv4 part: all three of publicIp, network and subnet, or (vxlan with
+ * the IPv6 trio) none of them, an IPv6-only data plane (undefined).
+ */
+function resolveIpv4(
+  options: DataPlaneOptions,
+  backend: DataPlaneBackend,
+  maxDirectBits: number,
+): { publicIp: string; publicIpNum: number; network: Cidr; subnet: Cidr } | undefined {
+  const given = kIpv4Keys.filter((k) => options[k] !== undefined);
+  if (given.length === 0) {
+    // IPv6-only: vxlan with publicIpv6, ipv6Network and ipv6Subnet (resolveIpv6 checks all three).
+    if (backend === 'vxlan' && kIpv6Keys.some((k) => options[k] !== undefined)) return undefined;
+    const why =
+      backend === 'udp'
+        ? "a unicast IPv4 address (flannel's udp backend carries IPv4 only)"
+        : 'a unicast IPv4 address (or, for an IPv6-only data plane, publicIpv6, ipv6Network and ipv6Subnet instead of publicIp, network and subnet)';
+    throw invalidOption('options.publicIp', why, undefined);
+  }
+  for (const key of kIpv4Keys) {
+    if (options[key] === undefined) {
+      const others = kIpv4Keys.filter((k) => k !== key).map((k) => `options.${k}`);
+      throw invalidOption(`options.${key}`, `given with ${others.join(' and ')} (the IPv4 part needs all three)`, undefined);
+    }
+  }
   const publicIpNum = typeof options.publicIp === 'string' ? parseIPv4(options.publicIp) : undefined;
   if (publicIpNum === undefined || publicIpNum === 0 || publicIpNum >>> 28 >= 14) {
     throw invalidOption('options.publicIp', 'a unicast IPv4 address', options.publicIp);
@@ -381,13 +433,29 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
   if (!cidrContains(network, subnet)) {
     throw invalidOption('options.subnet', `a subnet inside options.network ${options.network}`, options.subnet);
   }
-  if (subnet.prefixLen - network.prefixLen > kMaxDirectBits) {
+  if (subnet.prefixLen - network.prefixLen > maxDirectBits) {
     throw invalidOption(
       'options.subnet',
-      `at most /${network.prefixLen + kMaxDirectBits} in a /${network.prefixLen} network (the table holds 2^${kMaxDirectBits} subnets)`,
+      `at most /${network.prefixLen + maxDirectBits} in a /${network.prefixLen} network (the table holds 2^${maxDirectBits} subnets)`,
       options.subnet,
     );
   }
+  return { publicIp: formatIPv4(publicIpNum), publicIpNum, network, subnet };
+}
+
+export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
+  // Queues, table bits, overheads and offload names are the addon's (native/core), read from it.
+  const { maxQueues: kMaxQueues, maxDirectBits: kMaxDirectBits, overhead, offloadOptions } = loadAddon().limits;
+  const kOffloadOptions = offloadOptions as (keyof OffloadOptions)[];
+  for (const key of Object.keys(options)) {
+    if (!kKnown.has(key))
+      throw invalidOption(`options.${key}`, 'absent (unknown option)', (options as unknown as Record<string, unknown>)[key]);
+  }
+  const backend = options.backend;
+  if (backend !== 'udp' && backend !== 'vxlan') throw invalidOption('options.backend', '"udp" or "vxlan"', backend);
+
+  const ipv4 = resolveIpv4(options, backend, kMaxDirectBits);
 
   const vni = options.vni === undefined ? 1 : int('vni', options.vni, 0, kMaxVni);
   if (backend === 'udp' && options.vni !== undefined) throw invalidOption('options.vni', 'absent for the udp backend', options.vni);
@@ -401,24 +469,26 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
     vtepMac = normalizeMac(options.vtepMac as string);
   }
 
-  const device = options.device ?? (backend === 'vxlan' ? `flannel.${vni}` : 'flannel0');
+  // IPv6-only vxlan: kernel flannel's only device in that mode is flannel-v6.<vni>.
+  const device = options.device ?? (backend === 'udp' ? 'flannel0' : ipv4 ? `flannel.${vni}` : `flannel-v6.${vni}`);
   if (typeof device !== 'string' || !kDeviceName.test(device)) {
     throw invalidOption('options.device', 'an interface name of 1-15 letters, digits, "_", "." or "-"', device);
   }
   const port = options.port === undefined ? kDefaultPort[backend] : int('port', options.port, 1, 65535);
 
-  let mtu: number;
-  if (options.mtu === undefined) {
-    const under = underlayMtu(options.publicIp);
+  let mtu: number | undefined;
+  if (options.mtu !== undefined) {
+    mtu = int('mtu', options.mtu, 576, 65535 - overhead[backend]);
+  } else if (ipv4) {
+    const under = underlayMtu(ipv4.publicIp);
     if (under === undefined) {
-      throw invalidOption('options.mtu', `given: publicIp ${options.publicIp} is on no local interface to derive it from`, undefined);
+      throw invalidOption('options.mtu', `given: publicIp ${ipv4.publicIp} is on no local interface to derive it from`, undefined);
     }
     mtu = under - overhead[backend];
-  } else {
-    mtu = int('mtu', options.mtu, 576, 65535 - overhead[backend]);
   }
-  if (mtu < 576) throw invalidOption('options.mtu', 'at least 576 (the underlay MTU is too small)', mtu);
-  const ipv6 = resolveIpv6(options, backend, kMaxDirectBits, mtu);
+  if (mtu !== undefined && mtu < 576) throw invalidOption('options.mtu', 'at least 576 (the underlay MTU is too small)', mtu);
+  // IPv6-only without an mtu option: resolveIpv6 derives it from the IPv6 underlay.
+  const { mtu: deviceMtu, ...ipv6 } = resolveIpv6(options, backend, kMaxDirectBits, mtu);
 
   const queues = options.queues === undefined ? Math.min(availableParallelism(), 4) : int('queues', options.queues, 1, kMaxQueues);
   const socketBuffer = options.socketBuffer === undefined ? 4 << 20 : int('socketBuffer', options.socketBuffer, 65536, 1 << 30);
@@ -443,15 +513,12 @@ export function resolveOptions(options: DataPlaneOptions): ResolvedOptions {
   return Object.freeze({
     backend,
     device,
-    publicIp: formatIPv4(publicIpNum),
-    publicIpNum,
-    network,
-    subnet,
+    ...(ipv4 ?? kNoIpv4),
     port,
     vni,
     vtepMac,
     ...ipv6,
-    mtu,
+    mtu: deviceMtu,
     queues,
     tablePath,
     persist: bool('persist', options.persist, false),

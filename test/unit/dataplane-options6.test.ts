@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { dualStackOf, resolveOptions, type DataPlaneOptions } from '../../src/dataplane/options';
+import { dualStackOf, ipv4Of, resolveOptions, type DataPlaneOptions } from '../../src/dataplane/options';
 import { formatCidr6 } from '../../src/net/cidr6';
 import { ErrorCode, WeftError } from '../../src/errors';
 
@@ -85,5 +85,61 @@ describe('DataPlane IPv6 options', () => {
     }
     // The IPv6 minimum MTU: a device MTU under 1280 + 20 leaves the IPv6 underlay too little.
     refuses({ ...dual, mtu: 1280 }, 'options.mtu', /at least 1280 on the IPv6 underlay/);
+  });
+});
+
+describe('DataPlane IPv6-only options (no IPv4 part)', () => {
+  const only: DataPlaneOptions = {
+    backend: 'vxlan',
+    publicIpv6: '2001:2:0:0::1',
+    ipv6Network: 'fc00::/48',
+    ipv6Subnet: 'fc00:0:0:3400::/64',
+    mtu: 1430,
+    tablePath: '/dev/shm/weft-options6-unused.table',
+  };
+
+  it('resolve without publicIp, network and subnet: no IPv4 part, device flannel-v6.<vni>, IPv6 MTU = the device MTU', () => {
+    const o = resolveOptions(only);
+    assert.equal(o.publicIp, undefined);
+    assert.equal(o.publicIpNum, undefined);
+    assert.equal(o.network, undefined);
+    assert.equal(o.subnet, undefined);
+    assert.equal(ipv4Of(o), undefined);
+    assert.equal(o.device, 'flannel-v6.1');
+    assert.equal(o.mtu, 1430);
+    // No interface holds the address here: the IPv6 MTU is the device MTU (no IPv4 underlay to stand for it).
+    assert.equal(o.mtu6, 1430);
+    assert.equal(dualStackOf(o)?.subnet && formatCidr6(dualStackOf(o)!.subnet), 'fc00:0:0:3400::/64');
+    assert.equal(resolveOptions({ ...only, vni: 7 }).device, 'flannel-v6.7');
+    assert.equal(resolveOptions({ ...only, device: 'weft6' }).device, 'weft6');
+    // Dual stack keeps flannel.<vni>.
+    const ds = resolveOptions({ ...only, publicIp: '198.18.0.1', network: '10.244.0.0/16', subnet: '10.244.1.0/24', mtu: 1450 });
+    assert.equal(ds.device, 'flannel.1');
+    assert.equal(ipv4Of(ds)?.publicIp, '198.18.0.1');
+  });
+
+  it('need an mtu, or an interface holding publicIpv6 to derive it from (the IPv6 underlay − 70)', () => {
+    const { mtu: _unused, ...noMtu } = only;
+    refuses(noMtu, 'options.mtu', /^options\.mtu must be given: publicIpv6 2001:2::1 is on no local interface/);
+    refuses({ ...only, mtu: 1279 }, 'options.mtu', /at least 1280 on the IPv6 underlay/);
+  });
+
+  it('IPv4 options come all three or none: the missing one is named', () => {
+    const v4 = { publicIp: '198.18.0.1', network: '10.244.0.0/16', subnet: '10.244.1.0/24' };
+    for (const missing of ['publicIp', 'network', 'subnet'] as const) {
+      const o: Record<string, unknown> = { ...only, ...v4 };
+      delete o[missing];
+      refuses(o as unknown as DataPlaneOptions, `options.${missing}`, /the IPv4 part needs all three/);
+    }
+  });
+
+  it('a part of each family missing names the IPv6 one; neither family names publicIp', () => {
+    const { ipv6Subnet: _unused, ...noSubnet6 } = only;
+    refuses(noSubnet6, 'options.ipv6Subnet', /dual stack needs all three/);
+    refuses({ backend: 'vxlan', mtu: 1450 } as DataPlaneOptions, 'options.publicIp', /or, for an IPv6-only data plane, publicIpv6/);
+  });
+
+  it('are refused for the udp backend, which carries IPv4 only', () => {
+    refuses({ ...only, backend: 'udp' }, 'options.publicIp', /flannel's udp backend carries IPv4 only/);
   });
 });
