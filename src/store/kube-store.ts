@@ -257,9 +257,13 @@ export class KubeStore implements LeaseStore {
 
   /** The VtepMAC in this node's own backend-data (flannel reuses it for flannel.<VNI>), if any. */
   async ownVtepMac(): Promise<string | undefined> {
-    const data = (await this.#ownNode()).metadata?.annotations?.[this.keys.backendData];
-    const m = data ? /"VtepMAC"\s*:\s*"([0-9a-fA-F:]{17})"/.exec(data) : null;
-    return m ? m[1]!.toLowerCase() : undefined;
+    // flanneld reads both: an IPv6-only node has only backend-v6-data.
+    const a = (await this.#ownNode()).metadata?.annotations;
+    for (const data of [a?.[this.keys.backendData], a?.[this.keys.backendV6Data]]) {
+      const m = data ? /"VtepMAC"\s*:\s*"([0-9a-fA-F:]{17})"/.exec(data) : null;
+      if (m) return m[1]!.toLowerCase();
+    }
+    return undefined;
   }
 
   /** node-public-ip, set by an administrator: used as --public-ip when given. */

@@ -1,0 +1,128 @@
+// Kubernetes mode, IPv6-only vxlan (`"EnableIPv4": false`): two `weft run
+// --kube-subnet-mgr` nodes with an IPv6 podCIDR only, no IPv4 on the
+// underlay, and a kernel flanneld node with only flannel-v6.1, programmed from
+// the weft nodes' annotations as flanneld does. The annotations are
+// flanneld's for IPv6-only (backend-v6-data and public-ipv6; no backend-data,
+// no public-ip); a node reuses the VtepMAC of its own backend-v6-data, as
+// flanneld reads it; every directed pair pings over IPv6.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { DataPlaneStats } from '../../src/dataplane/stats';
+import { addV6Underlay, learn6, ping6 } from '../helpers/dual-stack';
+import { KubeApiServer } from '../helpers/kube-api-server';
+import { e2eUnavailable } from '../helpers/netns';
+import { kernelVxlanNode, kernelVxlanPeer } from '../helpers/overlay';
+import { Cluster, type Node } from '../helpers/weft-cluster';
+import { until, weftCli } from '../helpers/weft-agent';
+
+const skip = e2eUnavailable();
+const kConfig = '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}';
+const kP = 'flannel.alpha.coreos.com/';
+const kCidrs = ['fd00:10:244:1::/64', 'fd00:10:244:2::/64', 'fd00:10:244:63::/64'];
+const kEarlierMac = '0e:5a:00:00:06:01';
+const kKernelMac6 = '0e:2a:0a:f4:63:06';
+
+function table(n: Node): DataPlaneStats {
+  return JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats;
+}
+
+describe('Kubernetes mode, IPv6-only vxlan: two weft nodes and a kernel flannel-v6.1 node', { skip }, () => {
+  let c: Cluster;
+  let api: KubeApiServer;
+  let weft: Node[];
+  let kernel: Node;
+  let v6: string[];
+  const pods6 = new Map<Node, string>();
+  const names = ['node-1', 'node-2', 'node-k'];
+
+  before(async () => {
+    api = new KubeApiServer();
+    await api.start();
+    c = new Cluster('k6o', 3, kConfig);
+    v6 = addV6Underlay(c);
+    for (const n of c.nodes) n.ns.ip('-4', 'addr', 'flush', 'dev', 'ul'); // no IPv4 underlay at all
+    weft = [c.nodes[0]!, c.nodes[1]!];
+    kernel = c.nodes[2]!;
+    // node-1 ran before: its own backend-v6-data holds the MAC it must reuse.
+    api.addNode('node-1', {
+      podCIDRs: [kCidrs[0]!],
+      annotations: {
+        [`${kP}backend-type`]: 'vxlan',
+        [`${kP}backend-v6-data`]: `{"VNI":1,"VtepMAC":"${kEarlierMac}"}`,
+        [`${kP}kube-subnet-manager`]: 'true',
+        [`${kP}public-ipv6`]: v6[0]!,
+      },
+    });
+    api.addNode('node-2', { podCIDRs: [kCidrs[1]!] });
+    api.addNode('node-k', {
+      podCIDRs: [kCidrs[2]!],
+      annotations: {
+        [`${kP}backend-type`]: 'vxlan',
+        [`${kP}backend-v6-data`]: `{"VNI":1,"VtepMAC":"${kKernelMac6}"}`,
+        [`${kP}kube-subnet-manager`]: 'true',
+        [`${kP}public-ipv6`]: v6[2]!,
+      },
+    });
+    kernelVxlanNode(kernel.ns, { publicIp: v6[2]!, subnet: kCidrs[2]!, mac: kKernelMac6 });
+    kernel.ns.ip('-6', 'addr', 'add', 'fd00:10:244:63::5/128', 'dev', 'lo');
+    pods6.set(kernel, 'fd00:10:244:63::5');
+    const kubeconfig = api.kubeconfig();
+    for (const n of weft) api.proxyIn(n.ns);
+    for (const n of weft) await api.proxyReady(n.ns);
+    weft.forEach((n, i) =>
+      c.start(n, ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', c.configFile], { NODE_NAME: names[i]! }),
+    );
+    for (const n of weft) {
+      await n.agent!.waitReady();
+      pods6.set(n, learn6(n));
+    }
+    for (const [i, name] of ['node-1', 'node-2'].entries()) {
+      const a = api.nodes.get(name)!.metadata.annotations;
+      const mac6 = (JSON.parse(a[`${kP}backend-v6-data`]!) as { VtepMAC: string }).VtepMAC;
+      kernelVxlanPeer(kernel.ns, { subnet: kCidrs[i]!, publicIp: a[`${kP}public-ipv6`]!, mac: mac6 }, 'flannel-v6.1');
+    }
+    for (const n of weft) {
+      await until(
+        () => {
+          const subnets = new Set(table(n).entries.map((e) => e.subnet));
+          return kCidrs.filter((_, i) => weft[i] !== n).every((s) => subnets.has(s));
+        },
+        8000,
+        `every peer lease in ${n.ns.name}'s table`,
+      );
+    }
+  });
+  after(async () => {
+    await c?.destroy();
+    await api?.destroy();
+  });
+
+  test("annotations are flanneld's IPv6-only ones, node-1 reuses the MAC of its backend-v6-data, subnet.env has no IPv4 lines", () => {
+    assert.match(weft[0]!.agent!.stderr, new RegExp(`msg=VtepMAC vtepMac=${kEarlierMac} from=store`));
+    weft.forEach((n, i) => {
+      const a = api.nodes.get(names[i]!)!.metadata.annotations;
+      const mac = table(n).vtepMacV6!;
+      if (i === 0) assert.equal(mac, kEarlierMac);
+      assert.equal(a[`${kP}backend-v6-data`], `{"VNI":1,"VtepMAC":"${mac}"}`);
+      assert.equal(a[`${kP}public-ipv6`], v6[i]);
+      assert.equal(a[`${kP}backend-data`], undefined, 'no backend-data on an IPv6-only vxlan node');
+      assert.equal(a[`${kP}public-ip`], undefined, 'no public-ip on an IPv6-only vxlan node');
+      assert.equal(
+        readFileSync(n.subnetFile, 'utf8'),
+        `FLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:${i + 1}::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`,
+      );
+      const e = table(n).entries.find((x) => x.subnet === kCidrs[2]);
+      assert.deepEqual(e, { subnet: kCidrs[2], publicIp: v6[2], vtepMac: kKernelMac6, backend: 'vxlan' });
+    });
+  });
+
+  test('all six directed pairs ping over IPv6', () => {
+    for (const a of c.nodes) {
+      for (const b of c.nodes) {
+        if (a !== b) assert.equal(ping6(a, pods6.get(b)!, pods6.get(a)!), 2, `${pods6.get(a)} -> ${pods6.get(b)}`);
+      }
+    }
+  });
+});
