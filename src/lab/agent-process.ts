@@ -6,6 +6,7 @@ import { type ChildProcess, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DataPlaneStats } from '../dataplane/stats';
 import type { Netns } from './netns';
 
 /** dist/src/cli/main.js, from dist/src/lab. */
@@ -122,6 +123,13 @@ export function weftCli(ns: Netns, args: string[], opts: { env?: NodeJS.ProcessE
     timeout: 60_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `weft table --json` of a node's namespace; throws with weft's stderr when it fails. */
+export function tableOf(node: { ns: Netns }): DataPlaneStats {
+  const r = weftCli(node.ns, ['table', '--json']);
+  if (r.code !== 0) throw new Error(`weft table --json exited ${String(r.code)}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as DataPlaneStats;
 }
 
 /** GET from inside the namespace (curl): status code and body. */

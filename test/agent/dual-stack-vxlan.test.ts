@@ -19,7 +19,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { parseSubnetEnv } from '../../src/host/subnet-env';
 import { formatCidr6, parseCidr6 } from '../../src/net/cidr6';
 import { EmbeddedStore } from '../../src/store/embedded-store';
@@ -31,14 +30,10 @@ import { e2eUnavailable } from '../helpers/netns';
 import { kernelVxlanNode, kernelVxlanPeer, ping, transfer } from '../helpers/overlay';
 import { PingStream } from '../helpers/ping-stream';
 import { Cluster, type Node } from '../helpers/weft-cluster';
-import { until, weftCli } from '../helpers/weft-agent';
+import { tableOf, until, weftCli } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 const kConfig = '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}';
-
-function tableOf(n: Node): DataPlaneStats {
-  return JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats;
-}
 
 /** The IPv6 lease of `n`, from its subnet.env. */
 function subnet6Of(n: Node): string {

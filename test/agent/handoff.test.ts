@@ -11,21 +11,14 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping } from '../helpers/overlay';
 import { PingStream } from '../helpers/ping-stream';
-import { httpGet, tempDir, until, weftCli, type WeftAgent } from '../helpers/weft-agent';
+import { httpGet, tableOf, tempDir, type WeftAgent, until } from '../helpers/weft-agent';
 import { Cluster, type Node } from '../helpers/weft-cluster';
 
 const skip = e2eUnavailable();
 const kHandoffs = 10;
-
-function tableOf(n: Node): DataPlaneStats {
-  const r = weftCli(n.ns, ['table', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as DataPlaneStats;
-}
 
 for (const backend of ['vxlan', 'udp'] as const) {
   describe(`hand-off between two weft run processes (${backend}, embedded store)`, { skip }, () => {

@@ -9,24 +9,18 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { formatCidr, parseCidr } from '../../src/net/cidr';
 import { EmbeddedStore } from '../../src/store/embedded-store';
 import { leaseAttrsFor, vtepMacOf } from '../../src/store/lease-json';
 import { e2eUnavailable } from '../helpers/netns';
 import { kernelVxlanNode, kernelVxlanPeer, ping } from '../helpers/overlay';
 import { Cluster, type Node } from '../helpers/weft-cluster';
-import { until, weftCli } from '../helpers/weft-agent';
+import { tableOf, until, weftCli } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 const kConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 const cidr = (s: string) => parseCidr(s, { strict: true })!;
 
-function tableOf(n: Node): DataPlaneStats {
-  const r = weftCli(n.ns, ['table', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as DataPlaneStats;
-}
 const hasEntry = (n: Node, subnet: string): boolean => tableOf(n).entries.some((e) => e.subnet === subnet);
 
 describe('lease lifecycle (embedded store, 4 s TTL)', { skip }, () => {

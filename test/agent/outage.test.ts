@@ -19,14 +19,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { formatCidr } from '../../src/net/cidr';
 import { EMBEDDED_DB_FILE, EmbeddedStore } from '../../src/store/embedded-store';
 import { EtcdInNs } from '../helpers/etcd-ns';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping, transfer } from '../helpers/overlay';
 import { PingStream } from '../helpers/ping-stream';
-import { httpGet, until, weftCli } from '../helpers/weft-agent';
+import { httpGet, tableOf, until, weftCli } from '../helpers/weft-agent';
 import { Cluster, type Node } from '../helpers/weft-cluster';
 
 const skip = e2eUnavailable();
@@ -34,11 +33,6 @@ const kConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}'
 const kPrefix = '/coreos.com/network';
 const kOutageMs = Number(process.env.OUTAGE_MS ?? 30_000);
 
-function tableOf(n: Node): DataPlaneStats {
-  const r = weftCli(n.ns, ['table', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as DataPlaneStats;
-}
 const subnetsOf = (n: Node): string[] => tableOf(n).entries.map((e) => e.subnet);
 const readyz = (n: Node): { status: number; body: string } => httpGet(n.ns, 'http://127.0.0.1:8081/readyz');
 const fakeLease = (ip: string, mac: string): string =>

@@ -10,24 +10,17 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { EtcdInNs } from '../helpers/etcd-ns';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping } from '../helpers/overlay';
 import { PingStream, median } from '../helpers/ping-stream';
-import { httpGet, until, weftCli } from '../helpers/weft-agent';
+import { httpGet, tableOf, until } from '../helpers/weft-agent';
 import { Cluster, type Node } from '../helpers/weft-cluster';
 
 const skip = e2eUnavailable();
 const kConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":1}}';
 const kPrefix = '/coreos.com/network';
 const kRounds = 3;
-
-function tableOf(n: Node): DataPlaneStats {
-  const r = weftCli(n.ns, ['table', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as DataPlaneStats;
-}
 
 interface Round {
   signal: 'SIGTERM' | 'SIGKILL';

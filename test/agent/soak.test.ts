@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { formatCidr, parseCidr } from '../../src/net/cidr';
 import { EmbeddedStore } from '../../src/store/embedded-store';
 import { leaseAttrsFor } from '../../src/store/lease-json';
@@ -20,7 +19,7 @@ import { e2eUnavailable } from '../helpers/netns';
 import { transfer } from '../helpers/overlay';
 import { PingStream } from '../helpers/ping-stream';
 import { tableSubnets as subnetsOf, untilTableEqualsStore } from '../helpers/table-equals-store';
-import { until, weftCli } from '../helpers/weft-agent';
+import { tableOf, until } from '../helpers/weft-agent';
 import { Cluster, type Node } from '../helpers/weft-cluster';
 
 const skip = e2eUnavailable();
@@ -37,12 +36,6 @@ const macOf = (i: number): string =>
   `0e:5a:${[(i >> 16) & 255, (i >> 8) & 255, i & 255, 0].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 /** The i-th fake lease: 10.100.0.0/24 onwards, PublicIP among 198.18.0.200..249. */
 const fakeSubnet = (i: number): string => `10.${100 + (i >> 8)}.${i & 255}.0/24`;
-
-function tableOf(n: Node): DataPlaneStats {
-  const r = weftCli(n.ns, ['table', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as DataPlaneStats;
-}
 
 function rssKb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -9,12 +9,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { KubeApiServer } from '../helpers/kube-api-server';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping, transfer } from '../helpers/overlay';
 import { Cluster, type Node } from '../helpers/weft-cluster';
-import { until, weftCli } from '../helpers/weft-agent';
+import { tableOf, until } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 const kP = 'flannel.alpha.coreos.com/';
@@ -137,10 +136,4 @@ for (const be of kBackends) {
       });
     }
   });
-}
-
-function tableOf(n: Node): DataPlaneStats {
-  const r = weftCli(n.ns, ['table', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as DataPlaneStats;
 }

@@ -13,17 +13,13 @@ import { KubeApiServer } from '../helpers/kube-api-server';
 import { e2eUnavailable } from '../helpers/netns';
 import { kernelVxlanNode, kernelVxlanPeer, ping, transfer } from '../helpers/overlay';
 import { Cluster, type Node } from '../helpers/weft-cluster';
-import { httpGet, until, weftCli } from '../helpers/weft-agent';
+import { httpGet, tableOf, until } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 const kConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 const kP = 'flannel.alpha.coreos.com/';
 const kKernelMac = '0e:2a:0a:f4:63:00';
 const kCidrs = ['10.244.1.0/24', '10.244.2.0/24', '10.244.99.0/24'];
-
-function table(n: Node): DataPlaneStats {
-  return JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats;
-}
 
 describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { skip }, () => {
   let c: Cluster;
@@ -113,7 +109,7 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
       assert.ok(patches.length >= 2, `${name}: ${patches.length} patches`);
       assert.ok(patches.every((p) => p.contentType === 'application/strategic-merge-patch+json'));
       const mac =
-        table(weft[i]!).vtepMac ??
+        tableOf(weft[i]!).vtepMac ??
         (JSON.parse(api.nodes.get(name)!.metadata.annotations[`${kP}backend-data`]!) as { VtepMAC: string }).VtepMAC;
       assert.equal(
         patches[0]!.body,
@@ -166,18 +162,18 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
     const n1 = weft[0]!;
     const entry = (s: DataPlaneStats, subnet: string) => s.entries.find((e) => e.subnet === subnet);
     api.updateNode('node-k', (n) => (n.metadata.annotations[`${kP}public-ip`] = '198.18.0.77'));
-    await until(() => entry(table(n1), kCidrs[2]!)?.publicIp === '198.18.0.77', 5000, 'new public-ip in the table');
+    await until(() => entry(tableOf(n1), kCidrs[2]!)?.publicIp === '198.18.0.77', 5000, 'new public-ip in the table');
     api.updateNode('node-k', (n) => {
       n.spec.podCIDR = '10.244.98.0/24';
       n.spec.podCIDRs = ['10.244.98.0/24'];
     });
     api.bookmark();
     await new Promise((r) => setTimeout(r, 1000));
-    assert.ok(entry(table(n1), kCidrs[2]!), 'the old podCIDR stays (flannel does not notice a podCIDR change)');
-    assert.equal(entry(table(n1), '10.244.98.0/24'), undefined);
+    assert.ok(entry(tableOf(n1), kCidrs[2]!), 'the old podCIDR stays (flannel does not notice a podCIDR change)');
+    assert.equal(entry(tableOf(n1), '10.244.98.0/24'), undefined);
     const t0 = Date.now();
     api.deleteNode('node-k');
-    for (const n of weft) await until(() => entry(table(n), kCidrs[2]!) === undefined, 2000, `node-k gone from ${n.ns.name}`);
+    for (const n of weft) await until(() => entry(tableOf(n), kCidrs[2]!) === undefined, 2000, `node-k gone from ${n.ns.name}`);
     process.stderr.write(`# node deletion left both tables in ${Date.now() - t0} ms\n`);
   });
 
@@ -197,7 +193,7 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
     assert.equal(weft[0]!.agent!.stderr.match(/skipping node with malformed/g)!.length, 1, 'logged once');
     assert.match(httpGet(weft[0]!.ns, 'http://127.0.0.1:10256/metrics').body, /^weft_skipped_peers_total 1$/m);
     assert.equal(
-      table(weft[0]!).entries.find((e) => e.subnet === '10.244.50.0/24'),
+      tableOf(weft[0]!).entries.find((e) => e.subnet === '10.244.50.0/24'),
       undefined,
     );
   });

@@ -8,13 +8,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { addV6Underlay, learn6, ping6 } from '../helpers/dual-stack';
 import { KubeApiServer } from '../helpers/kube-api-server';
 import { e2eUnavailable } from '../helpers/netns';
 import { kernelVxlanNode, kernelVxlanPeer, ping, transfer } from '../helpers/overlay';
 import { Cluster, type Node } from '../helpers/weft-cluster';
-import { until, weftCli } from '../helpers/weft-agent';
+import { tableOf, until } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 const kConfig = '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}';
@@ -26,10 +25,6 @@ const kCidrs = [
 ] as const;
 const kKernelMac = '0e:2a:0a:f4:63:00';
 const kKernelMac6 = '0e:2a:0a:f4:63:06';
-
-function table(n: Node): DataPlaneStats {
-  return JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats;
-}
 
 describe('Kubernetes mode, dual stack: two weft vxlan nodes and a kernel flannel.1 + flannel-v6.1 node', { skip }, () => {
   let c: Cluster;
@@ -89,7 +84,7 @@ describe('Kubernetes mode, dual stack: two weft vxlan nodes and a kernel flannel
     for (const n of weft) {
       await until(
         () => {
-          const subnets = new Set(table(n).entries.map((e) => e.subnet));
+          const subnets = new Set(tableOf(n).entries.map((e) => e.subnet));
           return kCidrs.every(([s4, s6]) => s4 === n.subnet || (subnets.has(s4) && subnets.has(s6)));
         },
         8000,
@@ -110,11 +105,11 @@ describe('Kubernetes mode, dual stack: two weft vxlan nodes and a kernel flannel
           `FLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:${i + 1}::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`,
       );
       const a = api.nodes.get(names[i]!)!.metadata.annotations;
-      const mac = table(n).vtepMac!;
+      const mac = tableOf(n).vtepMac!;
       assert.equal(a[`${kP}backend-data`], `{"VNI":1,"VtepMAC":"${mac}"}`);
       assert.equal(a[`${kP}backend-v6-data`], `{"VNI":1,"VtepMAC":"${mac}"}`, "weft's one device: the same MAC for IPv6 frames");
       assert.equal(a[`${kP}public-ipv6`], v6[i]);
-      const e = table(n).entries.find((x) => x.subnet === kCidrs[2][1]);
+      const e = tableOf(n).entries.find((x) => x.subnet === kCidrs[2][1]);
       assert.deepEqual(e, { subnet: kCidrs[2][1], publicIp: v6[2], vtepMac: kKernelMac6, backend: 'vxlan' });
     });
   });

@@ -9,13 +9,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { addV6Underlay, learn6, ping6 } from '../helpers/dual-stack';
 import { KubeApiServer } from '../helpers/kube-api-server';
 import { e2eUnavailable } from '../helpers/netns';
 import { kernelVxlanNode, kernelVxlanPeer } from '../helpers/overlay';
 import { Cluster, type Node } from '../helpers/weft-cluster';
-import { until, weftCli } from '../helpers/weft-agent';
+import { tableOf, until } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 const kConfig = '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}';
@@ -23,10 +22,6 @@ const kP = 'flannel.alpha.coreos.com/';
 const kCidrs = ['fd00:10:244:1::/64', 'fd00:10:244:2::/64', 'fd00:10:244:63::/64'];
 const kEarlierMac = '0e:5a:00:00:06:01';
 const kKernelMac6 = '0e:2a:0a:f4:63:06';
-
-function table(n: Node): DataPlaneStats {
-  return JSON.parse(weftCli(n.ns, ['table', '--json']).stdout) as DataPlaneStats;
-}
 
 describe('Kubernetes mode, IPv6-only vxlan: two weft nodes and a kernel flannel-v6.1 node', { skip }, () => {
   let c: Cluster;
@@ -86,7 +81,7 @@ describe('Kubernetes mode, IPv6-only vxlan: two weft nodes and a kernel flannel-
     for (const n of weft) {
       await until(
         () => {
-          const subnets = new Set(table(n).entries.map((e) => e.subnet));
+          const subnets = new Set(tableOf(n).entries.map((e) => e.subnet));
           return kCidrs.filter((_, i) => weft[i] !== n).every((s) => subnets.has(s));
         },
         8000,
@@ -103,7 +98,7 @@ describe('Kubernetes mode, IPv6-only vxlan: two weft nodes and a kernel flannel-
     assert.match(weft[0]!.agent!.stderr, new RegExp(`msg=VtepMAC vtepMac=${kEarlierMac} from=store`));
     weft.forEach((n, i) => {
       const a = api.nodes.get(names[i]!)!.metadata.annotations;
-      const mac = table(n).vtepMacV6!;
+      const mac = tableOf(n).vtepMacV6!;
       if (i === 0) assert.equal(mac, kEarlierMac);
       assert.equal(a[`${kP}backend-v6-data`], `{"VNI":1,"VtepMAC":"${mac}"}`);
       assert.equal(a[`${kP}public-ipv6`], v6[i]);
@@ -113,7 +108,7 @@ describe('Kubernetes mode, IPv6-only vxlan: two weft nodes and a kernel flannel-
         readFileSync(n.subnetFile, 'utf8'),
         `FLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:${i + 1}::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n`,
       );
-      const e = table(n).entries.find((x) => x.subnet === kCidrs[2]);
+      const e = tableOf(n).entries.find((x) => x.subnet === kCidrs[2]);
       assert.deepEqual(e, { subnet: kCidrs[2], publicIp: v6[2], vtepMac: kKernelMac6, backend: 'vxlan' });
     });
   });

@@ -11,12 +11,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { DataPlaneStats } from '../../src/dataplane/stats';
 import { KubeApiServer } from '../helpers/kube-api-server';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping } from '../helpers/overlay';
 import { Cluster, type Node } from '../helpers/weft-cluster';
-import { type WeftAgent, weftCli } from '../helpers/weft-agent';
+import { tableOf, type WeftAgent, weftCli } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 const kConfig = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
@@ -24,12 +23,6 @@ const kP = 'flannel.alpha.coreos.com/';
 const kNsPrefix = `k2-${process.pid}`;
 const kEarlierMac = '0e:2a:0a:f4:01:01';
 const names = ['node-1', 'node-2'];
-
-function tableOf(n: Node): DataPlaneStats {
-  const r = weftCli(n.ns, ['table', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as DataPlaneStats;
-}
 
 describe('Kubernetes mode: restarts keep the VtepMAC of the node annotation', { skip }, () => {
   let c: Cluster;
