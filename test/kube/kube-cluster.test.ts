@@ -105,6 +105,8 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
 
   test('the annotation patch and the condition patch are the bytes flanneld sends, on nodes/<n>/status', async () => {
     for (const [i, name] of ['node-1', 'node-2'].entries()) {
+      // The condition patch follows ready: wait for it before counting the patches.
+      await until(() => api.nodes.get(name)!.status.conditions.length > 0, 10_000, `${name} condition`);
       const patches = api.requests.filter((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${name}/status`);
       assert.ok(patches.length >= 2, `${name}: ${patches.length} patches`);
       assert.ok(patches.every((p) => p.contentType === 'application/strategic-merge-patch+json'));
@@ -115,7 +117,6 @@ describe('Kubernetes mode: two weft vxlan nodes and a kernel flannel.1 node', { 
         patches[0]!.body,
         `{"metadata":{"annotations":{"${kP}backend-data":"{\\"VNI\\":1,\\"VtepMAC\\":\\"${mac}\\"}","${kP}backend-type":"vxlan","${kP}kube-subnet-manager":"true","${kP}public-ip":"${weft[i]!.ip}"}}}`,
       );
-      await until(() => api.nodes.get(name)!.status.conditions.length > 0, 10_000, `${name} condition`);
       const cond = api.nodes.get(name)!.status.conditions[0]!;
       assert.deepEqual(
         [cond.type, cond.status, cond.reason, cond.message],
