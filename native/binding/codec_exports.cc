@@ -299,8 +299,8 @@ Napi::Object CountsToJs(Napi::Env env, const uint64_t* c) {
 // receive(message, config, table) -> { writes, counts }: one received
 // message through the whole receive pipeline (Decapsulator::Receive, as the
 // worker runs it) against a real table. config: { backend, vni, ownMac,
-// checkPeers, checkInnerSource, coalesce, coalesceUdp, gsoSize, outerSrc,
-// outerSrc6?: Buffer(16) }; with outerSrc6 the message came from the IPv6
+// checkPeers, checkInnerSource, coalesce, coalesceUdp, coalesceBatch,
+// gsoSize, outerSrc, outerSrc6?: Buffer(16), messageLengths?: number[] }; with outerSrc6 the message came from the IPv6
 // underlay (Receive6; ownMac is then the IPv6 frames' MAC). The networks
 // are the table's.
 Napi::Value ReceiveJs(const Napi::CallbackInfo& info) {
@@ -324,6 +324,7 @@ Napi::Value ReceiveJs(const Napi::CallbackInfo& info) {
   config.check_inner_source = a.Bool("checkInnerSource");
   config.coalesce = a.Bool("coalesce");
   config.coalesce_udp = a.Bool("coalesceUdp");
+  config.coalesce_batch = a.Bool("coalesceBatch");
   Decapsulator decap(config, table);
   std::vector<uint8_t> buf(a.in.Data(), a.in.Data() + a.in.Length());
   uint64_t counts[kCounterCount] = {};
@@ -331,11 +332,35 @@ Napi::Value ReceiveJs(const Napi::CallbackInfo& info) {
   const auto sink = [&](const struct iovec* w, size_t n, size_t, bool) {
     writes.Set(writes.Length(), TunWrite(env, w, n));
   };
-  if (from6) {
-    decap.Receive6(buf.data(), buf.size(), a.U32("gsoSize"), false, outer6, counts, sink);
+  // messageLengths: `bytes` holds the messages of one receive batch, back to
+  // back, each of gsoSize datagrams; the run is flushed after the last, as
+  // the worker does after each recvmmsg.
+  std::vector<size_t> lengths;
+  const Napi::Value ml = a.config.Get("messageLengths");
+  if (ml.IsArray()) {
+    const auto arr = ml.As<Napi::Array>();
+    size_t total = 0;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      lengths.push_back(arr.Get(i).As<Napi::Number>().Uint32Value());
+      total += lengths.back();
+    }
+    if (total != buf.size()) {
+      ThrowType(env, "receive: messageLengths must add up to the bytes' length");
+      return env.Undefined();
+    }
   } else {
-    decap.Receive(buf.data(), buf.size(), a.U32("gsoSize"), false, a.U32("outerSrc"), counts, sink);
+    lengths.push_back(buf.size());
   }
+  size_t off = 0;
+  for (const size_t len : lengths) {
+    if (from6) {
+      decap.Receive6(buf.data() + off, len, a.U32("gsoSize"), false, outer6, counts, sink);
+    } else {
+      decap.Receive(buf.data() + off, len, a.U32("gsoSize"), false, a.U32("outerSrc"), counts, sink);
+    }
+    off += len;
+  }
+  decap.Flush(sink);
   Napi::Object r = Napi::Object::New(env);
   r.Set("writes", writes);
   r.Set("counts", CountsToJs(env, counts));

@@ -15,7 +15,11 @@
 //                      Deliver  consecutive TCP segments (and UDP datagrams,
 //                               when the TUN took USO) of one flow from one
 //                               GRO'd message merge into one super-packet
-//                               (Coalescer); anything else goes alone
+//                               (Coalescer), with coalesce_batch also across
+//                               the GRO'd messages of one receive batch (a
+//                               64 KiB TSO send arrives as two trains of
+//                               ~23 datagrams: one TUN write instead of two);
+//                               anything else goes alone
 //     -> one TUN write per (super-)packet, handed to the caller's sink
 //
 // A sink is any callable `void(const struct iovec* iov, size_t n, size_t
@@ -62,6 +66,10 @@ struct DecapConfig {
   bool check_inner_source = false;  // inner source must lie in the lease of the outer source
   bool coalesce = false;            // merge GRO'd TCP segments into TUN GSO writes (needs vnet_hdr)
   bool coalesce_udp = false;        // ... and UDP datagrams (the TUN took USO)
+  // A run may go on into the next message (the next GRO'd train of the same
+  // flow, in the same receive batch): Receive leaves it open and the caller
+  // calls Flush once the batch is done, before its buffers are reused.
+  bool coalesce_batch = false;
 };
 
 class Decapsulator {
@@ -158,7 +166,7 @@ void Decapsulator::ReceiveFrom(uint8_t* data, size_t len, size_t gso_size, bool 
     }
     Deliver(data + off + ioff, ip_len, grouped, sink);
   }
-  Flush(sink);
+  if (!config_.coalesce_batch) Flush(sink);
 }
 
 template <class Sink>
@@ -167,6 +175,8 @@ void Decapsulator::Deliver(uint8_t* pkt, size_t len, bool grouped, Sink&& sink) 
     if (run_.count() > 0 && run_.Append(pkt, len)) return;
     Flush(sink);
     if (run_.Start(pkt, len)) return;
+  } else {
+    Flush(sink);  // a run left open by an earlier message goes first
   }
   const struct iovec alone[2] = {{&zero_vnet_, kVnetHdrLen}, {pkt, len}};
   sink(alone, 2, len, false);

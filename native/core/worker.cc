@@ -51,6 +51,7 @@ DecapConfig DecapConfigOf(const WorkerConfig& c, const Table& table, uint8_t und
   d.check_inner_source = c.check_inner_source;
   d.coalesce = c.vnet_hdr && c.coalesce;
   d.coalesce_udp = c.coalesce_udp;
+  d.coalesce_batch = d.coalesce;  // Receive flushes both runs once per recvmmsg batch
   return d;
 }
 
@@ -468,6 +469,7 @@ bool Worker::Receive(int fd, bool v6) {
       decap_.Receive(data, rx_msgs_[i].msg_len, GroSize(m), truncated, ntohl(from->sin_addr.s_addr), c, write);
     }
   }
+  (v6 ? decap6_ : decap_).Flush(write);
   Flush(rx_block_, rx_counts_);
   return static_cast<size_t>(n) == kRxBatch;
 }

@@ -197,6 +197,10 @@ export interface ReceiveConfig {
   checkInnerSource: boolean;
   coalesce: boolean;
   coalesceUdp: boolean;
+  /** A run may go on into the next message of the batch (the worker's setting with coalesce). */
+  coalesceBatch?: boolean;
+  /** The message is several of one receive batch, back to back, of these lengths (flushed after the last). */
+  messageLengths?: number[];
   /** UDP_GRO segment size of the message (0: one datagram). */
   gsoSize: number;
   /** The outer source address (host order). */

@@ -82,6 +82,42 @@ describe('receive pipeline (Decapsulator::Receive)', () => {
     const apart = codec.receive(msg, { ...rx, coalesce: false, outerSrc: kPeer, gsoSize: frames[0]!.length }, table);
     assert.equal(apart.writes.length, 3);
   });
+
+  it('merges the GRO messages of one receive batch into one super-packet, as the worker does, and keeps the order', () => {
+    // A 64 KiB TSO send reaches the peer as two GSO trains; with coalesceBatch
+    // the second continues the first's run: one TUN write instead of two.
+    const seg = (i: number) => tcp4({ ...fromPeer, seq: 1000 + i * 100, flags: TCP.ACK, payload: Buffer.alloc(100, i) });
+    const frames = [0, 1, 2, 3, 4, 5].map((i) => frame(seg(i)));
+    const gsoSize = frames[0]!.length;
+    const batch = { outerSrc: kPeer, gsoSize, messageLengths: [3 * gsoSize, 3 * gsoSize] };
+    const joined = codec.receive(Buffer.concat(frames), { ...rx, ...batch, coalesceBatch: true }, table);
+    assert.equal(joined.writes.length, 1);
+    assert.equal(joined.writes[0]!.vnet.gsoSize, 100);
+    assert.equal(joined.writes[0]!.packet.length, 20 + 20 + 600);
+    assert.deepEqual(joined.writes[0]!.packet.subarray(40), Buffer.concat([0, 1, 2, 3, 4, 5].map((i) => Buffer.alloc(100, i))));
+    assert.equal(joined.counts.udpRxGroBatches, 2);
+    // Without it each message is its own write.
+    const perMessage = codec.receive(Buffer.concat(frames), { ...rx, ...batch, coalesceBatch: false }, table);
+    assert.deepEqual(
+      perMessage.writes.map((w) => w.packet.length),
+      [340, 340],
+    );
+    // A lone datagram after an open run: the run is written first.
+    const lone = frame(udp4({ ...fromPeer, payload: Buffer.from('after') }));
+    const mixed = codec.receive(
+      Buffer.concat([...frames.slice(0, 3), lone]),
+      { ...rx, outerSrc: kPeer, gsoSize, coalesceBatch: true, messageLengths: [3 * gsoSize, lone.length] },
+      table,
+    );
+    assert.deepEqual(
+      mixed.writes.map((w) => w.packet.length),
+      [340, 20 + 8 + 5],
+    );
+    // A gap in the sequence across messages ends the run.
+    const gap = [0, 1, 2, 4, 5, 6].map((i) => frame(seg(i)));
+    const split = codec.receive(Buffer.concat(gap), { ...rx, ...batch, coalesceBatch: true }, table);
+    assert.equal(split.writes.length, 2);
+  });
 });
 
 describe('send pipeline (Encapsulator::Encapsulate)', () => {
