@@ -27,7 +27,12 @@
 // keeps each host's processes (its weft, its iperf3/sockperf/ping end) on a
 // CPU of its own — host A on CPU 0, host B on CPU 1 — which models two
 // machines: a packet crossing hosts also crosses CPUs and wakes the other
-// side, as it would over a wire.
+// side, as it would over a wire. Received packets too: RPS on every veth
+// steers a host's receive processing (softirq) to its own CPU, as a NIC's
+// interrupt lands on the receiving machine. Without it veth hands a packet
+// to the peer namespace on the sending CPU, and host A's CPU would run host
+// B's whole kernel receive path (for kernel VXLAN: decapsulation, TCP, the
+// ping reply) while B's CPU sleeps.
 //
 // Each underlay keeps veth's default offloads: the kernel path gets every
 // advantage veth gives it. The weft VXLAN port differs from 8472 only
@@ -121,6 +126,8 @@ export class BenchLab {
   readonly cases: BenchCase[] = [...kCases];
   /** Every peer tunnel asked for and what became of it (empty without `peers`). */
   readonly peers: PeerStatus[] = [];
+  /** Pinned layout: each veth's RPS CPU mask as read back after steering (empty in the shared layout). */
+  readonly steering: { host: 'A' | 'B'; dev: string; rpsCpus: string[] }[] = [];
 
   private constructor(a: Netns, b: Netns, layout: Layout) {
     this.a = a;
@@ -199,7 +206,26 @@ export class BenchLab {
       }
       for (const [cmd, args] of servers) this.#servers.push(b.spawn(...this.#pinSpawn(1, cmd, args)));
     }
+    if (this.layout === 'pinned') this.#steerReceive();
     await new Promise((r) => setTimeout(r, 300));
+  }
+
+  /** Pinned layout: RPS on each host's veths, so that what a host receives is processed on its CPU. */
+  #steerReceive(): void {
+    for (const [ns, cpu] of [
+      [this.a, 0],
+      [this.b, 1],
+    ] as const) {
+      const veths = (JSON.parse(ns.ip('-j', 'link', 'show', 'type', 'veth')) as { ifname: string }[]).map((l) => l.ifname);
+      for (const dev of veths) {
+        const masks = ns.exec(
+          'sh',
+          '-c',
+          `for q in /sys/class/net/${dev}/queues/rx-*; do echo ${(1 << cpu).toString(16)} > "$q/rps_cpus" && cat "$q/rps_cpus"; done`,
+        );
+        this.steering.push({ host: cpu === 0 ? 'A' : 'B', dev, rpsCpus: masks.trim().split('\n') });
+      }
+    }
   }
 
   /**
@@ -288,7 +314,7 @@ export class BenchLab {
    * weft-vxlan6 is a dual-stack node: its IPv4 lease and peer as any, plus
    * its IPv6 lease, VtepMAC and peer over the IPv6 underlay.
    */
-  async #startWeft(name: WeftPath, offloads: OffloadOptions): Promise<void> {
+  async #startWeft(name: WeftPath, offloads: OffloadOptions, pollBudgetUs = this.#pollBudgetUs): Promise<void> {
     const p: (typeof kWeftPaths)[WeftPath] = kWeftPaths[name];
     const { backend, net, ul, device, port } = p;
     const net6 = 'net6' in p ? p.net6 : undefined;
@@ -314,7 +340,7 @@ export class BenchLab {
           subnet: `10.${net}.${i + 1}.0/24`,
           offloads,
           ...(this.#queues ? { queues: this.#queues } : {}),
-          ...(this.#pollBudgetUs !== undefined ? { pollBudgetUs: this.#pollBudgetUs } : {}),
+          ...(pollBudgetUs !== undefined ? { pollBudgetUs } : {}),
           ...v6(i),
         };
         return WeftHost.start(ns, options, this.layout === 'pinned' ? { wrap: ['taskset', '-c', String(i)] } : {});
@@ -338,9 +364,9 @@ export class BenchLab {
     }
   }
 
-  /** Restarts weft vxlan with `offloads` (to measure what each one buys). */
-  restartWeftVxlan(offloads: OffloadOptions): Promise<void> {
-    return this.#startWeft('weft-vxlan', offloads);
+  /** Restarts weft vxlan with `offloads` and polling cap (to measure what each one buys; undefined: the lab's). */
+  restartWeftVxlan(offloads: OffloadOptions, pollBudgetUs?: number): Promise<void> {
+    return this.#startWeft('weft-vxlan', offloads, pollBudgetUs ?? this.#pollBudgetUs);
   }
 
   /** The weft paths running (weft-vxlan6 only when it came up). */

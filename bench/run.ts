@@ -24,7 +24,7 @@ import {
   type WeftPath,
 } from './lab';
 import { kPeers, kPeersSkipped, type PeerName } from './peers';
-import { idleCpuPercent, pingLatency, sockperfPingPong, tcp, udpPps } from './measure';
+import { idleCpuPercent, pingLatency, processCpuSeconds, sockperfPingPong, tcp, udpPps } from './measure';
 import {
   baselineOf,
   buildReport,
@@ -51,7 +51,11 @@ export interface BenchOptions {
   pollBudgetUs?: number;
   /** Which process placements to measure, in this order (default both: shared, then pinned). */
   layouts?: Layout[];
-  /** Also measure weft vxlan TCP with each offload switched off in turn. */
+  /**
+   * Also measure what each technique buys: weft vxlan TCP with each offload
+   * switched off in turn, and its round trips with adaptive polling off and
+   * at other caps (in the pinned layout when it is measured).
+   */
   ablation?: boolean;
   /** Also measure the userspace tunnels of bench/peers.ts as paths of the same rounds. */
   peers?: boolean;
@@ -92,7 +96,7 @@ export interface BenchResult {
   /** The first layout's cases (the shared layout unless only pinned was asked for). */
   cases: CaseReport[];
   /** Every measured layout's cases, in the order measured, and what became of each peer tunnel there. */
-  layouts: { layout: Layout; cases: CaseReport[]; peers: PeerStatus[] }[];
+  layouts: { layout: Layout; cases: CaseReport[]; peers: PeerStatus[]; steering: BenchLab['steering'] }[];
   /**
    * With --peers: every peer tunnel and its status in the first layout
    * ("measured", "not installed: <package>", "failed: <why>"), then the
@@ -104,7 +108,28 @@ export interface BenchResult {
   codec: CodecFigure[];
   /** weft vxlan TCP 1 stream with one offload off, and its ratio to all on in the same round. */
   ablation?: { label: string; offloads: OffloadOptions; tcp1: Summary & { unit: 'Gbit/s'; rounds: number[] }; ratioToAllOn: Summary }[];
+  /** The layout both ablations ran in. */
+  ablationLayout?: Layout;
+  /** weft vxlan round trips for each adaptive polling cap, and what the spinning costs while ping runs. */
+  pollAblation?: PollVariantReport[];
   weftCounters: Record<string, { counters: Record<string, number>; drops: Record<string, number> }>;
+}
+
+type Figures = Summary & { unit: string; rounds: number[] };
+
+export interface PollVariantReport {
+  label: string;
+  /** DataPlaneOptions.pollBudgetUs of the variant (0: polling off). */
+  pollBudgetUs: number;
+  pingAvg: Figures;
+  pingP99: Figures;
+  rrTcpAvg: Figures;
+  rrTcpP99: Figures;
+  /** CPU of both weft vxlan processes while the ping stream runs, % of a core per node: the spin's price. */
+  pingCpu: Figures;
+  /** ping avg and sockperf TCP avg ÷ the default cap's in the same round. */
+  pingAvgRatio: Summary;
+  rrTcpAvgRatio: Summary;
 }
 
 /** The terminal's two tables per layout: bulk transfer, then latency and idle cost. */
@@ -162,7 +187,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const codec = codecBench({ quick: opts.quick });
 
   let weftCounters: BenchResult['weftCounters'] = {};
-  const result0: Pick<BenchResult, 'ablation'> = {};
+  const result0: Pick<BenchResult, 'ablation' | 'ablationLayout' | 'pollAblation'> = {};
+  // The ablations run once, where the latency targets are: pinned when measured.
+  const ablationLayout: Layout = layouts.includes('pinned') ? 'pinned' : layouts[0]!;
   const measured: BenchResult['layouts'] = [];
   for (const [li, layout] of layouts.entries()) {
     progress(
@@ -258,9 +285,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
             idleCases.map((c, i) => `${c.label} ${(idle[i]! / 2).toFixed(2)} %`).join(', ') +
             ' of a core per node',
         );
-        if (opts.ablation) result0.ablation = await ablation(lab, rounds, seconds, progress);
         const stats = await lab.weftStats();
         weftCounters = Object.fromEntries(Object.entries(stats).map(([k, s]) => [k, { counters: s.counters, drops: s.drops }]));
+      }
+      if (opts.ablation && layout === ablationLayout) {
+        result0.ablationLayout = layout;
+        result0.ablation = await ablation(lab, rounds, seconds, (l) => progress(`${layout} · ${l}`));
+        result0.pollAblation = await pollAblation(lab, rounds, seconds, pings, (l) => progress(`${layout} · ${l}`));
       }
     } finally {
       await lab.destroy();
@@ -280,6 +311,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
         };
       }),
       peers: [...lab.peers],
+      steering: [...lab.steering],
     });
   }
 
@@ -389,6 +421,72 @@ async function ablation(
   }));
 }
 
+/** The polling variants: the default cap first (the ratios' base). */
+const kPollVariants: [string, number][] = [
+  ['adaptive polling, cap 200 µs (default)', 200],
+  ['polling off: sleep in poll() at once', 0],
+  ['adaptive polling, cap 50 µs', 50],
+  ['adaptive polling, cap 1000 µs', 1000],
+];
+
+/**
+ * weft vxlan with each polling cap in turn, interleaved: ping (the sparse
+ * flow: one request per 5 ms) with the weft processes' CPU over it, and
+ * sockperf TCP ping-pong (back to back).
+ */
+async function pollAblation(
+  lab: BenchLab,
+  rounds: number,
+  seconds: number,
+  pings: number,
+  progress: (line: string) => void,
+): Promise<PollVariantReport[]> {
+  const path = kCases.find((c) => c.name === 'weft-vxlan')!.path;
+  const keys = ['pingAvg', 'pingP99', 'rrTcpAvg', 'rrTcpP99', 'pingCpu'] as const;
+  const values = kPollVariants.map(
+    () => Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<(typeof keys)[number], number[]>,
+  );
+  for (let r = 1; r <= rounds; r++) {
+    for (const [i, [label, cap]] of kPollVariants.entries()) {
+      await lab.restartWeftVxlan({}, cap);
+      const pids = await lab.weftPids('weft-vxlan');
+      const cpu0 = pids.map(processCpuSeconds);
+      const t0 = performance.now();
+      const p = pingLatency(lab.client, path, pings);
+      const wall = (performance.now() - t0) / 1000;
+      const cpu = pids.reduce((a, pid, k) => a + processCpuSeconds(pid) - cpu0[k]!, 0);
+      const rr = sockperfPingPong(lab.client, path, 'tcp', seconds);
+      const v = values[i]!;
+      v.pingAvg.push(p.avgUs);
+      v.pingP99.push(p.p99Us);
+      v.rrTcpAvg.push(rr.avgUs);
+      v.rrTcpP99.push(rr.p99Us);
+      v.pingCpu.push((100 * cpu) / wall / pids.length);
+      progress(
+        `polling ablation round ${r}/${rounds} · weft vxlan ${label} · ping avg ${p.avgUs.toFixed(0)} µs, p99 ${p.p99Us.toFixed(0)} µs, ` +
+          `${v.pingCpu.at(-1)!.toFixed(1)} % of a core per node meanwhile · sockperf TCP rtt avg ${rr.avgUs.toFixed(0)} µs`,
+      );
+    }
+  }
+  await lab.restartWeftVxlan({});
+  const fig = (xs: number[], unit: string): Figures => ({ ...summarise(xs), unit, rounds: xs });
+  const base = values[0]!;
+  return kPollVariants.map(([label, pollBudgetUs], i) => {
+    const v = values[i]!;
+    return {
+      label,
+      pollBudgetUs,
+      pingAvg: fig(v.pingAvg, 'µs'),
+      pingP99: fig(v.pingP99, 'µs'),
+      rrTcpAvg: fig(v.rrTcpAvg, 'µs'),
+      rrTcpP99: fig(v.rrTcpP99, 'µs'),
+      pingCpu: fig(v.pingCpu, '% of a core'),
+      pingAvgRatio: summarise(v.pingAvg.map((x, k) => x / base.pingAvg[k]!)),
+      rrTcpAvgRatio: summarise(v.rrTcpAvg.map((x, k) => x / base.rrTcpAvg[k]!)),
+    };
+  });
+}
+
 /** The terminal report: machine line, two tables per layout, codec table. */
 export function formatResult(result: BenchResult): string {
   const labels = labelsOf(result.layouts.flatMap((l) => l.cases));
@@ -401,7 +499,9 @@ export function formatResult(result: BenchResult): string {
     const report4 = reportOf(cases.filter((c) => c.family === 4));
     const cases6 = cases.filter((c) => c.family === 6);
     const where =
-      layout === 'pinned' ? 'pinned layout: host A on CPU 0, host B on CPU 1, as two machines' : 'shared layout: both hosts on every core';
+      layout === 'pinned'
+        ? 'pinned layout: host A on CPU 0, host B on CPU 1 (processes and received packets), as two machines'
+        : 'shared layout: both hosts on every core';
     lines.push('', `${where} — bulk transfer:`, renderTable(report4, labels, kThroughputMetrics));
     lines.push(
       '',
@@ -435,11 +535,26 @@ export function formatResult(result: BenchResult): string {
         `  ${c.backend.padEnd(5)} ${String(c.size).padStart(5)} B  ${c.nsPerPacket.toFixed(1).padStart(8)} ns/packet  ${c.gbps.toFixed(1).padStart(7)} Gbit/s`,
     ),
   );
+  const where = result.ablationLayout ? ` (${result.ablationLayout} layout)` : '';
   if (result.ablation) {
-    lines.push('', 'what each offload buys (weft vxlan, TCP 1 stream, median (min–max), ratio to all on in the same round):');
+    lines.push('', `what each offload buys${where} (weft vxlan, TCP 1 stream, median (min–max), ratio to all on in the same round):`);
     for (const a of result.ablation) {
       lines.push(
         `  ${a.label.padEnd(38)} ${a.tcp1.median.toFixed(2).padStart(6)} Gbit/s (${a.tcp1.min.toFixed(2)}–${a.tcp1.max.toFixed(2)})  ×${a.ratioToAllOn.median.toFixed(2)}`,
+      );
+    }
+  }
+  if (result.pollAblation) {
+    const f = (x: Figures): string => `${x.median.toFixed(0)} (${x.min.toFixed(0)}–${x.max.toFixed(0)})`;
+    lines.push(
+      '',
+      `what adaptive polling buys${where} (weft vxlan, median (min–max), ×ratio to the default cap in the same round):`,
+      `  ${'variant'.padEnd(38)} ${'ping avg µs'.padEnd(22)} ${'ping p99 µs'.padEnd(18)} ${'CPU during ping'.padEnd(16)} sockperf TCP rtt avg µs`,
+    );
+    for (const a of result.pollAblation) {
+      lines.push(
+        `  ${a.label.padEnd(38)} ${`${f(a.pingAvg)} ×${a.pingAvgRatio.median.toFixed(2)}`.padEnd(22)} ${f(a.pingP99).padEnd(18)} ` +
+          `${`${a.pingCpu.median.toFixed(1)} %`.padEnd(16)} ${f(a.rrTcpAvg)} ×${a.rrTcpAvgRatio.median.toFixed(2)}`,
       );
     }
   }

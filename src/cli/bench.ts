@@ -17,7 +17,11 @@ const kFlags: readonly FlagSpec[] = [
     help: "weft's adaptive polling cap in µs (default 200; 0 turns it off, for the ablation)",
   },
   { name: 'layout', kind: 'string', arg: 'L', help: 'process placement: shared, pinned (each host on its own CPU) or both (default both)' },
-  { name: 'ablation', kind: 'bool', help: 'also measure weft vxlan TCP with each offload switched off in turn' },
+  {
+    name: 'ablation',
+    kind: 'bool',
+    help: 'also measure what each technique buys: weft vxlan TCP with each offload off in turn, round trips at each adaptive polling cap (pinned layout when measured)',
+  },
   {
     name: 'ipv6',
     kind: 'bool',
