@@ -8,7 +8,11 @@ namespace weft {
 
 // Adds `len` bytes at `data` to a 32-bit running sum of 16-bit big-endian words.
 // An odd trailing byte is padded with zero, as the RFC says.
+// Uses AVX2 where the CPU has it (from 128 bytes on), else a portable loop.
 uint32_t ChecksumAdd(uint32_t sum, const uint8_t* data, size_t len);
+
+// The portable loop alone, whatever the CPU (the tests compare the two).
+uint32_t ChecksumAddPortable(uint32_t sum, const uint8_t* data, size_t len);
 
 // Folds a running sum into 16 bits, not inverted.
 inline uint16_t ChecksumFold(uint32_t sum) {
