@@ -69,128 +69,124 @@ test('each path is compared with kernel VXLAN of its own IP family, round by rou
   assert.equal(alone['weft-vxlan6'].tcp1!.ratioToKernelVxlan, undefined);
 });
 
-test(
-  'weft bench --quick --ablation writes a JSON report with every path, metric, unit, ratio and ablation, and an SVG chart',
-  { skip },
-  () => {
-    const json = join(dir, 'bench.json');
-    const svg = join(dir, 'bench.svg');
-    const r = spawnSync(process.execPath, [kMain, 'bench', '--quick', '--ablation', '--json', json, '--svg', svg], {
-      encoding: 'utf8',
-      timeout: 600_000,
-    });
-    assert.equal(r.status, 0, `bench failed:\n${r.stdout}\n${r.stderr}`);
-    assert.match(r.stderr, /shared · round 1\/1 · weft vxlan · TCP 1 stream/, 'progress is shown while it runs');
-    assert.match(r.stderr, /pinned · round 1\/1 · weft udp · sockperf TCP rtt avg/);
-    assert.match(r.stdout, /\| weft vxlan/, 'a table on the terminal');
+test('weft bench --quick --ablation: JSON with every path, metric, unit, ratio and both ablations, and an SVG', { skip }, () => {
+  const json = join(dir, 'bench.json');
+  const svg = join(dir, 'bench.svg');
+  const r = spawnSync(process.execPath, [kMain, 'bench', '--quick', '--ablation', '--json', json, '--svg', svg], {
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  assert.equal(r.status, 0, `bench failed:\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stderr, /shared · round 1\/1 · weft vxlan · TCP 1 stream/, 'progress is shown while it runs');
+  assert.match(r.stderr, /pinned · round 1\/1 · weft udp · sockperf TCP rtt avg/);
+  assert.match(r.stdout, /\| weft vxlan/, 'a table on the terminal');
 
-    const report = JSON.parse(readFileSync(json, 'utf8')) as {
-      machine: { cores: number; kernel: string };
-      settings: { layouts: string[]; ipv6: boolean };
+  const report = JSON.parse(readFileSync(json, 'utf8')) as {
+    machine: { cores: number; kernel: string };
+    settings: { layouts: string[]; ipv6: boolean };
+    cases: { name: string; metrics: Record<string, Metric> }[];
+    layouts: {
+      layout: string;
       cases: { name: string; metrics: Record<string, Metric> }[];
-      layouts: {
-        layout: string;
-        cases: { name: string; metrics: Record<string, Metric> }[];
-        steering: { host: string; dev: string; rpsCpus: string[] }[];
-      }[];
-      codec: { backend: string; size: number; nsPerPacket: number }[];
-      ablationLayout: string;
-      ablation: { label: string; tcp1: { median: number }; ratioToAllOn: { median: number } }[];
-      pollAblation: {
-        pollBudgetUs: number;
-        pingAvg: { median: number; unit: string };
-        rrTcpAvg: { median: number };
-        pingCpu: { median: number; unit: string };
-        pingAvgRatio: { median: number };
-      }[];
-    };
-    assert.ok(report.machine.cores > 0 && report.machine.kernel.length > 0);
-    assert.deepEqual(report.settings.layouts, ['shared', 'pinned'], 'both placements by default');
-    assert.equal(report.settings.ipv6, false, 'the IPv6 rows are opt-in (--ipv6)');
+      steering: { host: string; dev: string; rpsCpus: string[] }[];
+    }[];
+    codec: { backend: string; size: number; nsPerPacket: number }[];
+    ablationLayout: string;
+    ablation: { label: string; tcp1: { median: number }; ratioToAllOn: { median: number } }[];
+    pollAblation: {
+      pollBudgetUs: number;
+      pingAvg: { median: number; unit: string };
+      rrTcpAvg: { median: number };
+      pingCpu: { median: number; unit: string };
+      pingAvgRatio: { median: number };
+    }[];
+  };
+  assert.ok(report.machine.cores > 0 && report.machine.kernel.length > 0);
+  assert.deepEqual(report.settings.layouts, ['shared', 'pinned'], 'both placements by default');
+  assert.equal(report.settings.ipv6, false, 'the IPv6 rows are opt-in (--ipv6)');
+  assert.deepEqual(
+    report.layouts.map((l) => l.layout),
+    ['shared', 'pinned'],
+  );
+  assert.deepEqual(report.cases, report.layouts[0]!.cases, 'cases is the first layout (the shared one)');
+  const units: Record<string, string> = {
+    tcp1: 'Gbit/s',
+    tcp4: 'Gbit/s',
+    udp64: 'kpps',
+    pingAvg: 'µs',
+    pingP99: 'µs',
+    cpuPerGB: 'CPU s/GB',
+    rrTcpAvg: 'µs',
+    rrTcpP50: 'µs',
+    rrTcpP99: 'µs',
+    rrTcpP999: 'µs',
+    rrUdpAvg: 'µs',
+    rrUdpP50: 'µs',
+    rrUdpP99: 'µs',
+    rrUdpP999: 'µs',
+    tcpTps: 'k/s',
+  };
+  for (const { layout, cases } of report.layouts) {
     assert.deepEqual(
-      report.layouts.map((l) => l.layout),
-      ['shared', 'pinned'],
+      cases.map((c) => c.name),
+      ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp'],
     );
-    assert.deepEqual(report.cases, report.layouts[0]!.cases, 'cases is the first layout (the shared one)');
-    const units: Record<string, string> = {
-      tcp1: 'Gbit/s',
-      tcp4: 'Gbit/s',
-      udp64: 'kpps',
-      pingAvg: 'µs',
-      pingP99: 'µs',
-      cpuPerGB: 'CPU s/GB',
-      rrTcpAvg: 'µs',
-      rrTcpP50: 'µs',
-      rrTcpP99: 'µs',
-      rrTcpP999: 'µs',
-      rrUdpAvg: 'µs',
-      rrUdpP50: 'µs',
-      rrUdpP99: 'µs',
-      rrUdpP999: 'µs',
-      tcpTps: 'k/s',
-    };
-    for (const { layout, cases } of report.layouts) {
-      assert.deepEqual(
-        cases.map((c) => c.name),
-        ['veth', 'kernel-vxlan', 'weft-vxlan', 'weft-udp'],
-      );
-      for (const c of cases) {
-        for (const [metric, unit] of Object.entries(units)) {
-          const m = c.metrics[metric];
-          const where = `${layout} ${c.name} ${metric}`;
-          assert.ok(m, `${where} is there`);
-          assert.equal(m.unit, unit, where);
-          assert.ok(Number.isFinite(m.median) && m.median > 0, `${where} = ${m.median}`);
-          assert.ok(m.min <= m.median && m.median <= m.max, where);
-          if (c.name.startsWith('weft')) assert.ok(m.ratioToKernelVxlan && m.ratioToKernelVxlan.median > 0, `${where} ratio`);
-        }
-        const rr = c.metrics;
-        assert.ok(
-          rr.rrTcpP50!.median <= rr.rrTcpP99!.median && rr.rrTcpP99!.median <= rr.rrTcpP999!.median,
-          `${layout} ${c.name} percentiles ordered`,
-        );
+    for (const c of cases) {
+      for (const [metric, unit] of Object.entries(units)) {
+        const m = c.metrics[metric];
+        const where = `${layout} ${c.name} ${metric}`;
+        assert.ok(m, `${where} is there`);
+        assert.equal(m.unit, unit, where);
+        assert.ok(Number.isFinite(m.median) && m.median > 0, `${where} = ${m.median}`);
+        assert.ok(m.min <= m.median && m.median <= m.max, where);
+        if (c.name.startsWith('weft')) assert.ok(m.ratioToKernelVxlan && m.ratioToKernelVxlan.median > 0, `${where} ratio`);
       }
-    }
-    // Idle cost is measured for weft's own processes only (a kernel path has none).
-    for (const name of ['weft-vxlan', 'weft-udp']) {
-      const idle = report.cases.find((c) => c.name === name)!.metrics.idleCpu;
-      assert.ok(idle && idle.unit === '% of a core' && Number.isFinite(idle.median) && idle.median >= 0, `${name} idleCpu`);
-    }
-    assert.equal(report.cases.find((c) => c.name === 'kernel-vxlan')!.metrics.idleCpu, undefined);
-    assert.match(r.stdout, /pinned layout: host A on CPU 0, host B on CPU 1/);
-    // Pinned: every veth of each host steers its received packets to that host's CPU (RPS); shared: none.
-    const [shared, pinned] = report.layouts;
-    assert.deepEqual(shared!.steering, []);
-    const steered = (host: string) => pinned!.steering.filter((x) => x.host === host).map((x) => x.dev);
-    assert.deepEqual(steered('A').sort(), ['u0', 'u1', 'u2', 'u3']);
-    assert.deepEqual(steered('B').sort(), ['u0', 'u1', 'u2', 'u3']);
-    for (const x of pinned!.steering)
+      const rr = c.metrics;
       assert.ok(
-        x.rpsCpus.every((m) => parseInt(m, 16) === (x.host === 'A' ? 1 : 2)),
-        JSON.stringify(x),
+        rr.rrTcpP50!.median <= rr.rrTcpP99!.median && rr.rrTcpP99!.median <= rr.rrTcpP999!.median,
+        `${layout} ${c.name} percentiles ordered`,
       );
-    // Both ablations, in the pinned layout: six offload variants, four polling caps (the default first).
-    assert.equal(report.ablationLayout, 'pinned');
-    assert.equal(report.ablation.length, 6);
-    assert.ok(report.ablation.every((a) => a.tcp1.median > 0));
-    assert.equal(report.ablation[0]!.ratioToAllOn.median, 1);
-    assert.deepEqual(
-      report.pollAblation.map((p) => p.pollBudgetUs),
-      [200, 0, 50, 1000],
-    );
-    for (const p of report.pollAblation) {
-      assert.ok(p.pingAvg.median > 0 && p.pingAvg.unit === 'µs' && p.rrTcpAvg.median > 0, JSON.stringify(p));
-      assert.ok(p.pingCpu.unit === '% of a core' && p.pingCpu.median >= 0);
     }
-    assert.equal(report.pollAblation[0]!.pingAvgRatio.median, 1);
-    assert.match(r.stdout, /what adaptive polling buys \(pinned layout\)/);
-    assert.match(r.stdout, /what each offload buys \(pinned layout\)/);
-    assert.match(r.stdout, /sockperf TCP rtt avg/);
-    assert.deepEqual([...new Set(report.codec.map((x) => x.backend))], ['udp', 'vxlan', 'tso']);
-    assert.ok(report.codec.every((x) => x.nsPerPacket > 0));
-    assert.match(readFileSync(svg, 'utf8'), /^<svg [^>]*>[\s\S]*weft vxlan[\s\S]*<\/svg>\n$/);
-  },
-);
+  }
+  // Idle cost is measured for weft's own processes only (a kernel path has none).
+  for (const name of ['weft-vxlan', 'weft-udp']) {
+    const idle = report.cases.find((c) => c.name === name)!.metrics.idleCpu;
+    assert.ok(idle && idle.unit === '% of a core' && Number.isFinite(idle.median) && idle.median >= 0, `${name} idleCpu`);
+  }
+  assert.equal(report.cases.find((c) => c.name === 'kernel-vxlan')!.metrics.idleCpu, undefined);
+  assert.match(r.stdout, /pinned layout: host A on CPU 0, host B on CPU 1/);
+  // Pinned: every veth of each host steers its received packets to that host's CPU (RPS); shared: none.
+  const [shared, pinned] = report.layouts;
+  assert.deepEqual(shared!.steering, []);
+  const steered = (host: string) => pinned!.steering.filter((x) => x.host === host).map((x) => x.dev);
+  assert.deepEqual(steered('A').sort(), ['u0', 'u1', 'u2', 'u3']);
+  assert.deepEqual(steered('B').sort(), ['u0', 'u1', 'u2', 'u3']);
+  for (const x of pinned!.steering)
+    assert.ok(
+      x.rpsCpus.every((m) => parseInt(m, 16) === (x.host === 'A' ? 1 : 2)),
+      JSON.stringify(x),
+    );
+  // Both ablations, in the pinned layout: six offload variants, four polling caps (the default first).
+  assert.equal(report.ablationLayout, 'pinned');
+  assert.equal(report.ablation.length, 6);
+  assert.ok(report.ablation.every((a) => a.tcp1.median > 0));
+  assert.equal(report.ablation[0]!.ratioToAllOn.median, 1);
+  assert.deepEqual(
+    report.pollAblation.map((p) => p.pollBudgetUs),
+    [200, 0, 50, 1000],
+  );
+  for (const p of report.pollAblation) {
+    assert.ok(p.pingAvg.median > 0 && p.pingAvg.unit === 'µs' && p.rrTcpAvg.median > 0, JSON.stringify(p));
+    assert.ok(p.pingCpu.unit === '% of a core' && p.pingCpu.median >= 0);
+  }
+  assert.equal(report.pollAblation[0]!.pingAvgRatio.median, 1);
+  assert.match(r.stdout, /what adaptive polling buys \(pinned layout\)/);
+  assert.match(r.stdout, /what each offload buys \(pinned layout\)/);
+  assert.match(r.stdout, /sockperf TCP rtt avg/);
+  assert.deepEqual([...new Set(report.codec.map((x) => x.backend))], ['udp', 'vxlan', 'tso']);
+  assert.ok(report.codec.every((x) => x.nsPerPacket > 0));
+  assert.match(readFileSync(svg, 'utf8'), /^<svg [^>]*>[\s\S]*weft vxlan[\s\S]*<\/svg>\n$/);
+});
 
 const kPeerNames = ['fastd', 'tinc', 'wireguard-go', 'nebula'];
 const installed = (pkg: string): boolean => spawnSync('dpkg', ['-s', pkg], { stdio: 'ignore' }).status === 0;
