@@ -5,7 +5,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Netns, underlaySwitch } from './netns';
-import { WeftAgent, tempDir, weftCli } from './agent-process';
+import { WeftAgent, tableOf, tempDir, until, weftCli } from './agent-process';
 import { parseSubnetEnv } from '../host/subnet-env';
 import { formatCidr } from '../net/cidr';
 import { formatIPv4 } from '../net/ip';
@@ -69,6 +69,26 @@ export class Cluster {
     node.subnet = subnet;
     node.pod = formatIPv4(env.subnet!.ip + 5);
     node.ns.ip('addr', 'add', `${node.pod}/32`, 'dev', 'lo');
+  }
+
+  /**
+   * Until every learned node's table holds every other learned node's lease:
+   * a node ready before another had its lease learns it from its watch, and
+   * a packet sent to it before that is dropped (no route).
+   */
+  async untilMeshed(ms = 10_000): Promise<void> {
+    const learned = this.nodes.filter((n) => n.subnet);
+    for (const n of learned) {
+      const want = learned.filter((m) => m !== n).map((m) => m.subnet!);
+      await until(
+        () => {
+          const have = new Set(tableOf(n).entries.map((e) => e.subnet));
+          return want.every((s) => have.has(s));
+        },
+        ms,
+        `${n.ip}'s table holds the leases ${want.join(', ')}`,
+      );
+    }
   }
 
   async destroy(): Promise<void> {

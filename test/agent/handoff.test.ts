@@ -36,6 +36,7 @@ for (const backend of ['vxlan', 'udp'] as const) {
         await n.agent!.waitReady();
         c.learn(n);
       }
+      await c.untilMeshed(); // a learns b's lease from its watch
     });
     after(async () => {
       if (figures.length > 0) {

@@ -51,6 +51,7 @@ describe('restarts of weft run without dropping traffic (etcd, vxlan)', { skip }
       await n.agent!.waitReady();
       c.learn(n);
     }
+    await c.untilMeshed();
   });
   after(async () => {
     if (rounds.length > 0) {

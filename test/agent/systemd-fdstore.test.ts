@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping } from '../helpers/overlay';
 import { PingStream } from '../helpers/ping-stream';
-import { kWeftMain, tableOf, tempDir, until } from '../helpers/weft-agent';
+import { kWeftMain, tempDir, until } from '../helpers/weft-agent';
 import { Cluster, type Node } from '../helpers/weft-cluster';
 
 const skip = e2eUnavailable();
@@ -85,7 +85,7 @@ describe("systemctl restart with the data plane's fds in systemd's fd store (vxl
     c.learn(a);
     // b was ready before a had a lease: b learns a's from its watch, and a
     // ping sent before that is dropped at b (no route), not by a restart.
-    await until(() => tableOf(b).entries.some((e) => e.subnet === a.subnet), 10_000, `b's table holds a's lease ${a.subnet}`);
+    await c.untilMeshed();
   });
   after(async () => {
     if (process.env.WEFT_DEBUG) process.stdout.write(`${sd?.out}\n${sd?.err}\n`);
