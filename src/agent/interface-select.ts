@@ -12,10 +12,13 @@
 // the interface as above and takes its first global IPv6 address (link-local
 // fe80::/10 never), which --public-ipv6 overrides; --public-ipv6 must then
 // be on the same interface as the IPv4 choice, and without --iface the IPv6
-// default route must use the same interface as the IPv4 one. IPv6-only
-// (EnableIPv4 false): --iface (name or IPv6 address), else the interface
-// holding --public-ipv6, else the one of the IPv6 default route; the IPv4
-// address and public IP are then 0.0.0.0.
+// default route must use the same interface as the IPv4 one. A dual-stack
+// --iface-regex matched against addresses needs an interface where it
+// matches an IPv4 and an IPv6 address, and uses both. IPv6-only (EnableIPv4
+// false): --iface (name or IPv6 address), else each --iface-regex against
+// IPv6 addresses, then names, else the interface holding --public-ipv6, else
+// the one of the IPv6 default route; the IPv4 address and public IP are
+// then 0.0.0.0.
 
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -164,6 +167,7 @@ export function selectInterface(choice: InterfaceChoice): ExternalInterface {
     }
     if (owner !== undefined) address6 = formatIPv6(parseIPv6(choice.publicIpv6)!);
   }
+  address6 ??= chosen.address6; // the IPv6 address an --iface-regex matched
   if (!choice.iface?.length && !choice.ifaceRegex?.length && choice.publicIp === undefined) {
     const v6dev = defaultRoute6Interface();
     if (v6dev !== undefined && v6dev !== chosen.name) {
@@ -187,8 +191,21 @@ function selectInterface6(choice: InterfaceChoice): ExternalInterface {
     } else if (exists(value)) name = value;
     if (name) break;
   }
-  if (!name && choice.iface?.length)
-    throw usage('iface', `no usable interface found for ${choice.iface.map((i) => `--iface ${i}`).join(', ')}`);
+  if (!name) {
+    const all = Object.keys(networkInterfaces());
+    for (const re of compileRegexes(choice)) {
+      for (const n of all) {
+        address6 = ipv6Of(n).find((a) => re.test(a));
+        if (address6) {
+          name = n;
+          break;
+        }
+      }
+      name ??= all.find((n) => re.test(n) && ipv6Of(n).length > 0);
+      if (name) break;
+    }
+  }
+  if (!name && (choice.iface?.length || choice.ifaceRegex?.length)) throw noneFound(choice);
   if (!name && choice.publicIpv6 !== undefined) {
     name = interfaceOwning6(choice.publicIpv6);
     if (name) address6 = formatIPv6(parseIPv6(choice.publicIpv6)!);
@@ -199,6 +216,26 @@ function selectInterface6(choice: InterfaceChoice): ExternalInterface {
   if (!address6) throw usage('iface', `failed to find IPv6 address for interface ${name}`);
   const publicIpv6 = choice.publicIpv6 !== undefined ? formatIPv6(parseIPv6(choice.publicIpv6)!) : address6;
   return Object.freeze({ name, address: '0.0.0.0', publicIp: '0.0.0.0', mtu: mtuOf(name), address6, publicIpv6 });
+}
+
+function compileRegexes(choice: InterfaceChoice): RegExp[] {
+  return (choice.ifaceRegex ?? []).map((r) => {
+    try {
+      return new RegExp(r);
+    } catch (err) {
+      throw usage('iface-regex', `--iface-regex ${JSON.stringify(r)} is not a valid regular expression: ${(err as Error).message}`);
+    }
+  });
+}
+
+function noneFound(choice: InterfaceChoice): WeftError {
+  const what = [...(choice.iface ?? []).map((i) => `--iface ${i}`), ...(choice.ifaceRegex ?? []).map((r) => `--iface-regex ${r}`)].join(
+    ', ',
+  );
+  return usage(
+    choice.iface?.length ? 'iface' : 'iface-regex',
+    `no usable interface found for ${what} (no such interface or address in this network namespace)`,
+  );
 }
 
 function selectInterface4(choice: InterfaceChoice): ExternalInterface {
@@ -214,30 +251,20 @@ function selectInterface4(choice: InterfaceChoice): ExternalInterface {
       return finish(value, undefined, choice, 'iface');
     }
   }
-  const regexes = (choice.ifaceRegex ?? []).map((r) => {
-    try {
-      return new RegExp(r);
-    } catch (err) {
-      throw usage('iface-regex', `--iface-regex ${JSON.stringify(r)} is not a valid regular expression: ${(err as Error).message}`);
+  const regexes = compileRegexes(choice);
+  const all = Object.keys(networkInterfaces());
+  for (const re of regexes) {
+    for (const name of all) {
+      const ip = ipv4Of(name).find((a) => re.test(a));
+      if (!ip) continue;
+      if (!choice.ipv6) return finish(name, ip, choice, 'iface-regex');
+      // Dual stack: the same interface must match with an IPv6 address too.
+      const ip6 = ipv6Of(name).find((a) => re.test(a));
+      if (ip6) return Object.freeze({ ...finish(name, ip, choice, 'iface-regex'), address6: ip6 });
     }
-  });
-  if (regexes.length > 0) {
-    const all = Object.keys(networkInterfaces());
-    for (const re of regexes) {
-      for (const name of all) {
-        const ip = ipv4Of(name).find((a) => re.test(a));
-        if (ip) return finish(name, ip, choice, 'iface-regex');
-      }
-      for (const name of all) if (re.test(name) && ipv4Of(name).length > 0) return finish(name, undefined, choice, 'iface-regex');
-    }
+    for (const name of all) if (re.test(name) && ipv4Of(name).length > 0) return finish(name, undefined, choice, 'iface-regex');
   }
-  if (ifaces.length > 0 || regexes.length > 0) {
-    const what = [...ifaces.map((i) => `--iface ${i}`), ...(choice.ifaceRegex ?? []).map((r) => `--iface-regex ${r}`)].join(', ');
-    throw usage(
-      ifaces.length > 0 ? 'iface' : 'iface-regex',
-      `no usable interface found for ${what} (no such interface or address in this network namespace)`,
-    );
-  }
+  if (ifaces.length > 0 || regexes.length > 0) throw noneFound(choice);
   if (choice.publicIp !== undefined) {
     const name = interfaceOwning(choice.publicIp);
     if (name) return finish(name, choice.publicIp, choice, 'public-ip');
