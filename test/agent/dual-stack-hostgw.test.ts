@@ -10,11 +10,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { formatCidr6 } from '../../src/net/cidr6';
-import { parseSubnetEnv } from '../../src/host/subnet-env';
 import { EmbeddedStore } from '../../src/store/embedded-store';
 import { makeSubnetKey } from '../../src/store/keys';
 import { encodeLeaseAttrs } from '../../src/store/lease-json';
-import { addV6Underlay, learn6, ping6 } from '../helpers/dual-stack';
+import { addV6Underlay, ping6, startOnEmbeddedStore, subnet6Of } from '../helpers/dual-stack';
 import { e2eUnavailable } from '../helpers/netns';
 import { ping } from '../helpers/overlay';
 import { Cluster, type Node } from '../helpers/weft-cluster';
@@ -30,7 +29,7 @@ async function peerRoutes(c: Cluster): Promise<void> {
   for (const n of c.nodes) {
     for (const peer of c.nodes) {
       if (peer === n) continue;
-      const sub = formatCidr6(parseSubnetEnv(readFileSync(peer.subnetFile, 'utf8')).ipv6Subnet!);
+      const sub = subnet6Of(peer);
       await until(() => n.ns.ip('-6', 'route', 'show').includes(`${sub} via`), 5000, `IPv6 route to ${sub}`);
       if (peer.subnet) await until(() => n.ns.ip('route', 'show').includes(`${peer.subnet} via`), 5000, `route to ${peer.subnet}`);
     }
@@ -48,13 +47,7 @@ describe('three dual-stack host-gw agents on the embedded store', { skip }, () =
       '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"host-gw"}}',
     );
     v6 = addV6Underlay(c);
-    const dataDir = join(c.dir, 'data');
-    for (const n of c.nodes) c.start(n, c.embeddedArgs(dataDir));
-    for (const n of c.nodes) {
-      await n.agent!.waitReady();
-      c.learn(n);
-      pods6.set(n, learn6(n));
-    }
+    await startOnEmbeddedStore(c, pods6);
   });
   after(() => c?.destroy());
 
@@ -114,12 +107,7 @@ describe('an IPv6-only host-gw cluster (EnableIPv4 false)', { skip }, () => {
     c = new Cluster('v6o', 2, '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"host-gw"}}');
     addV6Underlay(c);
     for (const n of c.nodes) n.ns.ip('-4', 'addr', 'flush', 'dev', 'ul'); // no IPv4 at all
-    const dataDir = join(c.dir, 'data');
-    for (const n of c.nodes) c.start(n, c.embeddedArgs(dataDir));
-    for (const n of c.nodes) {
-      await n.agent!.waitReady();
-      pods6.set(n, learn6(n));
-    }
+    await startOnEmbeddedStore(c, pods6);
   });
   after(() => c?.destroy());
 

@@ -19,12 +19,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseSubnetEnv } from '../../src/host/subnet-env';
 import { formatCidr6, parseCidr6 } from '../../src/net/cidr6';
 import { EmbeddedStore } from '../../src/store/embedded-store';
 import { NO_IPV4_SUBNET, makeSubnetKey } from '../../src/store/keys';
 import { decodeLeaseAttrs, encodeLeaseAttrs, vtepMacV6Of } from '../../src/store/lease-json';
-import { addV6Underlay, learn6, ping6 } from '../helpers/dual-stack';
+import { addV6Underlay, learn6, ping6, startOnEmbeddedStore, subnet6Of, untilTablesHold } from '../helpers/dual-stack';
 import { EtcdInNs } from '../helpers/etcd-ns';
 import { e2eUnavailable } from '../helpers/netns';
 import { kernelVxlanNode, kernelVxlanPeer, ping, transfer } from '../helpers/overlay';
@@ -35,25 +34,6 @@ import { tableOf, until, weftCli } from '../helpers/weft-agent';
 const skip = e2eUnavailable();
 const kConfig = '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}';
 
-/** The IPv6 lease of `n`, from its subnet.env. */
-function subnet6Of(n: Node): string {
-  return formatCidr6(parseSubnetEnv(readFileSync(n.subnetFile, 'utf8')).ipv6Subnet!);
-}
-
-/** Waits until every weft node's table holds every other node's IPv4 and IPv6 lease. */
-async function peersInTables(weft: Node[], all: { v4: string; v6: string }[]): Promise<void> {
-  for (const n of weft) {
-    await until(
-      () => {
-        const subnets = new Set(tableOf(n).entries.map((e) => e.subnet));
-        return all.every((l) => l.v4 === n.subnet || (subnets.has(l.v4) && subnets.has(l.v6)));
-      },
-      8000,
-      `every peer lease in ${n.ns.name}'s table`,
-    );
-  }
-}
-
 describe('three dual-stack vxlan agents on the embedded store', { skip }, () => {
   let c: Cluster;
   let v6: string[];
@@ -61,16 +41,10 @@ describe('three dual-stack vxlan agents on the embedded store', { skip }, () => 
   before(async () => {
     c = new Cluster('dsv', 3, kConfig);
     v6 = addV6Underlay(c);
-    const dataDir = join(c.dir, 'data');
-    for (const n of c.nodes) c.start(n, c.embeddedArgs(dataDir));
-    for (const n of c.nodes) {
-      await n.agent!.waitReady();
-      c.learn(n);
-      pods6.set(n, learn6(n));
-    }
-    await peersInTables(
+    await startOnEmbeddedStore(c, pods6);
+    await untilTablesHold(
       c.nodes,
-      c.nodes.map((n) => ({ v4: n.subnet!, v6: subnet6Of(n) })),
+      c.nodes.map((n) => [n.subnet!, subnet6Of(n)]),
     );
   });
   after(() => c?.destroy());
@@ -196,7 +170,7 @@ describe('dual stack on etcd: three weft vxlan agents and a kernel flanneld node
         'flannel-v6.1',
       );
     }
-    await peersInTables(weft, [...weft.map((n) => ({ v4: n.subnet!, v6: subnet6Of(n) })), { v4: kKernel.subnet, v6: kKernel.subnet6 }]);
+    await untilTablesHold(weft, [...weft.map((n) => [n.subnet!, subnet6Of(n)]), [kKernel.subnet, kKernel.subnet6]]);
   });
   after(async () => {
     await c?.destroy();
@@ -269,19 +243,7 @@ describe('an IPv6-only vxlan cluster (EnableIPv4 false): two weft agents and a k
     }
   }
 
-  async function peersInTables6(): Promise<void> {
-    const all = [...weft.map(subnet6Of), kKernel6.subnet6];
-    for (const n of weft) {
-      await until(
-        () => {
-          const subnets = new Set(tableOf(n).entries.map((e) => e.subnet));
-          return all.every((s) => s === subnet6Of(n) || subnets.has(s));
-        },
-        8000,
-        `every peer's IPv6 lease in ${n.ns.name}'s table`,
-      );
-    }
-  }
+  const meshed6 = () => untilTablesHold(weft, [...weft.map((n) => [subnet6Of(n)]), [kKernel6.subnet6]]);
 
   before(async () => {
     c = new Cluster('v6vx', 3, kConfig6);
@@ -304,13 +266,9 @@ describe('an IPv6-only vxlan cluster (EnableIPv4 false): two weft agents and a k
     kernel.ns.exec('sysctl', '-qw', 'net.ipv6.conf.lo.disable_ipv6=0');
     kernel.ns.ip('-6', 'addr', 'add', `${kKernel6.pod6}/128`, 'dev', 'lo');
     pods6.set(kernel, kKernel6.pod6);
-    for (const n of weft) c.start(n, c.embeddedArgs(dataDir));
-    for (const n of weft) {
-      await n.agent!.waitReady();
-      pods6.set(n, learn6(n));
-    }
+    await startOnEmbeddedStore(c, pods6, weft);
     await programKernel();
-    await peersInTables6();
+    await meshed6();
   });
   after(() => c?.destroy());
 
@@ -423,7 +381,7 @@ describe('an IPv6-only vxlan cluster (EnableIPv4 false): two weft agents and a k
     const after = tableOf(n);
     assert.equal(after.vtepMacV6, before.vtepMacV6);
     assert.equal(after.ipv6Subnet, before.ipv6Subnet);
-    await peersInTables6();
+    await meshed6();
     for (const peer of [weft[1]!, kernel]) {
       assert.equal(ping6(n, pods6.get(peer)!, pods6.get(n)!), 2);
       assert.equal(ping6(peer, pods6.get(n)!, pods6.get(peer)!), 2);

@@ -9,95 +9,53 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { addV6Underlay, learn6, ping6 } from '../helpers/dual-stack';
-import { KubeApiServer } from '../helpers/kube-api-server';
+import { ping6 } from '../helpers/dual-stack';
+import { KubeOverlay, kP } from '../helpers/kube-overlay';
 import { e2eUnavailable } from '../helpers/netns';
-import { kernelVxlanNode, kernelVxlanPeer } from '../helpers/overlay';
-import { Cluster, type Node } from '../helpers/weft-cluster';
-import { tableOf, until } from '../helpers/weft-agent';
+import { tableOf } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
 const kConfig = '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}';
-const kP = 'flannel.alpha.coreos.com/';
 const kCidrs = ['fd00:10:244:1::/64', 'fd00:10:244:2::/64', 'fd00:10:244:63::/64'];
 const kEarlierMac = '0e:5a:00:00:06:01';
 const kKernelMac6 = '0e:2a:0a:f4:63:06';
 
 describe('Kubernetes mode, IPv6-only vxlan: two weft nodes and a kernel flannel-v6.1 node', { skip }, () => {
-  let c: Cluster;
-  let api: KubeApiServer;
-  let weft: Node[];
-  let kernel: Node;
-  let v6: string[];
-  const pods6 = new Map<Node, string>();
+  let k: KubeOverlay;
   const names = ['node-1', 'node-2', 'node-k'];
 
   before(async () => {
-    api = new KubeApiServer();
-    await api.start();
-    c = new Cluster('k6o', 3, kConfig);
-    v6 = addV6Underlay(c);
-    for (const n of c.nodes) n.ns.ip('-4', 'addr', 'flush', 'dev', 'ul'); // no IPv4 underlay at all
-    weft = [c.nodes[0]!, c.nodes[1]!];
-    kernel = c.nodes[2]!;
-    // node-1 ran before: its own backend-v6-data holds the MAC it must reuse.
-    api.addNode('node-1', {
-      podCIDRs: [kCidrs[0]!],
-      annotations: {
-        [`${kP}backend-type`]: 'vxlan',
-        [`${kP}backend-v6-data`]: `{"VNI":1,"VtepMAC":"${kEarlierMac}"}`,
-        [`${kP}kube-subnet-manager`]: 'true',
-        [`${kP}public-ipv6`]: v6[0]!,
-      },
-    });
-    api.addNode('node-2', { podCIDRs: [kCidrs[1]!] });
-    api.addNode('node-k', {
-      podCIDRs: [kCidrs[2]!],
-      annotations: {
-        [`${kP}backend-type`]: 'vxlan',
-        [`${kP}backend-v6-data`]: `{"VNI":1,"VtepMAC":"${kKernelMac6}"}`,
-        [`${kP}kube-subnet-manager`]: 'true',
-        [`${kP}public-ipv6`]: v6[2]!,
-      },
-    });
-    kernelVxlanNode(kernel.ns, { publicIp: v6[2]!, subnet: kCidrs[2]!, mac: kKernelMac6 });
-    kernel.ns.ip('-6', 'addr', 'add', 'fd00:10:244:63::5/128', 'dev', 'lo');
-    pods6.set(kernel, 'fd00:10:244:63::5');
-    const kubeconfig = api.kubeconfig();
-    for (const n of weft) api.proxyIn(n.ns);
-    for (const n of weft) await api.proxyReady(n.ns);
-    weft.forEach((n, i) =>
-      c.start(n, ['--kube-subnet-mgr', '--kubeconfig-file', kubeconfig, '--net-config-path', c.configFile], { NODE_NAME: names[i]! }),
-    );
-    for (const n of weft) {
-      await n.agent!.waitReady();
-      pods6.set(n, learn6(n));
-    }
-    for (const [i, name] of ['node-1', 'node-2'].entries()) {
-      const a = api.nodes.get(name)!.metadata.annotations;
-      const mac6 = (JSON.parse(a[`${kP}backend-v6-data`]!) as { VtepMAC: string }).VtepMAC;
-      kernelVxlanPeer(kernel.ns, { subnet: kCidrs[i]!, publicIp: a[`${kP}public-ipv6`]!, mac: mac6 }, 'flannel-v6.1');
-    }
-    for (const n of weft) {
-      await until(
-        () => {
-          const subnets = new Set(tableOf(n).entries.map((e) => e.subnet));
-          return kCidrs.filter((_, i) => weft[i] !== n).every((s) => subnets.has(s));
+    k = new KubeOverlay({
+      prefix: 'k6o',
+      config: kConfig,
+      ipv4Underlay: false, // no IPv4 underlay at all
+      weft: [
+        {
+          name: 'node-1',
+          podCIDRs: [kCidrs[0]!],
+          // node-1 ran before: its own backend-v6-data holds the MAC it must reuse.
+          annotations: ({ ip6 }) => ({
+            [`${kP}backend-type`]: 'vxlan',
+            [`${kP}backend-v6-data`]: `{"VNI":1,"VtepMAC":"${kEarlierMac}"}`,
+            [`${kP}kube-subnet-manager`]: 'true',
+            [`${kP}public-ipv6`]: ip6,
+          }),
         },
-        8000,
-        `every peer lease in ${n.ns.name}'s table`,
-      );
-    }
+        { name: 'node-2', podCIDRs: [kCidrs[1]!] },
+      ],
+      kernel: { name: 'node-k', podCIDRs: [kCidrs[2]!], mac6: kKernelMac6 },
+    });
+    await k.start();
   });
   after(async () => {
-    await c?.destroy();
-    await api?.destroy();
+    await k?.destroy();
   });
 
   test("annotations are flanneld's IPv6-only ones, node-1 reuses the MAC of its backend-v6-data, subnet.env has no IPv4 lines", () => {
+    const { weft, v6 } = k;
     assert.match(weft[0]!.agent!.stderr, new RegExp(`msg=VtepMAC vtepMac=${kEarlierMac} from=store`));
     weft.forEach((n, i) => {
-      const a = api.nodes.get(names[i]!)!.metadata.annotations;
+      const a = k.annotations(names[i]!);
       const mac = tableOf(n).vtepMacV6!;
       if (i === 0) assert.equal(mac, kEarlierMac);
       assert.equal(a[`${kP}backend-v6-data`], `{"VNI":1,"VtepMAC":"${mac}"}`);
@@ -114,6 +72,7 @@ describe('Kubernetes mode, IPv6-only vxlan: two weft nodes and a kernel flannel-
   });
 
   test('all six directed pairs ping over IPv6', () => {
+    const { c, pods6 } = k;
     for (const a of c.nodes) {
       for (const b of c.nodes) {
         if (a !== b) assert.equal(ping6(a, pods6.get(b)!, pods6.get(a)!), 2, `${pods6.get(a)} -> ${pods6.get(b)}`);
