@@ -351,7 +351,7 @@ void Worker::Encapsulate(uint8_t* rd, size_t n) {
 
 void Worker::WriteUnreachable(const Datagrams& d) {
   const size_t m = d.icmp_len;
-  if (m == 0) return;
+  if (m == 0 || !icmp_limit_.Take(NowNs())) return;  // over the kernel's ICMP rate: the drop stays noRoute
   void* icmp = const_cast<uint8_t*>(d.icmp);
   if (config_.vnet_hdr) {
     struct iovec iov[2] = {{&zero_vnet_, kVnetHdrLen}, {icmp, m}};

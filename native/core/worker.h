@@ -6,7 +6,8 @@
 //     the arena, each behind room for the encapsulation headers
 //       -> Encapsulator::Encapsulate (encap.h: checks, table lookup, TTL,
 //          checksum or segmentation, VXLAN headers); no route: the ICMP net
-//          unreachable it built goes back into the TUN
+//          unreachable it built goes back into the TUN (at most the
+//          kernel's ICMP error rate, ratelimit.h)
 //       -> queue one message per datagram, or per train of equal-size
 //          segments (UDP_SEGMENT) -> sendmmsg when the batch, the arena or
 //          the message list is full (partial sends resumed; a failing
@@ -42,6 +43,7 @@
 #include "encap.h"
 #include "limits.h"
 #include "offload.h"
+#include "ratelimit.h"
 #include "table.h"
 
 namespace weft {
@@ -194,6 +196,7 @@ class Worker {
   uint8_t tx_sock_[kMaxMsgs];      // index into send_fds_
   alignas(struct cmsghdr) uint8_t tx_cmsg_[kMaxMsgs][CMSG_SPACE(sizeof(uint16_t))];
   Encapsulator encap_;
+  TokenBucket icmp_limit_{kIcmpErrorsPerSecond, kIcmpErrorsBurst};  // ICMP errors back into the TUN
   uint64_t tx_counts_[kCounterCount] = {};
 
   // Decapsulation side.

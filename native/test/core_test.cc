@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "../core/ratelimit.h"
 #include "test_util.h"
 
 namespace weft::test {
@@ -124,6 +125,29 @@ uint32_t PeerSlotsUsed(const Table& t) {
   uint32_t used = 0;
   for (uint32_t i = 0; i < t.header().peer_slots; i++) used += words[i] != 0;
   return used;
+}
+
+// The ICMP error limiter: a full burst at once, then one per 1/rate; idle
+// time refills up to the burst and no further; a clock that steps back
+// earns nothing.
+void TestTokenBucket() {
+  TokenBucket b(1000, 50);  // 1 ms per token
+  const uint64_t t0 = 5'000'000'000ull;
+  int taken = 0;
+  while (taken < 100 && b.Take(t0)) taken++;
+  CHECK(taken == 50);
+  CHECK(!b.Take(t0 + 999'999));
+  CHECK(b.Take(t0 + 1'000'000));
+  CHECK(!b.Take(t0 + 1'000'000));
+  CHECK(!b.Take(t0));  // back in time: no credit
+  taken = 0;
+  while (taken < 1000 && b.Take(t0 + 10'000'000'000ull)) taken++;  // 10 s idle
+  CHECK(taken == 50);
+  // A steady 2000/s stream gets 1000/s through, after the burst.
+  taken = 0;
+  const uint64_t t1 = t0 + 20'000'000'000ull;
+  for (uint64_t i = 0; i < 2000; i++) taken += b.Take(t1 + i * 500'000) ? 1 : 0;
+  CHECK(taken >= 1049 && taken <= 1050);
 }
 
 void TestTableBasics(const std::string& dir) {
@@ -450,6 +474,8 @@ int main(int argc, char** argv) {
   RunCodecTests();
   std::printf("offload (fuzz regressions)\n");
   RunOffloadTests();
+  std::printf("ICMP error rate limit\n");
+  TestTokenBucket();
   const std::string dir = TempDir();
   std::printf("table\n");
   TestTableBasics(dir);

@@ -35,6 +35,7 @@ import {
   type ThreeHosts,
 } from '../helpers/hostile';
 import type { DataPlaneStats } from '../../src/index';
+import { udp4 } from '../helpers/tcpip';
 
 const skip = e2eUnavailable();
 const kMB = 1024 * 1024;
@@ -255,6 +256,28 @@ describe('hostile input: weft vxlan', { skip }, () => {
       assert.equal(d[cls.verdict], n, `${cls.name}: ${JSON.stringify(d)}`);
       for (const k of Object.keys(after.drops)) if (k !== cls.verdict) assert.equal(d[k] ?? 0, 0, `${cls.name}: ${k} moved`);
     }
+  });
+
+  test("ICMP errors for a burst of unroutable packets keep to the kernel's rate (burst 50, then 1000/s); each packet is counted", async () => {
+    const n = 300; // below the TUN queue's 500, so none is lost before weft reads it
+    const file = join(lab!.dir, 'tun-burst');
+    writeRecords(
+      file,
+      // UDP (weft, as flannel's proxy, sends no ICMP error about an ICMP packet)
+      Array.from({ length: n }, (_, i) => udp4({ src: [10, 244, 1, 5], dst: [10, 244, 77, 5], sport: 40000 + i, dport: 5001 })),
+    );
+    await new Promise((r) => setTimeout(r, 100)); // the earlier tests' errors: the bucket is full again
+    const t0 = Date.now();
+    const before = await lab!.hostA!.stats();
+    const sent = await inject(lab!.a, ['tun', 'flannel.1', file]); // no pacing: one burst
+    assert.equal(sent.errors, 0);
+    const after = await settle(lab!.hostA!, before, 'tunRxPackets', n);
+    const ms = Date.now() - t0;
+    const d = delta(after, before);
+    report.push(`TUN burst of ${n} unroutable packets in ${ms} ms -> ${JSON.stringify(d)}`);
+    assert.equal(d.noRoute, n, JSON.stringify(d));
+    const errors = d.icmpUnreachableSent ?? 0;
+    assert.ok(errors >= 50 && errors <= 50 + ms + 1, `${errors} ICMP errors for ${n} packets in ${ms} ms`);
   });
 
   test('a full-rate flood from a spoofed peer and a non-peer while a checked transfer runs', async () => {
