@@ -41,3 +41,20 @@ test('the README library example runs and prints the table and counters', { skip
   assert.match(r.stdout, /vtepMac: '0e:2a:0a:f4:02:00'/);
   assert.match(r.stdout, /vnetHdr: true/);
 });
+
+test("the README documents every command weft --help lists, with the command's name and at least one of its flags", () => {
+  const readme = readFileSync(join(kRoot, 'README.md'), 'utf8');
+  const main = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+  const help = spawnSync(process.execPath, [main, '--help'], { encoding: 'utf8' }).stdout;
+  const commands = [...help.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]!);
+  assert.ok(commands.length >= 6, help);
+  for (const cmd of commands) {
+    assert.ok(readme.includes(`weft ${cmd}`), `README mentions \`weft ${cmd}\``);
+    const flags = [...spawnSync(process.execPath, [main, cmd, '--help'], { encoding: 'utf8' }).stdout.matchAll(/^ {2}(--[a-z0-9-]+)/gm)];
+    assert.ok(flags.length > 0, `weft ${cmd} --help lists flags`);
+    assert.ok(
+      flags.some((f) => readme.includes(f[1]!)),
+      `README names one of weft ${cmd}'s flags (${flags.map((f) => f[1]).join(' ')})`,
+    );
+  }
+});
