@@ -6,11 +6,24 @@
 
 import { stringify } from 'yaml';
 import { parseNetworkConfig } from '../config/network-config';
+import { WeftError } from '../errors';
 import { formatFlags, parseFlags, str, bool, usageError, type FlagSpec } from './flags';
 
 const kFlags: readonly FlagSpec[] = [
   { name: 'image', kind: 'string', arg: 'IMAGE', help: 'the weft container image (required; weft does not build one)' },
   { name: 'network', kind: 'string', def: '10.244.0.0/16', arg: 'CIDR', help: 'the pod network (net-conf.json Network)' },
+  {
+    name: 'ipv6-network',
+    kind: 'string',
+    arg: 'CIDR',
+    help: 'dual stack: the IPv6 pod network (net-conf.json EnableIPv6 and IPv6Network; vxlan or host-gw)',
+  },
+  {
+    name: 'enable-ipv4',
+    kind: 'bool',
+    def: true,
+    help: 'net-conf.json EnableIPv4; =false with --ipv6-network makes an IPv6-only cluster (no Network)',
+  },
   { name: 'backend', kind: 'string', def: 'vxlan', arg: 'TYPE', help: 'vxlan, udp or host-gw' },
   { name: 'namespace', kind: 'string', def: 'kube-flannel', arg: 'NS', help: 'namespace of the DaemonSet and its ServiceAccount' },
   {
@@ -32,6 +45,10 @@ export const kHealthPort = 10256;
 export interface ManifestOptions {
   image: string;
   network: string;
+  /** Dual stack / IPv6-only: net-conf.json's IPv6Network (EnableIPv6 true). */
+  ipv6Network?: string;
+  /** net-conf.json's EnableIPv4 (false: IPv6-only, no Network). */
+  enableIPv4: boolean;
   backend: 'vxlan' | 'udp' | 'host-gw';
   namespace: string;
   nodeSelector: { key: string; value: string };
@@ -50,10 +67,21 @@ export function daemonSetArgs(o: ManifestOptions): string[] {
   ];
 }
 
+/** net-conf.json as kube-flannel.yml writes it, with flannel's dual-stack / IPv6-only keys when asked for. */
+export function netConfOf(o: Pick<ManifestOptions, 'network' | 'ipv6Network' | 'enableIPv4' | 'backend'>): string {
+  const conf = {
+    ...(o.enableIPv4 ? { Network: o.network } : { EnableIPv4: false }),
+    ...(o.ipv6Network !== undefined ? { EnableIPv6: true, IPv6Network: o.ipv6Network } : {}),
+    EnableNFTables: false,
+    Backend: { Type: o.backend },
+  };
+  return JSON.stringify(conf, null, 2);
+}
+
 export function manifestObjects(o: ManifestOptions): Record<string, unknown>[] {
   const ns = o.namespace;
   const labels = { app: 'weft', tier: 'node', 'k8s-app': 'weft' };
-  const netConf = JSON.stringify({ Network: o.network, EnableNFTables: false, Backend: { Type: o.backend } }, null, 2);
+  const netConf = netConfOf(o);
   const cniConf = JSON.stringify(
     {
       name: 'cbr0',
@@ -191,6 +219,16 @@ export function manifestObjects(o: ManifestOptions): Record<string, unknown>[] {
   ];
 }
 
+/** The flag that sets each net-conf.json field the manifest writes. */
+const kFlagOfField: Record<string, string> = {
+  Network: 'network',
+  EnableIPv4: 'enable-ipv4',
+  EnableIPv6: 'ipv6-network',
+  IPv6Network: 'ipv6-network',
+  Backend: 'backend',
+  'Backend.Type': 'backend',
+};
+
 export function parseManifestFlags(argv: string[]): ManifestOptions | 'help' {
   const { values, rest, help } = parseFlags(kFlags, argv, {});
   if (help) return 'help';
@@ -201,13 +239,25 @@ export function parseManifestFlags(argv: string[]): ManifestOptions | 'help' {
   if (backend !== 'vxlan' && backend !== 'udp' && backend !== 'host-gw')
     throw usageError(`--backend must be vxlan, udp or host-gw, not ${JSON.stringify(backend)}`, 'backend');
   const network = str(values, 'network')!;
-  parseNetworkConfig(JSON.stringify({ Network: network, Backend: { Type: backend } })); // names the bad field
+  const ipv6Network = str(values, 'ipv6-network');
+  const enableIPv4 = bool(values, 'enable-ipv4');
+  // The ConfigMap's own net-conf.json, checked as weft run will read it: a bad one names its field and flag.
+  try {
+    parseNetworkConfig(netConfOf({ network, ...(ipv6Network !== undefined ? { ipv6Network } : {}), enableIPv4, backend }));
+  } catch (e) {
+    const field = e instanceof WeftError ? e.option : undefined;
+    if (field === undefined) throw e;
+    const flag = kFlagOfField[field] ?? 'network';
+    throw usageError(`net-conf.json ${field} (--${flag}): ${(e as Error).message}`, flag);
+  }
   const sel = str(values, 'node-selector')!;
   const m = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(sel);
   if (!m) throw usageError(`--node-selector must be KEY=VALUE (a node label), not ${JSON.stringify(sel)}`, 'node-selector');
   return {
     image,
     network,
+    ...(ipv6Network !== undefined ? { ipv6Network } : {}),
+    enableIPv4,
     backend,
     namespace: str(values, 'namespace')!,
     nodeSelector: { key: m[1]!, value: m[2]! },

@@ -14,6 +14,9 @@ import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authoriz
 import { parseFlags } from '../../src/cli/flags';
 import { RUN_FLAGS, agentOptionsFromFlags } from '../../src/cli/run-command';
 import { Logger } from '../../src/cli/logger';
+import { parseNetworkConfig } from '../../src/config/network-config';
+import { formatCidr } from '../../src/net/cidr';
+import { formatCidr6 } from '../../src/net/cidr6';
 
 const kMain = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 const weft = (...args: string[]) => spawnSync(process.execPath, [kMain, ...args], { encoding: 'utf8' });
@@ -129,12 +132,40 @@ function agentOptionsFromFlagsSafe(values: ReturnType<typeof parseFlags>['values
   }
 }
 
-test('bad flags: no --image (exit 2, named), an unknown backend, a bad network, a selector that is not KEY=VALUE', () => {
+test("--ipv6-network and --enable-ipv4=false write flannel's dual-stack and IPv6-only net-conf.json, as weft run reads it", () => {
+  const netConf = (...args: string[]) => {
+    const cm = docs('--image', 'w', ...args).find((d) => d.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
+    return cm.data['net-conf.json']!;
+  };
+  const dual = netConf('--ipv6-network', 'fd00:10:244::/56');
+  assert.deepEqual(Object.keys(JSON.parse(dual) as object), ['Network', 'EnableIPv6', 'IPv6Network', 'EnableNFTables', 'Backend']);
+  const d = parseNetworkConfig(dual);
+  assert.deepEqual(
+    [d.enableIPv4, d.enableIPv6, formatCidr(d.network), formatCidr6(d.ipv6!.network)],
+    [true, true, '10.244.0.0/16', 'fd00:10:244::/56'],
+  );
+  const only6 = netConf('--enable-ipv4=false', '--ipv6-network', 'fd00:10:244::/56', '--backend', 'host-gw');
+  assert.deepEqual(JSON.parse(only6), {
+    EnableIPv4: false,
+    EnableIPv6: true,
+    IPv6Network: 'fd00:10:244::/56',
+    EnableNFTables: false,
+    Backend: { Type: 'host-gw' },
+  });
+  const o = parseNetworkConfig(only6);
+  assert.deepEqual([o.enableIPv4, o.enableIPv6, o.backend.type], [false, true, 'host-gw']);
+  assert.equal(JSON.parse(netConf()).EnableIPv6, undefined, 'IPv4 only unless asked');
+});
+
+test('bad flags: no --image (exit 2, named), an unknown backend, a bad network, a selector that is not KEY=VALUE, bad IPv6 choices (field and flag named)', () => {
   for (const [args, re] of [
     [[], /--image is required/],
     [['--image', 'w', '--backend', 'wireguard'], /--backend must be vxlan, udp or host-gw, not "wireguard"/],
     [['--image', 'w', '--network', '10.0.0.0/33'], /Network/],
     [['--image', 'w', '--node-selector', 'nolabel'], /--node-selector must be KEY=VALUE/],
+    [['--image', 'w', '--ipv6-network', 'fd00::/129'], /net-conf\.json IPv6Network \(--ipv6-network\): invalid CIDR address: fd00::\/129/],
+    [['--image', 'w', '--backend', 'udp', '--ipv6-network', 'fd00::/56'], /\(--backend\): the udp backend carries IPv4 only/],
+    [['--image', 'w', '--enable-ipv4=false'], /net-conf\.json EnableIPv4 \(--enable-ipv4\): .*both false/],
   ] as const) {
     const r = weft('manifest', ...args);
     assert.equal(r.status, 2, args.join(' '));
