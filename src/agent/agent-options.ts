@@ -45,6 +45,8 @@ export interface AgentOptions {
   networkConfig?: string;
   iface?: string[];
   ifaceRegex?: string[];
+  /** `--iface-can-reach`: the interface the kernel routes this IP through. */
+  ifaceCanReach?: string;
   publicIp?: string;
   /** flanneld --public-ipv6: the IPv6 address published in the lease (EnableIPv6); default the interface's global IPv6 address. */
   publicIpv6?: string;

@@ -169,6 +169,7 @@ export class Agent extends EventEmitter {
       iface = selectInterface({
         ...(this.#o.iface ? { iface: this.#o.iface } : {}),
         ...(this.#o.ifaceRegex ? { ifaceRegex: this.#o.ifaceRegex } : {}),
+        ...(this.#o.ifaceCanReach ? { ifaceCanReach: this.#o.ifaceCanReach } : {}),
         ...(this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
       });
     } catch (err) {
@@ -217,6 +218,7 @@ export class Agent extends EventEmitter {
       iface = selectInterface({
         ...(this.#o.iface ? { iface: this.#o.iface } : {}),
         ...(this.#o.ifaceRegex ? { ifaceRegex: this.#o.ifaceRegex } : {}),
+        ...(this.#o.ifaceCanReach ? { ifaceCanReach: this.#o.ifaceCanReach } : {}),
         ...(config.enableIPv4 && iface.publicIp !== iface.address ? { publicIp: iface.publicIp } : {}),
         ...(config.enableIPv4 && this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
         ...(this.#o.publicIpv6 ? { publicIpv6: this.#o.publicIpv6 } : {}),

@@ -1,7 +1,9 @@
 // External interface selection, as flanneld does it (flannel-facts §9):
 //   1. each --iface value in order: an IP (the interface holding it) or a name;
 //   2. then each --iface-regex: matched against IPv4 addresses, then names;
-//   3. without either: the interface holding --public-ip, else the one of the
+//   3. without either: --iface-can-reach, the interface and source address
+//      the kernel routes that IP through (`ip route get`);
+//   4. without any: the interface holding --public-ip, else the one of the
 //      IPv4 default route.
 // The address used is the interface's first IPv4 address that is not
 // link-local (a link-local one only when it has nothing else). Public IP
@@ -16,13 +18,15 @@
 // --iface-regex matched against addresses needs an interface where it
 // matches an IPv4 and an IPv6 address, and uses both. IPv6-only (EnableIPv4
 // false): --iface (name or IPv6 address), else each --iface-regex against
-// IPv6 addresses, then names, else the interface holding --public-ipv6, else
-// the one of the IPv6 default route; the IPv4 address and public IP are
-// then 0.0.0.0.
+// IPv6 addresses, then names, else --iface-can-reach's route, else the
+// interface holding --public-ipv6, else the one of the IPv6 default route;
+// the IPv4 address and public IP are then 0.0.0.0. A route's source address
+// is used for its own family (an IPv6 --iface-can-reach in dual stack gives
+// the IPv6 address, the IPv4 one is the interface's first).
 
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { kernelIpv4Of, kernelLinkOf } from '../host/kernel-links';
+import { kernelIpv4Of, kernelLinkOf, kernelRouteTo } from '../host/kernel-links';
 import { ErrorCode, WeftError } from '../errors';
 import { isIPv4 } from '../net/ip';
 import { formatIPv6, isIPv6, parseIPv6 } from '../net/ip6';
@@ -44,6 +48,8 @@ export interface ExternalInterface {
 export interface InterfaceChoice {
   iface?: readonly string[];
   ifaceRegex?: readonly string[];
+  /** An IP: the interface the kernel routes it through (`--iface-can-reach`). */
+  ifaceCanReach?: string;
   publicIp?: string;
   publicIpv6?: string;
   /** The config's EnableIPv4 (default true) and EnableIPv6 (default false). */
@@ -167,8 +173,8 @@ export function selectInterface(choice: InterfaceChoice): ExternalInterface {
     }
     if (owner !== undefined) address6 = formatIPv6(parseIPv6(choice.publicIpv6)!);
   }
-  address6 ??= chosen.address6; // the IPv6 address an --iface-regex matched
-  if (!choice.iface?.length && !choice.ifaceRegex?.length && choice.publicIp === undefined) {
+  address6 ??= chosen.address6; // the IPv6 address an --iface-regex or --iface-can-reach gave
+  if (!choice.iface?.length && !choice.ifaceRegex?.length && !choice.ifaceCanReach && choice.publicIp === undefined) {
     const v6dev = defaultRoute6Interface();
     if (v6dev !== undefined && v6dev !== chosen.name) {
       throw usage('iface', `v6 default route interface ${v6dev} must be the same with v4 default route interface ${chosen.name}`);
@@ -206,6 +212,11 @@ function selectInterface6(choice: InterfaceChoice): ExternalInterface {
     }
   }
   if (!name && (choice.iface?.length || choice.ifaceRegex?.length)) throw noneFound(choice);
+  if (!name && choice.ifaceCanReach !== undefined) {
+    const r = routeTo(choice.ifaceCanReach);
+    name = r.dev;
+    if (r.src !== undefined && isIPv6(r.src)) address6 = formatIPv6(parseIPv6(r.src)!);
+  }
   if (!name && choice.publicIpv6 !== undefined) {
     name = interfaceOwning6(choice.publicIpv6);
     if (name) address6 = formatIPv6(parseIPv6(choice.publicIpv6)!);
@@ -216,6 +227,14 @@ function selectInterface6(choice: InterfaceChoice): ExternalInterface {
   if (!address6) throw usage('iface', `failed to find IPv6 address for interface ${name}`);
   const publicIpv6 = choice.publicIpv6 !== undefined ? formatIPv6(parseIPv6(choice.publicIpv6)!) : address6;
   return Object.freeze({ name, address: '0.0.0.0', publicIp: '0.0.0.0', mtu: mtuOf(name), address6, publicIpv6 });
+}
+
+/** --iface-can-reach: the kernel's route to the IP, or an error naming the flag. */
+function routeTo(ip: string): { dev: string; src?: string } {
+  if (!isIPv4(ip) && !isIPv6(ip)) throw usage('iface-can-reach', `--iface-can-reach must be an IP address, got ${JSON.stringify(ip)}`);
+  const r = kernelRouteTo(ip);
+  if (!r) throw usage('iface-can-reach', `--iface-can-reach ${ip}: this host has no route to it`);
+  return r;
 }
 
 function compileRegexes(choice: InterfaceChoice): RegExp[] {
@@ -265,6 +284,14 @@ function selectInterface4(choice: InterfaceChoice): ExternalInterface {
     for (const name of all) if (re.test(name) && ipv4Of(name).length > 0) return finish(name, undefined, choice, 'iface-regex');
   }
   if (ifaces.length > 0 || regexes.length > 0) throw noneFound(choice);
+  if (choice.ifaceCanReach !== undefined) {
+    const r = routeTo(choice.ifaceCanReach);
+    const src = r.src !== undefined && isIPv4(r.src) ? r.src : undefined;
+    const chosen = finish(r.dev, src, choice, 'iface-can-reach');
+    return choice.ipv6 && r.src !== undefined && isIPv6(r.src)
+      ? Object.freeze({ ...chosen, address6: formatIPv6(parseIPv6(r.src)!) })
+      : chosen;
+  }
   if (choice.publicIp !== undefined) {
     const name = interfaceOwning(choice.publicIp);
     if (name) return finish(name, choice.publicIp, choice, 'public-ip');

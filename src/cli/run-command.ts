@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { isIP } from 'node:net';
 import { Agent, type AgentOptions } from '../agent/index';
 import { listenFds, sdNotify } from '../agent/systemd';
 import { ErrorCode, WeftError } from '../errors';
@@ -29,6 +30,12 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'net-config-path', kind: 'string', arg: 'FILE', help: 'network config JSON; seeds a store that has none' },
   { name: 'iface', kind: 'list', arg: 'NAME|IP', help: 'external interface, by name or address; tried in order' },
   { name: 'iface-regex', kind: 'list', arg: 'REGEX', help: 'regex matched against interface addresses, then names; after --iface' },
+  {
+    name: 'iface-can-reach',
+    kind: 'string',
+    arg: 'IP',
+    help: 'the interface (and source address) the kernel routes this IP through; after --iface and --iface-regex',
+  },
   { name: 'public-ip', kind: 'string', arg: 'IP', help: 'IPv4 address published to peers (default: the interface address)' },
   {
     name: 'public-ipv6',
@@ -201,6 +208,11 @@ export function agentOptionsFromFlags(v: ReturnType<typeof parseFlags>['values']
   } else if (cfg) o.networkConfig = readConfigFile(cfg);
   if (list(v, 'iface').length > 0) o.iface = list(v, 'iface');
   if (list(v, 'iface-regex').length > 0) o.ifaceRegex = list(v, 'iface-regex');
+  const canReach = str(v, 'iface-can-reach');
+  if (canReach !== undefined && canReach !== '') {
+    if (!isIP(canReach)) throw usageError(`--iface-can-reach must be an IP address, got ${JSON.stringify(canReach)}`, 'iface-can-reach');
+    o.ifaceCanReach = canReach;
+  }
   if (str(v, 'public-ip')) o.publicIp = str(v, 'public-ip')!;
   if (str(v, 'public-ipv6')) o.publicIpv6 = str(v, 'public-ipv6')!;
   if (str(v, 'state-file')) o.stateFile = str(v, 'state-file')!;

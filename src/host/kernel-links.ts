@@ -43,3 +43,16 @@ export function kernelIpv4Of(name: string): string[] {
     return [];
   }
 }
+
+/** The link and source address the kernel routes `ip` through (`ip route get`), or undefined when it has no route. */
+export function kernelRouteTo(ip: string): { dev: string; src?: string } | undefined {
+  try {
+    const [r] = JSON.parse(execFileSync('ip', ['-j', 'route', 'get', ip], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as {
+      dev?: string;
+      prefsrc?: string;
+    }[];
+    return r?.dev ? { dev: r.dev, ...(r.prefsrc ? { src: r.prefsrc } : {}) } : undefined;
+  } catch {
+    return undefined;
+  }
+}

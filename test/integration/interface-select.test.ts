@@ -1,19 +1,25 @@
-// weft run's interface choice with --iface-regex as flanneld's ipmatch makes it
-// (flannel-facts §9): inside a namespace with links of both families, a regex
-// is matched against IPv4 addresses (IPv4), IPv6 addresses (IPv6-only) or an
-// IPv4 and an IPv6 address of the same link (dual stack), then against names.
+// weft run's interface choice with --iface-regex and --iface-can-reach as
+// flanneld's ipmatch makes it (flannel-facts §9): inside a namespace with
+// links of both families, a regex is matched against IPv4 addresses (IPv4),
+// IPv6 addresses (IPv6-only) or an IPv4 and an IPv6 address of the same link
+// (dual stack), then against names; --iface-can-reach takes the link and
+// source address of the kernel's route to the IP.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ExternalInterface, InterfaceChoice } from '../../src/agent/interface-select';
+import { EmbeddedStore } from '../../src/store/embedded-store';
+import { addV6Underlay } from '../helpers/dual-stack';
 import { Netns, e2eUnavailable } from '../helpers/netns';
+import { WeftAgent } from '../helpers/weft-agent';
+import { Cluster } from '../helpers/weft-cluster';
 
 const skip = e2eUnavailable();
 
 type Outcome = ExternalInterface | { error: string; option?: string };
 
-describe('--iface-regex against both families (in a namespace)', { skip }, () => {
+describe('--iface-regex and --iface-can-reach, both families (in a namespace)', { skip }, () => {
   let ns: Netns;
   before(() => {
     ns = new Netns('ifsel');
@@ -68,6 +74,34 @@ describe('--iface-regex against both families (in a namespace)', { skip }, () =>
     assert.deepEqual(picked(byName!), { name: 'ula', address: '198.18.1.1', address6: '2001:db8:1::1', publicIpv6: '2001:db8:1::1' });
   });
 
+  test('--iface-can-reach: the link and source address of the route to it, in each family; no route is an error naming the flag', () => {
+    const [v4, dual, dual6, only6, regexFirst, none, notIp] = choose([
+      { ifaceCanReach: '198.18.2.77' },
+      { ipv6: true, ifaceCanReach: '198.18.1.77' },
+      { ipv6: true, ifaceCanReach: '2001:db8:2::77' },
+      { ipv4: false, ipv6: true, ifaceCanReach: '2001:db8:3::77' },
+      { ifaceRegex: ['^198\\.18\\.1\\.'], ifaceCanReach: '198.18.2.77' },
+      { ifaceCanReach: '192.0.2.1' },
+      { ifaceCanReach: 'ula' },
+    ]);
+    assert.deepEqual(picked(v4!), { name: 'ulb', address: '198.18.2.1', address6: undefined, publicIpv6: undefined });
+    assert.deepEqual(picked(dual!), { name: 'ula', address: '198.18.1.1', address6: '2001:db8:1::1', publicIpv6: '2001:db8:1::1' });
+    // ulb has two IPv6 addresses on one prefix: either may be the route's source (the kernel's choice).
+    const d6 = picked(dual6!) as { name: string; address: string; address6: string };
+    assert.deepEqual([d6.name, d6.address], ['ulb', '198.18.2.1']);
+    assert.match(d6.address6, /^2001:db8:2::[19]$/);
+    assert.deepEqual(picked(only6!), { name: 'v6only0', address: '0.0.0.0', address6: '2001:db8:3::1', publicIpv6: '2001:db8:3::1' });
+    assert.equal((regexFirst as ExternalInterface).name, 'ula', '--iface-regex comes first, as in flanneld');
+    for (const [o, re] of [
+      [none!, /--iface-can-reach 192\.0\.2\.1: this host has no route to it/],
+      [notIp!, /--iface-can-reach must be an IP address/],
+    ] as const) {
+      assert.ok('error' in o, JSON.stringify(o));
+      assert.equal(o.option, 'iface-can-reach');
+      assert.match(o.error, re);
+    }
+  });
+
   test('IPv4 only: IPv6 addresses play no part; no match is an error naming the flag', () => {
     const [v4, v6AddrOnly, none6] = choose([
       { ifaceRegex: ['^198\\.18\\.2\\.'] },
@@ -80,5 +114,34 @@ describe('--iface-regex against both families (in a namespace)', { skip }, () =>
       assert.equal(o.option, 'iface-regex');
       assert.match(o.error, /no usable interface found for --iface-regex/);
     }
+  });
+});
+
+describe('weft run --iface-can-reach', { skip }, () => {
+  let c: Cluster | undefined;
+  after(async () => {
+    await c?.destroy();
+  });
+
+  test('takes the underlay of the route to a peer and publishes its addresses in the lease (dual stack)', async () => {
+    c = new Cluster(
+      'icr',
+      2,
+      '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"host-gw"}}',
+    );
+    const v6 = addV6Underlay(c);
+    const a = c.nodes[0]!; // the route to node 1's IPv6 underlay address goes out of ul
+    const dataDir = join(c.dir, 'data');
+    a.agent = new WeftAgent(a.ns, ['run', '--iface-can-reach', v6[1]!, '--subnet-file', a.subnetFile, ...c.embeddedArgs(dataDir)]);
+    await a.agent.waitReady();
+    assert.match(a.agent.stderr, new RegExp(`msg="using interface" iface=ul address=${a.ip.replace(/\./g, '\\.')} `));
+    assert.match(a.agent.stderr, new RegExp(`msg="using interface \\(IPv6\\)" iface=ul address6=${v6[0]} `));
+    const store = new EmbeddedStore({ dataDir });
+    const { leases } = await store.list();
+    await store.close();
+    assert.deepEqual(
+      leases.map((l) => [l.attrs.publicIp, l.attrs.publicIpv6]),
+      [[a.ip, v6[0]]],
+    );
   });
 });
