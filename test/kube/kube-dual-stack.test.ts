@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { netConfOf } from '../../src/cli/manifest-command';
 import { ping6 } from '../helpers/dual-stack';
 import { KubeOverlay, kP } from '../helpers/kube-overlay';
 import { e2eUnavailable } from '../helpers/netns';
@@ -15,7 +16,8 @@ import { ping, transfer } from '../helpers/overlay';
 import { tableOf } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
-const kConfig = '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}';
+// The net-conf.json `weft manifest --ipv6-network fd00:10:244::/56` ships in its ConfigMap.
+const kConfig = netConfOf({ network: '10.244.0.0/16', ipv6Network: 'fd00:10:244::/56', enableIPv4: true, backend: 'vxlan' });
 const kCidrs = [
   ['10.244.1.0/24', 'fd00:10:244:1::/64'],
   ['10.244.2.0/24', 'fd00:10:244:2::/64'],

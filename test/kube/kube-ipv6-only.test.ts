@@ -9,13 +9,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { netConfOf } from '../../src/cli/manifest-command';
 import { ping6 } from '../helpers/dual-stack';
 import { KubeOverlay, kP } from '../helpers/kube-overlay';
 import { e2eUnavailable } from '../helpers/netns';
 import { tableOf } from '../helpers/weft-agent';
 
 const skip = e2eUnavailable();
-const kConfig = '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}';
+// The net-conf.json `weft manifest --enable-ipv4=false --ipv6-network fd00:10:244::/56` ships in its ConfigMap.
+const kConfig = netConfOf({ network: '10.244.0.0/16', ipv6Network: 'fd00:10:244::/56', enableIPv4: false, backend: 'vxlan' });
 const kCidrs = ['fd00:10:244:1::/64', 'fd00:10:244:2::/64', 'fd00:10:244:63::/64'];
 const kEarlierMac = '0e:5a:00:00:06:01';
 const kKernelMac6 = '0e:2a:0a:f4:63:06';
