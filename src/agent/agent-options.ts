@@ -62,8 +62,10 @@ export interface AgentOptions {
   ipMasqFullyRandomDisable?: boolean;
   /** FORWARD accept rules for the Network (default true, as flanneld). */
   iptablesForwardRules?: boolean;
-  /** Seconds between rule checks (default 5). */
+  /** Seconds between rule checks (default 5); also the blackhole route's check period. */
   iptablesResync?: number;
+  /** `--ip-blackhole-route`: a blackhole route for the own lease in each family, kept while running. */
+  ipBlackholeRoute?: boolean;
   queues?: number;
   tablePath?: string;
   /** Keep the TUN device and table on stop, for a restart to re-attach (default true). */
@@ -101,6 +103,7 @@ export interface ResolvedAgentOptions {
   readonly ipMasq: boolean;
   readonly randomFullyDisabled: boolean;
   readonly forwardRules: boolean;
+  readonly blackholeRoute: boolean;
   readonly resyncMs: number;
   readonly persist: boolean;
   readonly allowUnknownPeers: boolean;
@@ -141,6 +144,7 @@ export function resolveAgentOptions(o: AgentOptions): ResolvedAgentOptions {
     ipMasq: o.ipMasq ?? false,
     randomFullyDisabled: o.ipMasqFullyRandomDisable ?? false,
     forwardRules: o.iptablesForwardRules ?? true,
+    blackholeRoute: o.ipBlackholeRoute ?? false,
     resyncMs: int('iptables-resync', o.iptablesResync ?? 5, 1, 86400) * 1000,
     persist: o.persist ?? true,
     allowUnknownPeers: o.allowUnknownPeers ?? false,

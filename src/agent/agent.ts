@@ -36,6 +36,7 @@ import { defaultTablePath } from '../dataplane/options';
 import { ErrorCode, WeftError } from '../errors';
 import { type CommandRunner, runCommand } from '../host/exec';
 import type { RuleSync } from '../host/iptables';
+import { BlackholeRoutes } from '../host/routes';
 import { type SubnetEnvValues, readSubnetEnv } from '../host/subnet-env';
 import { LeaseManager, type OwnLease, describeLease } from '../lease/lease-manager';
 import type { PeerEvent } from '../lease/lease-watcher';
@@ -120,6 +121,7 @@ export class Agent extends EventEmitter {
   #manager: LeaseManager | undefined;
   #backend: NodeBackend | undefined;
   #rules: RuleSync[] = [];
+  #blackholes: BlackholeRoutes | undefined;
   #peerChain: Promise<void> = Promise.resolve();
   #timers: NodeJS.Timeout[] = [];
   #renewals = 0;
@@ -484,6 +486,14 @@ export class Agent extends EventEmitter {
       log: this.#log,
     });
     this.#rules = rules.syncs;
+    if (o.blackholeRoute) {
+      this.#stage = 'adding the blackhole routes';
+      const dsts = [...(config.enableIPv4 ? [lease.subnet] : []), ...(lease.ipv6Subnet ? [lease.ipv6Subnet] : [])];
+      this.#blackholes = new BlackholeRoutes(dsts, this.#run, (dst, err) =>
+        this.#log.warn('cannot add the blackhole route', { dst, err: err.message }),
+      );
+      await this.#blackholes.start(o.resyncMs);
+    }
     this.#stage = 'writing subnet.env';
     const dp = this.#backend.dataPlane;
     await writeNodeFiles(
@@ -556,6 +566,8 @@ export class Agent extends EventEmitter {
     await this.#manager?.stop().catch(() => undefined);
     await removeRuleSets(this.#rules);
     this.#rules = [];
+    await this.#blackholes?.remove().catch(() => undefined);
+    this.#blackholes = undefined;
     await this.#backend?.destroy().catch(() => undefined);
     this.#backend = undefined;
     if (!hadLease) await withTimeout(this.#opened!.store.delete(lease), 2000, 'delete lease').catch(() => undefined);
@@ -660,6 +672,7 @@ export class Agent extends EventEmitter {
     await this.#handoffServer?.close();
     await withTimeout(this.#manager?.stop() ?? Promise.resolve(), 800, 'stopping the lease manager').catch(() => undefined);
     for (const r of this.#rules) await r.stop();
+    await this.#blackholes?.stop(); // the routes stay, as flanneld's
     await this.#peerChain;
     // The store closes before the data plane: forwarding goes on until the
     // last moment, so a restart's gap is as short as the process allows.

@@ -12,7 +12,7 @@ import { defaultTablePath } from '../dataplane/options';
 import { type CommandRunner, runCommand } from '../host/exec';
 import { type NodeNets, ruleSetsFor } from '../agent/host-setup';
 import { removeRules } from '../host/iptables';
-import { type AnyRoute, deleteRoute, listRoutes, listRoutes6, routeDst } from '../host/routes';
+import { type AnyRoute, deleteBlackhole, deleteRoute, listRoutes, listRoutes6, routeDst } from '../host/routes';
 import { type Cidr6, cidr6Contains, formatCidr6, parseCidr6 } from '../net/cidr6';
 import { readSubnetEnv, removeSubnetEnv } from '../host/subnet-env';
 import { type Cidr, cidrContains, formatCidr, parseCidr } from '../net/cidr';
@@ -119,6 +119,15 @@ export async function cleanupMain(argv: string[], run: CommandRunner = runComman
         log.info('removed iptables rules', describeNets(nets));
       } catch (err) {
         log.warn('cannot remove iptables rules', { err: (err as Error).message });
+      }
+    }
+    // --ip-blackhole-route's routes to the own lease, if that run added them.
+    for (const dst of [subnet, subnet6]) {
+      if (!dst) continue;
+      try {
+        if (await deleteBlackhole(dst, run)) log.info('removed blackhole route', { dst: routeDst(dst) });
+      } catch (err) {
+        log.warn('cannot remove the blackhole route', { dst: routeDst(dst), err: (err as Error).message });
       }
     }
     if (!state || state.backend === 'host-gw') {

@@ -178,3 +178,75 @@ export class HostGwRoutes {
     return next;
   }
 }
+
+/**
+ * `--ip-blackhole-route` (flannel-facts §9): a blackhole route for the node's
+ * own lease in each family (`ip route add blackhole <subnet>`), so a packet
+ * to an address of the lease that no pod holds is dropped here instead of
+ * following the default route out, where no bridge plugin routes the lease
+ * (Canal). As flanneld: it is re-added when missing every resync period and
+ * never removed on shutdown (`weft cleanup` removes it). Unlike flanneld,
+ * the first check runs at once, not after the first period.
+ */
+export class BlackholeRoutes {
+  readonly #dsts: readonly (Cidr | Cidr6)[];
+  readonly #run: CommandRunner;
+  readonly #onError: (dst: string, err: Error) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #checking: Promise<void> | undefined;
+
+  constructor(dsts: readonly (Cidr | Cidr6)[], run: CommandRunner, onError: (dst: string, err: Error) => void) {
+    this.#dsts = dsts;
+    this.#run = run;
+    this.#onError = onError;
+  }
+
+  /** Adds the missing routes now, then every `intervalMs`. */
+  async start(intervalMs: number): Promise<void> {
+    await this.check();
+    this.#timer = setInterval(() => void this.check(), intervalMs);
+    this.#timer.unref();
+  }
+
+  /** One pass: each route that is not in the main table is added; a failure is reported, not thrown. */
+  check(): Promise<void> {
+    this.#checking ??= (async () => {
+      for (const dst of this.#dsts) {
+        try {
+          if (!(await hasBlackhole(dst, this.#run)))
+            await mustRun(this.#run, 'ip', [...family(dst), 'route', 'add', 'blackhole', routeDst(dst)]);
+        } catch (err) {
+          this.#onError(routeDst(dst), err as Error);
+        }
+      }
+    })().finally(() => (this.#checking = undefined));
+    return this.#checking;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#checking;
+  }
+
+  /** Stops and removes the routes (a start-up that failed undoes what it added). */
+  async remove(): Promise<void> {
+    await this.stop();
+    for (const dst of this.#dsts) await deleteBlackhole(dst, this.#run);
+  }
+}
+
+const family = (dst: Cidr | Cidr6) => (isV6(dst) ? ['-6'] : ['-4']);
+
+/** Whether the main table has a blackhole route to exactly `dst`. */
+export async function hasBlackhole(dst: Cidr | Cidr6, run: CommandRunner = runCommand): Promise<boolean> {
+  const out = await mustRun(run, 'ip', ['-j', ...family(dst), 'route', 'show', 'type', 'blackhole', 'exact', routeDst(dst)]);
+  return (JSON.parse(out.trim() === '' ? '[]' : out) as unknown[]).length > 0;
+}
+
+/** Removes the blackhole route to `dst`; one already gone is not an error. Returns whether one was removed. */
+export async function deleteBlackhole(dst: Cidr | Cidr6, run: CommandRunner = runCommand): Promise<boolean> {
+  if (!(await hasBlackhole(dst, run))) return false;
+  await mustRun(run, 'ip', [...family(dst), 'route', 'del', 'blackhole', routeDst(dst)]);
+  return true;
+}

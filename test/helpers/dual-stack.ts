@@ -33,13 +33,18 @@ export function learn6(n: Node): string {
 }
 
 /**
- * Starts `nodes` (default: all of `c`) on one embedded store and, as each is
+ * Starts `nodes` (default: all of `c`) on one embedded store (with `extra` flags) and, as each is
  * ready, puts its pod addresses on lo: the IPv4 one (node.pod) when it holds
  * an IPv4 lease, the IPv6 one into `pods6`.
  */
-export async function startOnEmbeddedStore(c: Cluster, pods6: Map<Node, string>, nodes: readonly Node[] = c.nodes): Promise<void> {
+export async function startOnEmbeddedStore(
+  c: Cluster,
+  pods6: Map<Node, string>,
+  nodes: readonly Node[] = c.nodes,
+  extra: readonly string[] = [],
+): Promise<void> {
   const dataDir = join(c.dir, 'data');
-  for (const n of nodes) c.start(n, c.embeddedArgs(dataDir));
+  for (const n of nodes) c.start(n, [...c.embeddedArgs(dataDir), ...extra]);
   for (const n of nodes) {
     await n.agent!.waitReady();
     if (parseSubnetEnv(readFileSync(n.subnetFile, 'utf8')).subnet) c.learn(n);
