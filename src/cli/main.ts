@@ -3,8 +3,7 @@
 // (0 ok, 1 runtime failure, 2 bad usage or invalid config). Called with
 // flags and no subcommand, it behaves as `weft run`, like flanneld.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { version } from './version';
 
 // Each command's module is loaded only when it runs: `weft run` starts (and a
 // restart re-attaches its data plane) without loading the lab or the bench.
@@ -31,14 +30,6 @@ Commands:
   --version  print the version
   --help     this text; \`weft <command> --help\` for a command's flags
 `;
-
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

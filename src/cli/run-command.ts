@@ -12,6 +12,7 @@ import { DEFAULT_ANNOTATION_PREFIX, DEFAULT_NET_CONF_PATH } from '../store/kube-
 import { type FlagSpec, bool, formatFlags, list, num, parseFlags, str, usageError } from './flags';
 import { startHealthServer } from './health-server';
 import { LOG_LEVELS, type LogLevel, Logger } from './logger';
+import { version } from './version';
 
 export const RUN_FLAGS: readonly FlagSpec[] = [
   {
@@ -100,6 +101,19 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   },
   { name: 'log-level', kind: 'string', def: 'info', arg: 'LEVEL', help: 'debug, info, warn or error' },
   { name: 'v', kind: 'int', def: 0, help: 'flanneld verbosity; 1 or more means --log-level=debug' },
+  { name: 'vmodule', kind: 'string', arg: 'LIST', help: "klog's per-file verbosity: accepted for flanneld command lines, no effect" },
+  {
+    name: 'log_backtrace_at',
+    kind: 'string',
+    arg: 'FILE:LINE',
+    help: "klog's backtrace point: accepted for flanneld command lines, no effect",
+  },
+  {
+    name: 'version',
+    kind: 'bool',
+    def: false,
+    help: 'print the version to stderr and exit 0 (as flanneld; not read from FLANNELD_VERSION)',
+  },
   {
     name: 'kube-subnet-mgr',
     kind: 'bool',
@@ -248,8 +262,15 @@ export async function runMain(argv: string[]): Promise<number> {
       process.stdout.write(RUN_USAGE);
       return 0;
     }
+    // flanneld handles --version before the environment: FLANNELD_VERSION does not count.
+    if (bool(parseFlags(RUN_FLAGS, argv, {}).values, 'version')) {
+      process.stderr.write(`${version()}\n`);
+      return 0;
+    }
     if (parsed.rest.length > 0) throw usageError(`weft run takes no arguments, got ${JSON.stringify(parsed.rest[0])}`);
     const v = parsed.values;
+    for (const k of ['vmodule', 'log_backtrace_at'])
+      if (str(v, k)) logger.warn(`--${k} is accepted for flanneld's command line and has no effect`);
     const level = (num(v, 'v') ?? 0) >= 1 ? 'debug' : (str(v, 'log-level') ?? 'info');
     if (!LOG_LEVELS.includes(level as LogLevel))
       throw usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`, 'log-level');

@@ -1,7 +1,10 @@
 // flanneld-style flag parsing (Go `flag` + FLANNELD_* environment) and the
-// mapping of errors to exit codes. Pure: no namespaces needed.
+// mapping of errors to exit codes. No namespaces needed: nothing here starts an agent.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { envName, parseFlags } from '../../src/cli/flags';
 import { RUN_FLAGS, exitCodeFor } from '../../src/cli/run-command';
@@ -64,6 +67,22 @@ describe('flag parsing as flanneld', () => {
         (err: WeftError) => re.test(err.message) && exitCodeFor(err) === 2 && err.code === ErrorCode.USAGE,
       );
     }
+  });
+
+  test("klog's -vmodule and -log_backtrace_at are accepted (flanneld command lines carry them)", () => {
+    const p = parse(['-v=2', '-vmodule=main=3', '-log_backtrace_at=main.go:10', '--ip-masq']);
+    assert.deepEqual([p.values.v, p.values.vmodule, p.values.log_backtrace_at, p.values['ip-masq']], [2, 'main=3', 'main.go:10', true]);
+  });
+
+  test('weft run --version prints the version to stderr and exits 0; FLANNELD_VERSION is not read (as flanneld)', () => {
+    const main = join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const r = spawnSync(process.execPath, [main, 'run', '--version'], { encoding: 'utf8' });
+    assert.deepEqual([r.status, r.stdout, r.stderr], [0, '', `${pkg.version}\n`]);
+    // With the variable alone the run goes on and fails on its stray argument, before touching anything.
+    const e = spawnSync(process.execPath, [main, 'run', 'stray'], { encoding: 'utf8', env: { ...process.env, FLANNELD_VERSION: 'true' } });
+    assert.equal(e.status, 2);
+    assert.match(e.stderr, /weft run takes no arguments, got \\"stray\\"/);
   });
 
   test('exit codes: usage/config/permission 2, runtime 1', () => {
