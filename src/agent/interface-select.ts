@@ -26,7 +26,7 @@
 
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { kernelIpv4Of, kernelLinkOf, kernelRouteTo } from '../host/kernel-links';
+import { type KernelAddr6, kernelIpv4Of, kernelIpv6Of, kernelLinkOf, kernelRouteTo } from '../host/kernel-links';
 import { ErrorCode, WeftError } from '../errors';
 import { isIPv4 } from '../net/ip';
 import { formatIPv6, isIPv6, parseIPv6 } from '../net/ip6';
@@ -57,17 +57,27 @@ export interface InterfaceChoice {
   ipv6?: boolean;
 }
 
-/** Global IPv6 addresses of an interface (link-local fe80::/10 left out), in Go's printed form. */
+/**
+ * Usable IPv6 addresses of an interface in flanneld's order of preference
+ * (ip.GetInterfaceIP6Addrs): assigned (permanent) before autoconfigured,
+ * non-temporary before temporary, deprecated ones left out; link-local
+ * fe80::/10 and ::1 never (a VXLAN peer cannot reach them). The kernel lists
+ * the newest address first, so without this a host with privacy addresses
+ * would publish its newest temporary one, which expires. Go's printed form.
+ */
 export function ipv6Of(name: string): string[] {
-  const addrs = networkInterfaces()[name] ?? [];
-  const out: string[] = [];
+  const addrs: readonly KernelAddr6[] =
+    kernelIpv6Of(name) ??
+    (networkInterfaces()[name] ?? [])
+      .filter((a) => a.family === 'IPv6')
+      .map((a) => ({ address: a.address, scope: 'global', dynamic: false, temporary: false, deprecated: false }));
+  const out: { address: string; rank: number }[] = [];
   for (const a of addrs) {
-    if (a.family !== 'IPv6') continue;
     const v = parseIPv6(a.address);
-    if (v === undefined || v >> 118n === 0x3fan || v === 1n) continue; // fe80::/10, ::1
-    out.push(formatIPv6(v));
+    if (a.deprecated || v === undefined || v >> 118n === 0x3fan || v === 1n) continue; // deprecated, fe80::/10, ::1
+    out.push({ address: formatIPv6(v), rank: (a.dynamic ? 2 : 0) + (a.temporary ? 1 : 0) });
   }
-  return out;
+  return out.sort((x, y) => x.rank - y.rank).map((a) => a.address); // stable: the kernel's order within a rank
 }
 
 function interfaceOwning6(ip: string): string | undefined {

@@ -13,7 +13,26 @@ export interface KernelLink {
 interface IpAddrJson {
   ifname?: string;
   mtu?: number;
-  addr_info?: { family?: string; local?: string }[];
+  addr_info?: {
+    family?: string;
+    local?: string;
+    scope?: string;
+    dynamic?: boolean;
+    temporary?: boolean;
+    deprecated?: boolean;
+  }[];
+}
+
+/** An IPv6 address of a link with the flags that rank it (`ip -j -6 addr show`). */
+export interface KernelAddr6 {
+  readonly address: string;
+  readonly scope: string;
+  /** Not IFA_F_PERMANENT: autoconfigured (SLAAC, DHCPv6) rather than assigned. */
+  readonly dynamic: boolean;
+  /** A privacy (RFC 8981) address, regenerated from time to time. */
+  readonly temporary: boolean;
+  /** Its preferred lifetime is over. */
+  readonly deprecated: boolean;
 }
 
 /** The link holding IPv4 address `ip` in this namespace, or undefined (also when `ip` cannot run). */
@@ -52,6 +71,28 @@ export function kernelRouteTo(ip: string): { dev: string; src?: string } | undef
       prefsrc?: string;
     }[];
     return r?.dev ? { dev: r.dev, ...(r.prefsrc ? { src: r.prefsrc } : {}) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The IPv6 addresses of link `name` with their flags, in the kernel's order; undefined when `ip` cannot run. */
+export function kernelIpv6Of(name: string): KernelAddr6[] | undefined {
+  try {
+    const links = JSON.parse(
+      execFileSync('ip', ['-j', '-6', 'addr', 'show', 'dev', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+    ) as IpAddrJson[];
+    return links.flatMap((l) =>
+      (l.addr_info ?? [])
+        .filter((a) => a.family === 'inet6' && a.local)
+        .map((a) => ({
+          address: a.local!,
+          scope: a.scope ?? 'global',
+          dynamic: a.dynamic === true,
+          temporary: a.temporary === true,
+          deprecated: a.deprecated === true,
+        })),
+    );
   } catch {
     return undefined;
   }

@@ -35,6 +35,14 @@ describe('--iface-regex and --iface-can-reach, both families (in a namespace)', 
       for (const a of addrs) ns.ip('addr', 'add', a, 'dev', name, ...(a.includes(':') ? ['nodad'] : []));
       ns.ip('link', 'set', name, 'up');
     }
+    // As SLAAC with privacy addresses leaves a link: an assigned address, then newer autoconfigured
+    // (dynamic) and deprecated ones, which the kernel lists first.
+    ns.ip('link', 'add', 'slaac0', 'type', 'veth', 'peer', 'name', 'peer9');
+    ns.ip('link', 'set', 'peer9', 'up');
+    ns.ip('-6', 'addr', 'add', '2001:db8:6::1/64', 'dev', 'slaac0', 'nodad');
+    ns.ip('-6', 'addr', 'add', '2001:db8:6::2/64', 'dev', 'slaac0', 'nodad', 'valid_lft', '3600', 'preferred_lft', '3600');
+    ns.ip('-6', 'addr', 'add', '2001:db8:6::3/64', 'dev', 'slaac0', 'nodad', 'valid_lft', '3600', 'preferred_lft', '0');
+    ns.ip('link', 'set', 'slaac0', 'up');
   });
   after(async () => {
     await ns?.destroy();
@@ -60,6 +68,19 @@ describe('--iface-regex and --iface-can-reach, both families (in a namespace)', 
     assert.deepEqual(picked(byAddr!), { name: 'ulb', address: '0.0.0.0', address6: '2001:db8:2::9', publicIpv6: '2001:db8:2::9' });
     assert.deepEqual(picked(byName!), { name: 'v6only0', address: '0.0.0.0', address6: '2001:db8:3::1', publicIpv6: '2001:db8:3::1' });
     assert.deepEqual(picked(publicKept!), { name: 'ula', address: '0.0.0.0', address6: '2001:db8:1::1', publicIpv6: '2001:db8:ffff::1' });
+  });
+
+  test("an interface's IPv6 address as flanneld ranks them: assigned before autoconfigured, deprecated never", () => {
+    const listed = (
+      JSON.parse(ns.ip('-j', '-6', 'addr', 'show', 'dev', 'slaac0')) as { addr_info: { local: string }[] }[]
+    )[0]!.addr_info.map((a) => a.local);
+    assert.equal(listed[0], '2001:db8:6::3', 'the kernel lists the newest address first (the case this covers)');
+    const [byName, deprecated] = choose([
+      { ipv4: false, ipv6: true, iface: ['slaac0'] },
+      { ipv4: false, ipv6: true, ifaceRegex: ['^2001:db8:6::3$'] },
+    ]);
+    assert.deepEqual(picked(byName!), { name: 'slaac0', address: '0.0.0.0', address6: '2001:db8:6::1', publicIpv6: '2001:db8:6::1' });
+    assert.ok('error' in deprecated! && deprecated.option === 'iface-regex', JSON.stringify(deprecated));
   });
 
   test('dual stack: one link must match with an IPv4 and an IPv6 address, and both are used', () => {
