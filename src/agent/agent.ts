@@ -59,7 +59,7 @@ import { HandoffServer, giveTo, takeOverFrom } from './handoff';
 import { storeFds } from './systemd';
 import { closeHandedOver } from '../dataplane/handoff';
 import { installRuleSets, removeRuleSets, writeNodeFiles } from './host-setup';
-import { type ExternalInterface, selectInterface } from './interface-select';
+import { type ExternalInterface, type InterfaceChoice, selectInterface } from './interface-select';
 import { type NodeState, readNodeState } from './node-state';
 import { stopped, withTimeout } from './retry';
 import { StoreHealth } from './store-health';
@@ -158,6 +158,16 @@ export class Agent extends EventEmitter {
     return this.#starting;
   }
 
+  /** --iface, --iface-regex and --iface-can-reach, as both interface choices take them. */
+  #ifaceFlags(): InterfaceChoice {
+    const o = this.#o;
+    return {
+      ...(o.iface ? { iface: o.iface } : {}),
+      ...(o.ifaceRegex ? { ifaceRegex: o.ifaceRegex } : {}),
+      ...(o.ifaceCanReach ? { ifaceCanReach: o.ifaceCanReach } : {}),
+    };
+  }
+
   async #start(): Promise<void> {
     const o = this.options;
     const seedText = this.#o.networkConfig;
@@ -168,12 +178,7 @@ export class Agent extends EventEmitter {
     let iface: ExternalInterface;
     let ifaceError: unknown;
     try {
-      iface = selectInterface({
-        ...(this.#o.iface ? { iface: this.#o.iface } : {}),
-        ...(this.#o.ifaceRegex ? { ifaceRegex: this.#o.ifaceRegex } : {}),
-        ...(this.#o.ifaceCanReach ? { ifaceCanReach: this.#o.ifaceCanReach } : {}),
-        ...(this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
-      });
+      iface = selectInterface({ ...this.#ifaceFlags(), ...(this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}) });
     } catch (err) {
       if (!(err instanceof WeftError) || err.code !== ErrorCode.INVALID_OPTION || err.option === 'public-ip') throw err;
       ifaceError = err; // thrown once the config says IPv4 is wanted
@@ -218,9 +223,7 @@ export class Agent extends EventEmitter {
     if (config.enableIPv6 || !config.enableIPv4) {
       // The families are known now: pick the IPv6 address (or, IPv6-only, the interface) as flanneld does.
       iface = selectInterface({
-        ...(this.#o.iface ? { iface: this.#o.iface } : {}),
-        ...(this.#o.ifaceRegex ? { ifaceRegex: this.#o.ifaceRegex } : {}),
-        ...(this.#o.ifaceCanReach ? { ifaceCanReach: this.#o.ifaceCanReach } : {}),
+        ...this.#ifaceFlags(),
         ...(config.enableIPv4 && iface.publicIp !== iface.address ? { publicIp: iface.publicIp } : {}),
         ...(config.enableIPv4 && this.#o.publicIp ? { publicIp: this.#o.publicIp } : {}),
         ...(this.#o.publicIpv6 ? { publicIpv6: this.#o.publicIpv6 } : {}),

@@ -57,6 +57,9 @@ export interface InterfaceChoice {
   ipv6?: boolean;
 }
 
+/** An IPv6 address (already checked) in Go's printed form. */
+const canon6 = (ip: string): string => formatIPv6(parseIPv6(ip)!);
+
 /**
  * Usable IPv6 addresses of an interface in flanneld's order of preference
  * (ip.GetInterfaceIP6Addrs): assigned (permanent) before autoconfigured,
@@ -181,7 +184,7 @@ export function selectInterface(choice: InterfaceChoice): ExternalInterface {
     if (owner !== undefined && owner !== chosen.name) {
       throw usage('public-ipv6', `v6 interface ${owner} must be the same with v4 interface ${chosen.name}`);
     }
-    if (owner !== undefined) address6 = formatIPv6(parseIPv6(choice.publicIpv6)!);
+    if (owner !== undefined) address6 = canon6(choice.publicIpv6);
   }
   address6 ??= chosen.address6; // the IPv6 address an --iface-regex or --iface-can-reach gave
   if (!choice.iface?.length && !choice.ifaceRegex?.length && !choice.ifaceCanReach && choice.publicIp === undefined) {
@@ -192,18 +195,18 @@ export function selectInterface(choice: InterfaceChoice): ExternalInterface {
   }
   address6 ??= ipv6Of(chosen.name)[0];
   if (!address6) throw usage('iface', `failed to find IPv6 address for interface ${chosen.name}`);
-  const publicIpv6 = choice.publicIpv6 !== undefined ? formatIPv6(parseIPv6(choice.publicIpv6)!) : address6;
+  const publicIpv6 = choice.publicIpv6 !== undefined ? canon6(choice.publicIpv6) : address6;
   return Object.freeze({ ...chosen, address6, publicIpv6 });
 }
 
-/** IPv6-only: --iface (name or IPv6 address), else --public-ipv6's interface, else the IPv6 default route's. */
+/** IPv6-only: --iface (name or IPv6 address), else --iface-regex, else --iface-can-reach, else --public-ipv6's interface, else the IPv6 default route's. */
 function selectInterface6(choice: InterfaceChoice): ExternalInterface {
   let name: string | undefined;
   let address6: string | undefined;
   for (const value of choice.iface ?? []) {
     if (isIPv6(value)) {
       name = interfaceOwning6(value);
-      if (name) address6 = formatIPv6(parseIPv6(value)!);
+      if (name) address6 = canon6(value);
     } else if (exists(value)) name = value;
     if (name) break;
   }
@@ -225,26 +228,30 @@ function selectInterface6(choice: InterfaceChoice): ExternalInterface {
   if (!name && choice.ifaceCanReach !== undefined) {
     const r = routeTo(choice.ifaceCanReach);
     name = r.dev;
-    if (r.src !== undefined && isIPv6(r.src)) address6 = formatIPv6(parseIPv6(r.src)!);
+    address6 = r.src6;
   }
   if (!name && choice.publicIpv6 !== undefined) {
     name = interfaceOwning6(choice.publicIpv6);
-    if (name) address6 = formatIPv6(parseIPv6(choice.publicIpv6)!);
+    if (name) address6 = canon6(choice.publicIpv6);
   }
   name ??= defaultRoute6Interface();
   if (!name) throw usage('iface', 'failed to get default v6 interface: give --iface or --public-ipv6 (an address of this host)');
   address6 ??= ipv6Of(name)[0];
   if (!address6) throw usage('iface', `failed to find IPv6 address for interface ${name}`);
-  const publicIpv6 = choice.publicIpv6 !== undefined ? formatIPv6(parseIPv6(choice.publicIpv6)!) : address6;
+  const publicIpv6 = choice.publicIpv6 !== undefined ? canon6(choice.publicIpv6) : address6;
   return Object.freeze({ name, address: '0.0.0.0', publicIp: '0.0.0.0', mtu: mtuOf(name), address6, publicIpv6 });
 }
 
-/** --iface-can-reach: the kernel's route to the IP, or an error naming the flag. */
-function routeTo(ip: string): { dev: string; src?: string } {
+/**
+ * --iface-can-reach: the link of the kernel's route to the IP and its source
+ * address, as `src4` or `src6` by family; an error naming the flag without one.
+ */
+function routeTo(ip: string): { dev: string; src4?: string; src6?: string } {
   if (!isIPv4(ip) && !isIPv6(ip)) throw usage('iface-can-reach', `--iface-can-reach must be an IP address, got ${JSON.stringify(ip)}`);
   const r = kernelRouteTo(ip);
   if (!r) throw usage('iface-can-reach', `--iface-can-reach ${ip}: this host has no route to it`);
-  return r;
+  if (r.src === undefined) return { dev: r.dev };
+  return isIPv6(r.src) ? { dev: r.dev, src6: canon6(r.src) } : { dev: r.dev, src4: r.src };
 }
 
 function compileRegexes(choice: InterfaceChoice): RegExp[] {
@@ -296,11 +303,8 @@ function selectInterface4(choice: InterfaceChoice): ExternalInterface {
   if (ifaces.length > 0 || regexes.length > 0) throw noneFound(choice);
   if (choice.ifaceCanReach !== undefined) {
     const r = routeTo(choice.ifaceCanReach);
-    const src = r.src !== undefined && isIPv4(r.src) ? r.src : undefined;
-    const chosen = finish(r.dev, src, choice, 'iface-can-reach');
-    return choice.ipv6 && r.src !== undefined && isIPv6(r.src)
-      ? Object.freeze({ ...chosen, address6: formatIPv6(parseIPv6(r.src)!) })
-      : chosen;
+    const chosen = finish(r.dev, r.src4, choice, 'iface-can-reach');
+    return choice.ipv6 && r.src6 ? Object.freeze({ ...chosen, address6: r.src6 }) : chosen;
   }
   if (choice.publicIp !== undefined) {
     const name = interfaceOwning(choice.publicIp);

@@ -35,65 +35,48 @@ export interface KernelAddr6 {
   readonly deprecated: boolean;
 }
 
-/** The link holding IPv4 address `ip` in this namespace, or undefined (also when `ip` cannot run). */
-export function kernelLinkOf(ip: string, family: 4 | 6 = 4): KernelLink | undefined {
-  let links: IpAddrJson[];
+/** `ip -j <args>` parsed; undefined when `ip` cannot run or fails (no such link, no route). */
+function ipJson<T>(args: string[]): T[] | undefined {
   try {
-    links = JSON.parse(
-      execFileSync('ip', ['-j', `-${family}`, 'addr', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
-    ) as IpAddrJson[];
+    return JSON.parse(execFileSync('ip', ['-j', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as T[];
   } catch {
     return undefined;
   }
+}
+
+/** The link holding IPv4 address `ip` in this namespace, or undefined (also when `ip` cannot run). */
+export function kernelLinkOf(ip: string, family: 4 | 6 = 4): KernelLink | undefined {
   // IPv6: `ip` prints RFC 5952 text, as `ip` is given here (callers normalise).
   const kind = family === 4 ? 'inet' : 'inet6';
-  const link = links.find((l) => l.addr_info?.some((a) => a.family === kind && a.local === ip));
+  const link = ipJson<IpAddrJson>([`-${family}`, 'addr', 'show'])?.find((l) =>
+    l.addr_info?.some((a) => a.family === kind && a.local === ip),
+  );
   return link?.ifname && typeof link.mtu === 'number' ? { name: link.ifname, mtu: link.mtu } : undefined;
 }
 
 /** The IPv4 addresses of link `name` as the kernel has them ([] when none or `ip` cannot run). */
 export function kernelIpv4Of(name: string): string[] {
-  try {
-    const links = JSON.parse(
-      execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
-    ) as IpAddrJson[];
-    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local!));
-  } catch {
-    return [];
-  }
+  const links = ipJson<IpAddrJson>(['-4', 'addr', 'show', 'dev', name]) ?? [];
+  return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local!));
 }
 
 /** The link and source address the kernel routes `ip` through (`ip route get`), or undefined when it has no route. */
 export function kernelRouteTo(ip: string): { dev: string; src?: string } | undefined {
-  try {
-    const [r] = JSON.parse(execFileSync('ip', ['-j', 'route', 'get', ip], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as {
-      dev?: string;
-      prefsrc?: string;
-    }[];
-    return r?.dev ? { dev: r.dev, ...(r.prefsrc ? { src: r.prefsrc } : {}) } : undefined;
-  } catch {
-    return undefined;
-  }
+  const [r] = ipJson<{ dev?: string; prefsrc?: string }>(['route', 'get', ip]) ?? [];
+  return r?.dev ? { dev: r.dev, ...(r.prefsrc ? { src: r.prefsrc } : {}) } : undefined;
 }
 
 /** The IPv6 addresses of link `name` with their flags, in the kernel's order; undefined when `ip` cannot run. */
 export function kernelIpv6Of(name: string): KernelAddr6[] | undefined {
-  try {
-    const links = JSON.parse(
-      execFileSync('ip', ['-j', '-6', 'addr', 'show', 'dev', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
-    ) as IpAddrJson[];
-    return links.flatMap((l) =>
-      (l.addr_info ?? [])
-        .filter((a) => a.family === 'inet6' && a.local)
-        .map((a) => ({
-          address: a.local!,
-          scope: a.scope ?? 'global',
-          dynamic: a.dynamic === true,
-          temporary: a.temporary === true,
-          deprecated: a.deprecated === true,
-        })),
-    );
-  } catch {
-    return undefined;
-  }
+  return ipJson<IpAddrJson>(['-6', 'addr', 'show', 'dev', name])?.flatMap((l) =>
+    (l.addr_info ?? [])
+      .filter((a) => a.family === 'inet6' && a.local)
+      .map((a) => ({
+        address: a.local!,
+        scope: a.scope ?? 'global',
+        dynamic: a.dynamic === true,
+        temporary: a.temporary === true,
+        deprecated: a.deprecated === true,
+      })),
+  );
 }

@@ -35,15 +35,19 @@ interface IpJsonRoute {
   dev?: string;
 }
 
+/** `ip -j <args>` (a route listing) parsed; empty output is no route. */
+async function ipRoutes(run: CommandRunner, args: string[]): Promise<IpJsonRoute[]> {
+  const out = await mustRun(run, 'ip', ['-j', ...args]);
+  try {
+    return JSON.parse(out.trim() === '' ? '[]' : out) as IpJsonRoute[];
+  } catch (err) {
+    throw new WeftError(ErrorCode.HOST, `cannot parse \`ip -j ${args.join(' ')}\` output: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** IPv4 routes of the main table with a gateway (`ip -j -4 route show`), optionally only those on `dev`. */
 export async function listRoutes(run: CommandRunner = runCommand, dev?: string): Promise<HostRoute[]> {
-  const out = await mustRun(run, 'ip', ['-j', '-4', 'route', 'show']);
-  let parsed: IpJsonRoute[];
-  try {
-    parsed = JSON.parse(out.trim() === '' ? '[]' : out) as IpJsonRoute[];
-  } catch (err) {
-    throw new WeftError(ErrorCode.HOST, `cannot parse \`ip -j route show\` output: ${(err as Error).message}`, { cause: err });
-  }
+  const parsed = await ipRoutes(run, ['-4', 'route', 'show']);
   const routes: HostRoute[] = [];
   for (const r of parsed) {
     if (!r.dst || !r.gateway || !r.dev || (dev !== undefined && r.dev !== dev)) continue;
@@ -55,13 +59,7 @@ export async function listRoutes(run: CommandRunner = runCommand, dev?: string):
 
 /** IPv6 routes of the main table with a gateway (`ip -j -6 route show`), optionally only those on `dev`. */
 export async function listRoutes6(run: CommandRunner = runCommand, dev?: string): Promise<HostRoute6[]> {
-  const out = await mustRun(run, 'ip', ['-j', '-6', 'route', 'show']);
-  let parsed: IpJsonRoute[];
-  try {
-    parsed = JSON.parse(out.trim() === '' ? '[]' : out) as IpJsonRoute[];
-  } catch (err) {
-    throw new WeftError(ErrorCode.HOST, `cannot parse \`ip -j -6 route show\` output: ${(err as Error).message}`, { cause: err });
-  }
+  const parsed = await ipRoutes(run, ['-6', 'route', 'show']);
   const routes: HostRoute6[] = [];
   for (const r of parsed) {
     if (!r.dst || !r.gateway || !r.dev || (dev !== undefined && r.dev !== dev)) continue;
@@ -240,8 +238,7 @@ const family = (dst: Cidr | Cidr6) => (isV6(dst) ? ['-6'] : ['-4']);
 
 /** Whether the main table has a blackhole route to exactly `dst`. */
 export async function hasBlackhole(dst: Cidr | Cidr6, run: CommandRunner = runCommand): Promise<boolean> {
-  const out = await mustRun(run, 'ip', ['-j', ...family(dst), 'route', 'show', 'type', 'blackhole', 'exact', routeDst(dst)]);
-  return (JSON.parse(out.trim() === '' ? '[]' : out) as unknown[]).length > 0;
+  return (await ipRoutes(run, [...family(dst), 'route', 'show', 'type', 'blackhole', 'exact', routeDst(dst)])).length > 0;
 }
 
 /** Removes the blackhole route to `dst`; one already gone is not an error. Returns whether one was removed. */
